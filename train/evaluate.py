@@ -1,0 +1,90 @@
+"""Scoring a Keras model on labelled images, training curves, and `catdog-eval`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from catdog.runtime.metrics import classification_metrics, format_metrics
+
+
+def predict_probabilities(model, items, size: int, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities of a Keras model for (path, label) items, pixels prepared as on the board."""
+    from catdog.train.data import make_tf_dataset
+
+    return model.predict(make_tf_dataset(items, size, batch_size), verbose=0)
+
+
+def evaluate_model(model, items, labels: list[str], size: int, batch_size: int = 32) -> dict:
+    """Accuracy, log loss and confusion matrix of a Keras model on (path, label) items."""
+    probabilities = predict_probabilities(model, items, size, batch_size)
+    return classification_metrics(labels, [y for _, y in items], probabilities)
+
+
+def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None) -> None:
+    """Loss and accuracy per epoch, training and validation, with the start of fine-tuning marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from catdog.runtime.files import atomic_path
+
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, key in zip(axes, ("loss", "accuracy")):
+        axis.plot(epochs, history[key], "o-", label=f"training {key}")
+        axis.plot(epochs, history[f"val_{key}"], "o-", label=f"validation {key}")
+        if fine_tune_from:
+            axis.axvline(fine_tune_from + 0.5, color="gray", linestyle="--", label="fine-tuning starts")
+        axis.set_xlabel("epoch")
+        axis.set_title(key)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=100, format="png")
+    plt.close(figure)
+
+
+def main(argv=None) -> int:
+    """catdog-eval MODEL --data DIR: accuracy, log loss and confusion matrix of a saved model."""
+    parser = argparse.ArgumentParser(prog="catdog-eval", description=main.__doc__)
+    parser.add_argument("model", help="a model.keras file, or a run folder holding one")
+    parser.add_argument("--data", help="labelled images: class folders, Kaggle names, or a train/validation "
+                        "folder (its validation split is used); default: the run's own validation split")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    args = parser.parse_args(argv)
+    from catdog.train.data import DataError, labelled_items
+
+    model_path = Path(args.model) / "model.keras" if Path(args.model).is_dir() else Path(args.model)
+    config_path = model_path.parent / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    try:
+        if not model_path.is_file():
+            raise DataError(f"model not found: {model_path}")
+        if args.data:
+            labels, items = labelled_items(args.data, config.get("labels"))
+        elif config:
+            split = json.loads((model_path.parent / "split.json").read_text())
+            labels, items = config["labels"], [tuple(item) for item in split["validation"]]
+        else:
+            raise DataError("no --data given and no run folder beside the model to take a validation split from")
+        import keras
+
+        model = keras.models.load_model(model_path, compile=False)
+    except (DataError, OSError, ValueError) as error:
+        print(f"catdog-eval: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+    size = model.input_shape[1]
+    metrics = evaluate_model(model, items, labels, size, args.batch_size)
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
