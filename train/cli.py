@@ -26,14 +26,16 @@ def parse_args(argv=None):
     add("--size", type=int, default=160, help="input size in pixels (square)")
     add("--weights", default="imagenet", help="'imagenet' ($CATDOG_WEIGHTS_DIR first, else Keras' download), 'none', or a file")
     add("--epochs", type=int, default=6, help="phase 1: epochs training the head on the frozen base")
-    add("--fine-tune-epochs", type=int, default=10, help="phase 2: epochs fine-tuning the top of the base (0: skip)")
-    add("--fine-tune-layers", type=int, default=60, help="how many top layers of the base to fine-tune")
+    add("--fine-tune-epochs", type=int, default=12, help="phase 2: epochs fine-tuning the top of the base (0: skip)")
+    add("--fine-tune-layers", type=int, default=100, help="how many top layers of the base to fine-tune")
     add("--lr", type=float, default=1e-3, help="phase 1 learning rate (Adam)")
-    add("--fine-tune-lr", type=float, default=2e-5, help="phase 2 learning rate (Adam)")
+    add("--fine-tune-lr", type=float, default=3e-5, help="phase 2 learning rate (Adam)")
     add("--batch-size", type=int, default=32)
-    add("--patience", type=int, default=3, help="early stopping patience on validation loss, per phase")
+    add("--patience", type=int, default=4, help="early stopping patience on validation loss, per phase")
     add("--dropout", type=float, default=0.2, help="dropout before the classifier layer")
     add("--l2", type=float, default=0.0, help="L2 weight decay on the classifier layer")
+    add("--no-ema", dest="ema", action="store_false",
+        help="turn off the exponential moving average of weights (evaluated and checkpointed instead of raw weights)")
     add("--no-augment", dest="augment", action="store_false", help="turn off flip/rotation/zoom/... augmentation")
     add("--validation-fraction", type=float, default=0.2, help="share held out when the data has no validation split")
     add("--max-images", type=int, help="use at most this many training images (quick tries, tests)")
@@ -95,17 +97,20 @@ def train(args) -> dict:
     run_dir = Path(args.runs_dir) / (args.name or f"{args.model}{args.alpha if args.model == 'mobilenetv2' else ''}"
                                      f"-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    def optimizer(learning_rate: float):
+        return keras.optimizers.Adam(learning_rate, use_ema=args.ema, ema_momentum=0.99)
+
     with strategy.scope():
         model, base = build_model(args.model, args.size, len(dataset.labels), args.alpha, args.weights,
                                   args.dropout, args.l2)
-        model.compile(keras.optimizers.Adam(args.lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer(args.lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
     config = {
         "model": args.model, "alpha": args.alpha if args.model == "mobilenetv2" else None, "size": args.size,
         "labels": dataset.labels, "preparation": PREPARATION, "weights": args.weights, "seed": args.seed,
         "data": str(Path(args.data or default_data_dir()).resolve()), "layout": dataset.layout,
         "train_images": len(dataset.train), "validation_images": len(dataset.validation),
         "hyperparameters": {k: getattr(args, k) for k in ("epochs", "fine_tune_epochs", "fine_tune_layers", "lr",
-                            "fine_tune_lr", "batch_size", "patience", "dropout", "l2", "augment", "distribute")},
+                            "fine_tune_lr", "batch_size", "patience", "dropout", "l2", "ema", "augment", "distribute")},
         "versions": {"tensorflow": __import__("tensorflow").__version__, "keras": keras.__version__},
     }
     write_json(run_dir / "config.json", config)
@@ -120,8 +125,10 @@ def train(args) -> dict:
 
     def fit(epochs: int, initial_epoch: int = 0) -> dict:
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
+        # With EMA on, validation, checkpoint and early stopping all see the averaged weights.
+        swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else []
         result = model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
-                           initial_epoch=initial_epoch, callbacks=[checkpoint, stop], verbose=verbose)
+                           initial_epoch=initial_epoch, callbacks=[*swap, checkpoint, stop], verbose=verbose)
         return result.history
 
     say(f"phase 1: training the head for up to {args.epochs} epochs, base frozen")
@@ -130,7 +137,7 @@ def train(args) -> dict:
     if base is not None and args.fine_tune_epochs > 0:
         with strategy.scope():
             trainable = unfreeze_top(base, args.fine_tune_layers)
-            model.compile(keras.optimizers.Adam(args.fine_tune_lr), "sparse_categorical_crossentropy",
+            model.compile(optimizer(args.fine_tune_lr), "sparse_categorical_crossentropy",
                           metrics=["accuracy"])
         say(f"phase 2: fine-tuning the top {args.fine_tune_layers} layers ({trainable} with weights, BatchNorm "
             f"frozen) for up to {args.fine_tune_epochs} epochs at lr {args.fine_tune_lr}")

@@ -22,7 +22,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROJECT_ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="${CATDOG_ARM64_CACHE:-$HOME/.cache/catdog/arm64}"
 # Bump when the layout of the root changes, so old caches are rebuilt.
-ROOT_STAMP="catdog-arm64-root v1"
+ROOT_STAMP="catdog-arm64-root v2"
 # Same versions as the x86 dev venv; all four have aarch64 wheels for cp311 and cp313.
 DEFAULT_PKGS="numpy==2.4.6 opencv-python-headless==5.0.0.93 ai-edge-litert==2.3.0 onnxruntime==1.31.1"
 PKGS="${CATDOG_ARM64_PKGS:-$DEFAULT_PKGS}"
@@ -153,6 +153,8 @@ build_root() {
         dpkg-deb --fsys-tarfile "$deb" | as_root tar -x --keep-directory-symlink -C "$tmp" -f -
     done
     as_root rm -f "$tmp"/var/cache/apt/archives/*.deb
+    # Docs, man pages and translations are not needed to run python (~40 MB).
+    as_root rm -rf "$tmp/usr/share/doc" "$tmp/usr/share/man" "$tmp/usr/share/info" "$tmp/usr/share/locale"
     [ -x "$tmp/usr/bin/python3" ] || die "$suite: $tmp/usr/bin/python3 missing after unpacking"
     # qemu -L looks every absolute path up in ROOT first and falls back to the host
     # path when it does not exist there. Drop the root's (empty or container-made)

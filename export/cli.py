@@ -1,0 +1,300 @@
+"""`catdog-export`: a trained Keras model to TFLite and ONNX artifacts, each checked against the float
+model on the validation split before it is put in place.
+
+    catdog-export runs/<name> --int8 [--fp16] [--formats tflite,onnx] [--out DIR]
+
+writes DIR/model_<precision>.<tflite|onnx>, a sidecar <artifact>.json each, and parity.md / parity.json
+(the table below, plus every image's predicted class per artifact).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from catdog.export.formats import select_formats
+from catdog.runtime.classifier import Classifier
+from catdog.runtime.files import atomic_path, write_json
+from catdog.runtime.images import PREPARATION, ImageError, list_images, load_prepared
+from catdog.runtime.metadata import SCHEMA_VERSION, file_sha256, sidecar_path
+from catdog.runtime.metrics import agreement, classification_metrics
+
+
+class ExportError(ValueError):
+    """Something that stops an export, said in one line."""
+
+
+@dataclass
+class Source:
+    """The Keras model to export and what its run folder says about it."""
+
+    model_path: Path
+    labels: list[str]
+    config: dict
+    split: dict | None
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="catdog-export", description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("source", help="a run folder (from catdog-train) or a model.keras file")
+    add("--int8", action="store_true", help="also export full-integer int8 models (TFLite and ONNX)")
+    add("--fp16", action="store_true", help="also export a float16-weights TFLite model")
+    add("--formats", default="tflite,onnx", help="comma-separated families to export: tflite, onnx")
+    add("--calibration-data", help="folder of images to calibrate int8 on (default: the run's training split)")
+    add("--calibration-size", type=int, default=300, help="how many calibration images (default 300)")
+    add("--data", help="labelled images to check parity on (default: the run's validation split)")
+    add("--max-drop", type=float, default=1.0, help="most accuracy points an artifact may lose vs the float model")
+    add("--no-reduce-range", dest="reduce_range", action="store_false",
+        help="ONNX int8: use all 8 bits of the weights (fine on VNNI x86 and ARM; overflows on older x86)")
+    add("--seed", type=int, default=42)
+    add("--out", help="output folder (default: <run>/export)")
+    return parser.parse_args(argv)
+
+
+def load_source(path: Path) -> Source:
+    """Find model.keras and its run folder's config and split."""
+    model_path = path / "model.keras" if path.is_dir() else path
+    if not model_path.is_file():
+        raise ExportError(f"model not found: {model_path}")
+    run_dir = model_path.parent
+    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    split = json.loads((run_dir / "split.json").read_text()) if (run_dir / "split.json").is_file() else None
+    return Source(model_path, config.get("labels", []), config, split)
+
+
+def load_keras_model(path: Path):
+    """Load the float model, turning any failure into one line."""
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # a truncated or foreign file fails in many different ways
+        raise ExportError(f"cannot load model {path}: {str(error).splitlines()[0][:200] or type(error).__name__}") from None
+
+
+def calibration_set(args, source: Source, size: int) -> list[np.ndarray]:
+    """Prepared RGB images to calibrate int8 on: a seeded sample of the given folder or of the training split."""
+    if args.calibration_data:
+        if not Path(args.calibration_data).is_dir():
+            raise ExportError(f"calibration folder not found: {args.calibration_data}")
+        paths = [str(p) for p in list_images(args.calibration_data)]
+    elif source.split:
+        paths = [p for p, _ in source.split["train"]]
+    else:
+        raise ExportError("no run folder beside the model: give --calibration-data DIR of training images")
+    random.Random(args.seed).shuffle(paths)
+    images = []
+    for path in paths:
+        if len(images) == args.calibration_size:
+            break
+        try:
+            images.append(load_prepared(path, size))
+        except ImageError:
+            continue
+    if not images:
+        raise ExportError(f"no readable calibration images in {args.calibration_data or 'the training split'}")
+    return images
+
+
+def validation_set(args, source: Source) -> tuple[list[str], list[tuple[str, int]]]:
+    """Labels and (path, class) items to check parity on."""
+    if args.data:
+        from catdog.train.data import DataError, labelled_items
+
+        try:
+            return labelled_items(args.data, source.labels or None)
+        except DataError as error:
+            raise ExportError(str(error)) from None
+    if not source.split:
+        raise ExportError("no run folder beside the model: give --data DIR of labelled images to check parity on")
+    return source.split["labels"], [tuple(item) for item in source.split["validation"]]
+
+
+def tool_versions() -> dict:
+    """Versions of the converters and interpreters involved."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def io_metadata(path: Path) -> tuple[dict, dict]:
+    """Input and output tensor descriptions (shape, dtype, quantization) read from the artifact itself."""
+    from catdog.runtime.backends import TFLiteBackend, make_interpreter
+
+    backend = make_interpreter(path)
+    if isinstance(backend, TFLiteBackend):
+        def describe(detail):
+            scale, zero_point = detail["quantization"]
+            quantized = np.issubdtype(detail["dtype"], np.integer)
+            return {"name": detail["name"], "shape": [int(d) for d in detail["shape"]],
+                    "dtype": np.dtype(detail["dtype"]).name, "scale": float(scale) if quantized else None,
+                    "zero_point": int(zero_point) if quantized else None}
+        return describe(backend.input), describe(backend.output)
+    inputs, outputs = backend.session.get_inputs()[0], backend.session.get_outputs()[0]
+    return ({"name": inputs.name, "shape": [1, *backend.input_shape[1:]], "dtype": "float32", "scale": None, "zero_point": None},
+            {"name": outputs.name, "shape": [1, len(outputs.shape) and outputs.shape[-1]], "dtype": "float32",
+             "scale": None, "zero_point": None})
+
+
+def export_all(args) -> int:
+    """Export, check parity, put artifacts in place; return the exit code."""
+    source = load_source(Path(args.source))
+    families = [f.strip() for f in args.formats.split(",") if f.strip()]
+    formats = select_formats(families, {flag for flag in ("int8", "fp16") if getattr(args, flag)})
+    if not formats:
+        raise ExportError(f"no known format in --formats {args.formats!r} (use tflite, onnx)")
+    labels, items = validation_set(args, source)
+    model = load_keras_model(source.model_path)
+    size = int(model.input_shape[1])
+    labels = source.labels or labels
+    calibration = calibration_set(args, source, size) if any(f.precision == "int8" for f in formats) else []
+    out = Path(args.out) if args.out else source.model_path.parent / "export"
+    out.mkdir(parents=True, exist_ok=True)
+
+    print(f"checking parity on {len(items)} images; float model first")
+    images = np.stack([load_prepared(path, size) for path, _ in items])
+    truth = [y for _, y in items]
+    float_probabilities = model.predict(images.astype(np.float32), batch_size=32, verbose=0)
+    float_metrics = classification_metrics(labels, truth, float_probabilities)
+    rows = [{"artifact": "model.keras", "format": "keras", "precision": "fp32",
+             "size_mb": source.model_path.stat().st_size / 1e6, **float_metrics, "delta_points": 0.0,
+             "label_agreement": 1.0, "max_probability_difference": 0.0, "status": "reference"}]
+    predictions = {"model.keras": float_probabilities.argmax(1).tolist()}
+    common = {
+        "schema": SCHEMA_VERSION, "labels": labels,
+        "source": {"model": str(source.model_path.resolve()), "sha256": file_sha256(source.model_path),
+                   "architecture": source.config.get("model"), "alpha": source.config.get("alpha")},
+        "tools": tool_versions(),
+    }
+    failures = []
+    check = ParityCheck(labels, images, truth, float_probabilities, float_metrics, args.max_drop)
+    for fmt in formats:
+        print(f"{fmt.format} {fmt.precision}: converting...", flush=True)
+        try:
+            row, predicted = export_one(fmt, model, size, calibration, out, common, check, args)
+        except Exception as error:  # one exporter failing must not stop the others
+            message = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+            row, predicted = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
+                              "status": f"export failed: {message}"}, None
+        rows.append(row)
+        if predicted is not None:
+            predictions[fmt.filename] = predicted
+        if row["status"] != "ok":
+            failures.append(f"{fmt.filename}: {row['status']}" + ("; marked failed in its metadata"
+                                                                   if predicted is not None else ""))
+
+    write_report(out, rows, labels, items, predictions)
+    for failure in failures:
+        print(f"catdog-export: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+@dataclass
+class ParityCheck:
+    """The float model's predictions on the validation images, to hold every artifact against."""
+
+    labels: list[str]
+    images: np.ndarray
+    truth: list[int]
+    float_probabilities: np.ndarray
+    float_metrics: dict
+    max_drop: float
+
+    def __call__(self, artifact: Path) -> tuple[dict, np.ndarray]:
+        """Run the artifact through the lean runtime on every image; return (parity, probabilities)."""
+        classifier = Classifier(artifact)
+        probabilities = np.stack([classifier.probabilities(image) for image in self.images])
+        metrics = classification_metrics(self.labels, self.truth, probabilities)
+        drop = (self.float_metrics["accuracy"] - metrics["accuracy"]) * 100
+        parity = {**{k: metrics[k] for k in ("images", "accuracy", "log_loss", "confusion_matrix")},
+                  **agreement(self.float_probabilities, probabilities),
+                  "float_accuracy": self.float_metrics["accuracy"], "delta_points": -drop,
+                  "max_drop": self.max_drop, "passed": drop <= self.max_drop}
+        return parity, probabilities
+
+
+def export_one(fmt, model, size, calibration, out: Path, common: dict, check: ParityCheck, args):
+    """Convert one format to a temporary file, check it, then put artifact and sidecar in place.
+    Returns the table row and the predicted class of every validation image."""
+    final = out / fmt.filename
+    with atomic_path(final) as temp:
+        started = time.time()
+        fmt.convert(model, size, calibration, temp, {"reduce_range": args.reduce_range})
+        seconds = time.time() - started
+        input_meta, output_meta = io_metadata(temp)
+        metadata = {
+            **common, "format": fmt.format, "precision": fmt.precision, "artifact": fmt.filename,
+            "input": {**input_meta, "preparation": PREPARATION}, "output": {**output_meta, "kind": "probabilities"},
+            "calibration": ({"images": len(calibration), "source": args.calibration_data or "training split",
+                             "seed": args.seed, **({"reduce_range": args.reduce_range} if fmt.format == "onnx" else {})}
+                            if fmt.precision == "int8" else None),
+        }
+        write_json(sidecar_path(temp), metadata)  # the runtime reads it to run the check
+        try:
+            parity, probabilities = check(temp)
+        finally:
+            sidecar_path(temp).unlink(missing_ok=True)
+        metadata.update(sha256=file_sha256(temp), size_bytes=temp.stat().st_size, parity=parity)
+    write_json(sidecar_path(final), metadata)
+    drop = -parity["delta_points"]
+    row = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
+           "size_mb": final.stat().st_size / 1e6, **parity, "export_seconds": round(seconds, 1),
+           "status": "ok" if parity["passed"] else f"FAILED: lost {drop:.2f} points (more than --max-drop {args.max_drop})"}
+    return row, probabilities.argmax(1).tolist()
+
+
+def parity_table(rows: list[dict]) -> str:
+    """The Markdown table of artifacts against the float model."""
+    header = ("| artifact | format | precision | size MB | accuracy | log loss | delta vs float (pts) | "
+              "label agreement | max prob diff | status |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    lines = [header]
+    for row in rows:
+        if "accuracy" not in row:
+            lines.append(f"| {row['artifact']} | {row['format']} | {row['precision']} | | | | | | | {row['status']} |")
+            continue
+        lines.append(f"| {row['artifact']} | {row['format']} | {row['precision']} | {row['size_mb']:.2f} | "
+                     f"{row['accuracy']:.2%} | {row['log_loss']:.4f} | {row['delta_points']:+.2f} | "
+                     f"{row['label_agreement']:.2%} | {row['max_probability_difference']:.4f} | {row['status']} |")
+    return "\n".join(lines)
+
+
+def write_report(out: Path, rows, labels, items, predictions) -> None:
+    """Print the parity table and save it (parity.md) with every image's predictions (parity.json)."""
+    table = parity_table(rows)
+    print(table)
+    with atomic_path(out / "parity.md") as temp:
+        temp.write_text(f"# Parity against the float model ({len(items)} validation images)\n\n{table}\n")
+    results = {row["artifact"]: {**{k: v for k, v in row.items() if k != "confusion_matrix"},
+                                 "predicted": predictions.get(row["artifact"])} for row in rows}
+    write_json(out / "parity.json", {"labels": labels, "images": [p for p, _ in items],
+                                     "true": [y for _, y in items], "results": results})
+
+
+def main(argv=None) -> int:
+    """Entry point of catdog-export."""
+    args = parse_args(argv)
+    try:
+        return export_all(args)
+    except ExportError as error:
+        print(f"catdog-export: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("catdog-export: interrupted; no partial artifact was left in place", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

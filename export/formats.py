@@ -1,0 +1,125 @@
+"""The table of export formats. One entry per artifact kind drives both export and benchmark:
+adding a format is one `Format(...)` line and one converter function."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Format:
+    """An artifact kind: file format, precision, the CLI flag that asks for it, and its converter."""
+
+    format: str
+    precision: str
+    suffix: str
+    flag: str | None  # None: always exported; else exported when --<flag> is given
+    convert: Callable  # convert(model, size, calibration, path, options) writes the artifact to path
+
+    @property
+    def filename(self) -> str:
+        return f"model_{self.precision}{self.suffix}"
+
+
+def _serving_function(model, size: int, batch: int | None):
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([batch, size, size, 3], tf.float32, name="pixels")])
+    def serve(pixels):
+        return model(pixels, training=False)
+
+    return serve
+
+
+def _tflite_converter(model, size: int):
+    import tensorflow as tf
+
+    function = _serving_function(model, size, 1)
+    # Without the model as trackable object the converter freezes the weights into constants.
+    return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
+
+
+def _write_bytes(data: bytes, path: Path) -> None:
+    path.write_bytes(data)
+
+
+def tflite_fp32(model, size, calibration, path, options):
+    """Float32 TFLite."""
+    _write_bytes(_tflite_converter(model, size).convert(), path)
+
+
+def tflite_fp16(model, size, calibration, path, options):
+    """TFLite with float16 weights (computes in float32 on CPU, half the size)."""
+    import tensorflow as tf
+
+    converter = _tflite_converter(model, size)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    _write_bytes(converter.convert(), path)
+
+
+def tflite_int8(model, size, calibration, path, options):
+    """Full-integer TFLite: int8 ops throughout, uint8 raw-pixel input and uint8 output."""
+    import tensorflow as tf
+
+    converter = _tflite_converter(model, size)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image[np.newaxis].astype(np.float32)] for image in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    _write_bytes(converter.convert(), path)
+
+
+def onnx_fp32(model, size, calibration, path, options):
+    """Float32 ONNX via tf2onnx (dynamic batch)."""
+    import tf2onnx
+
+    function = _serving_function(model, size, None)
+    tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=17,
+                                  output_path=str(path))
+
+
+def onnx_int8(model, size, calibration, path, options):
+    """Static int8 ONNX (QDQ, per-channel weights) by onnxruntime's quantizer, calibrated on real images.
+    reduce_range keeps int8 weights to 7 bits: it avoids overflow in the u8s8 kernels of x86 CPUs without
+    VNNI and costs nothing elsewhere; --no-reduce-range turns it off."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.images = iter(calibration)
+
+        def get_next(self):
+            image = next(self.images, None)
+            return None if image is None else {"pixels": image[np.newaxis].astype(np.float32)}
+
+    float_path = path.with_name(path.stem + ".float.onnx")
+    prepared_path = path.with_name(path.stem + ".prep.onnx")
+    try:
+        onnx_fp32(model, size, calibration, float_path, options)
+        quant_pre_process(str(float_path), str(prepared_path), skip_symbolic_shape=True)
+        quantize_static(str(prepared_path), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        reduce_range=options.get("reduce_range", True), activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+    finally:
+        for temp in (float_path, prepared_path):
+            temp.unlink(missing_ok=True)
+
+
+FORMATS = [
+    Format("tflite", "fp32", ".tflite", None, tflite_fp32),
+    Format("tflite", "fp16", ".tflite", "fp16", tflite_fp16),
+    Format("tflite", "int8", ".tflite", "int8", tflite_int8),
+    Format("onnx", "fp32", ".onnx", None, onnx_fp32),
+    Format("onnx", "int8", ".onnx", "int8", onnx_int8),
+]
+
+
+def select_formats(families: list[str], flags: set[str]) -> list[Format]:
+    """The formats of the given families (tflite, onnx) that the flags ask for."""
+    return [f for f in FORMATS if f.format in families and (f.flag is None or f.flag in flags)]

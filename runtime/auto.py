@@ -1,0 +1,128 @@
+"""Choosing which artifact to run: the one named, the preferred one in an export folder, or (`--backend auto`)
+the fastest on this machine among those whose sidecar says parity passed."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from catdog.runtime.backends import BACKENDS, BackendError
+from catdog.runtime.classifier import Classifier
+from catdog.runtime.metadata import MetadataError, read_metadata, sidecar_path
+
+FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
+# In an export folder without --backend auto: int8 first (what the board is for), TFLite before ONNX.
+PRECISIONS = ("int8", "fp16", "fp32")
+
+
+class ModelChoiceError(ValueError):
+    """No artifact fits what was asked for."""
+
+
+# Everything that loading a model can raise with a message meant for the user.
+LOAD_ERRORS = (BackendError, MetadataError, ModelChoiceError)
+
+
+def parity_passed(metadata: dict) -> bool:
+    """Whether the export's parity check passed for this artifact."""
+    return (metadata.get("parity") or {}).get("passed") is True
+
+
+def find_artifacts(folder: str | Path, backend: str | None = None) -> list[Path]:
+    """Artifacts with a sidecar in an export folder, of one format if `backend` is 'tflite' or 'onnx'."""
+    suffixes = [FORMATS[backend]] if backend in FORMATS else list(BACKENDS)
+    found = [p for p in sorted(Path(folder).iterdir()) if p.suffix in suffixes and sidecar_path(p).is_file()]
+    if not found:
+        kind = f"{backend} " if backend in FORMATS else ""
+        raise ModelChoiceError(f"no {kind}artifacts with metadata in {folder}")
+    return found
+
+
+def time_inference(classifier: Classifier, warmup: int = 3, runs: int = 20) -> float:
+    """Median milliseconds of one inference (quantize, invoke, dequantize) on a fixed prepared frame."""
+    frame = np.random.default_rng(0).integers(0, 256, (*classifier.size, 3), dtype=np.uint8)
+    for _ in range(warmup):
+        classifier.probabilities(frame)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        classifier.probabilities(frame)
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.median(times))
+
+
+def pick_fastest(artifacts, threads: int | None = None) -> tuple[Classifier, str]:
+    """Time each artifact whose parity passed; return the fastest Classifier and a one-line explanation."""
+    timed, skipped = [], []
+    for path in map(Path, artifacts):
+        try:
+            if not parity_passed(read_metadata(path)):
+                skipped.append(f"{path.name}: failed parity")
+                continue
+            classifier = Classifier(path, threads)
+        except (BackendError, MetadataError) as error:
+            skipped.append(f"{path.name}: {error}")
+            continue
+        timed.append((time_inference(classifier), classifier))
+    if not timed:
+        raise ModelChoiceError("no artifact passed parity and loaded: " + "; ".join(skipped))
+    timed.sort(key=lambda pair: pair[0])
+    (best_ms, best), others = timed[0], timed[1:]
+    line = f"picked {best.path.name}: {best_ms:.2f} ms median"
+    if others:
+        line += " vs " + ", ".join(f"{c.path.name} {ms:.2f} ms" for ms, c in others)
+    if skipped:
+        line += "; skipped " + "; ".join(skipped)
+    return best, line
+
+
+def pick_preferred(artifacts) -> Path:
+    """The first artifact, by PRECISIONS and then TFLite before ONNX, whose parity passed."""
+    ranked = []
+    for path in map(Path, artifacts):
+        metadata = read_metadata(path)
+        if parity_passed(metadata) and metadata["precision"] in PRECISIONS:
+            ranked.append((PRECISIONS.index(metadata["precision"]), path.suffix != ".tflite", path))
+    if not ranked:
+        raise ModelChoiceError(f"no artifact passed parity among {', '.join(Path(p).name for p in artifacts)}")
+    return min(ranked)[2]
+
+
+def load_model(model: str | Path, backend: str | None = None, threads: int | None = None) -> tuple[Classifier, str]:
+    """A Classifier for MODEL (an artifact, or an export folder) and a line saying what was chosen and why.
+
+    backend: None (the file as given; in a folder the preferred artifact), 'tflite' or 'onnx' (that format
+    only), or 'auto' (in a folder: the fastest here among those that passed parity)."""
+    model = Path(model)
+    if not model.exists():
+        raise ModelChoiceError(f"model not found: {model}")
+    if model.is_file():
+        if backend in FORMATS and model.suffix != FORMATS[backend]:
+            raise ModelChoiceError(f"{model} is not a {backend} model (--backend {backend})")
+        classifier = Classifier(model, threads)
+        warning = "" if parity_passed(classifier.metadata) else " (warning: its sidecar does not say parity passed)"
+        return classifier, f"using {model}: {classifier.name}{warning}"
+    artifacts = find_artifacts(model, backend)
+    if backend == "auto":
+        classifier, line = pick_fastest(artifacts, threads)
+        return classifier, f"{line} (in {model})"
+    classifier = Classifier(pick_preferred(artifacts), threads)
+    return classifier, f"using {classifier.path}: {classifier.name}"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--threads and --backend, shared by catdog-predict and catdog-cam."""
+    parser.add_argument("--threads", type=positive_int, help="interpreter CPU threads (default: its own choice)")
+    parser.add_argument("--backend", choices=("auto", "tflite", "onnx"),
+                        help="in an export folder: that format's preferred artifact, or 'auto': the fastest "
+                             "here among those that passed parity (default: int8 TFLite)")

@@ -1,0 +1,93 @@
+"""One small interface over the interpreters that run on the board: LiteRT for .tflite, onnxruntime for .onnx."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    """An artifact that no installed interpreter can load."""
+
+
+def _tflite_interpreter_class():
+    """LiteRT, then the old tflite_runtime, then TensorFlow's own interpreter; with where it came from."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "ai_edge_litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter, "tflite_runtime"
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, "tensorflow.lite"
+    except ImportError:
+        raise BackendError("no TFLite interpreter installed: pip install ai-edge-litert") from None
+
+
+class TFLiteBackend:
+    """A .tflite model on LiteRT (XNNPACK on CPU)."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        interpreter_class, self.engine = _tflite_interpreter_class()
+        try:
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise BackendError(f"cannot load {path} with {self.engine}: {str(error).splitlines()[0]}") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.input_dtype = np.dtype(self.input["dtype"])
+        self.input_shape = tuple(int(d) for d in self.input["shape"])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Raw output (still quantized for an int8 model) for an input of the model's dtype and shape."""
+        self.interpreter.set_tensor(self.input["index"], batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])
+
+
+class ONNXBackend:
+    """An .onnx model on onnxruntime's CPU provider."""
+
+    engine = "onnxruntime"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise BackendError(f"cannot load {path} with onnxruntime: {str(error).splitlines()[0]}") from None
+        tensor = self.session.get_inputs()[0]
+        self.input_name = tensor.name
+        self.input_dtype = np.dtype({"tensor(uint8)": np.uint8, "tensor(int8)": np.int8}.get(tensor.type, np.float32))
+        self.input_shape = tuple(d if isinstance(d, int) else 1 for d in tensor.shape)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Output of the model's first output for one input batch."""
+        return self.session.run(None, {self.input_name: batch})[0]
+
+
+BACKENDS = {".tflite": TFLiteBackend, ".onnx": ONNXBackend}
+
+
+def make_interpreter(path: str | Path, threads: int | None = None):
+    """Load an artifact with the interpreter its file type needs."""
+    path = Path(path)
+    if not path.is_file():
+        raise BackendError(f"model file not found: {path}")
+    if path.suffix not in BACKENDS:
+        raise BackendError(f"unknown model type {path.suffix!r} for {path}; expected .tflite or .onnx")
+    return BACKENDS[path.suffix](path, threads)

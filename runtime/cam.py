@@ -1,0 +1,356 @@
+"""`catdog-cam`: classify a camera, a stream, a video file or a folder of images, frame by frame.
+
+Capture runs in its own thread (FrameReader). A live source (camera index, stream URL) keeps only the
+newest frame, so the loop always works on the present; frames it had no time for are dropped and counted.
+A video file or a folder of images is handed over whole and in order, so its results are reproducible.
+A live source that stops is reopened up to RETRIES times in a row; then the run ends with its summary.
+
+Output: a window with label, confidence, inference ms and loop FPS (q or Esc quits), or with --no-display
+one JSON line per frame on stdout: {"frame", "timestamp", "source", "label", "probability", "probabilities",
+"inference_ms"}. "frame" is the frame's number in the source (gaps: dropped frames); "timestamp" is the
+position in a video file, else seconds since capture started; "source" is the image path for a folder.
+label and probabilities are smoothed with --smooth; inference_ms is the interpreter's time alone.
+The summary (frames, dropped, loop FPS, inference p50/p90 ms) is the last line on stderr, never on
+stdout, so stdout stays one object per frame. Exit status: 0; 1 if no frame could be read or shown;
+2 for an unusable model or source.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, load_model, positive_int
+from catdog.runtime.files import atomic_path
+from catdog.runtime.images import ImageError, list_images, read_image
+
+RETRIES = 5  # reopen attempts in a row for a live source that stopped
+RETRY_WAIT_S = 1.0
+FPS_WINDOW = 10  # frames the on-screen loop FPS is averaged over
+RECORD_FPS = 10.0  # frame rate of --record when the source does not say
+WINDOW = "catdog-cam"
+
+
+class CamError(RuntimeError):
+    """A source, window or recording that cannot be used."""
+
+
+@dataclass
+class Frame:
+    """One captured frame: its number in the source, when it was taken, where from, and the BGR pixels."""
+
+    index: int
+    timestamp: float
+    name: str
+    image: np.ndarray
+
+
+def video_frames(capture, name: str, reopen=None, retries: int = RETRIES, wait: float = RETRY_WAIT_S):
+    """Frames of an opened cv2.VideoCapture. With `reopen` (a live source) a stream that stops is reopened
+    up to `retries` times in a row; without, the first failed read is the end (of a file)."""
+    started = time.monotonic()
+    index = failures = 0
+    try:
+        while True:
+            ok, image = capture.read()
+            if ok:
+                failures = 0
+                timestamp = time.monotonic() - started if reopen else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+                yield Frame(index, timestamp, name, image)
+                index += 1
+                continue
+            if reopen is None:
+                return
+            if failures == retries:
+                print(f"catdog-cam: {name} did not come back after {retries} reopens; stopping", file=sys.stderr)
+                return
+            failures += 1
+            print(f"catdog-cam: {name} stopped; reopening ({failures}/{retries})", file=sys.stderr)
+            capture.release()
+            time.sleep(wait)
+            capture = reopen()
+    finally:
+        capture.release()
+
+
+def folder_frames(images: list[Path]):
+    """Every readable image, in order; unreadable ones are reported on stderr and skipped."""
+    started = time.monotonic()
+    for index, path in enumerate(images):
+        try:
+            image = read_image(path)
+        except ImageError as error:
+            print(f"catdog-cam: skipped: {error}", file=sys.stderr)
+            continue
+        yield Frame(index, time.monotonic() - started, str(path), image)
+
+
+def open_source(spec: str):
+    """Frames of --source (camera index, stream URL, video file or folder of images) as a generator, whether
+    the source is live, and its frame rate (0 if unknown). CamError if it cannot be opened."""
+    path = Path(spec)
+    if path.is_dir():
+        images = list_images(path)
+        if not images:
+            raise CamError(f"no images in folder {spec}")
+        return folder_frames(images), False, 0.0
+    if spec.isdigit():
+        target, what, live = int(spec), f"camera {spec}", True
+    elif "://" in spec:
+        target, what, live = spec, f"stream {spec}", True
+    elif path.is_file():
+        target, what, live = spec, f"video file {spec}", False
+    else:
+        raise CamError(f"no such camera index, stream URL, file or folder: {spec}")
+    capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        raise CamError(f"cannot open {what}")
+    if live:
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # where the driver allows: no queue of stale frames
+    reopen = (lambda: cv2.VideoCapture(target)) if live else None
+    return video_frames(capture, spec, reopen), live, capture.get(cv2.CAP_PROP_FPS)
+
+
+class FrameReader:
+    """Runs a frame generator in its own thread and hands its frames to the loop (iterate over the reader).
+
+    live=True: only the newest frame waits; an older one not yet taken is dropped and counted (`dropped`).
+    live=False: every frame is handed over, in order; the reader waits for the loop instead of dropping."""
+
+    _END = object()
+
+    def __init__(self, frames, live: bool):
+        self.live = live
+        self.dropped = 0
+        self._queue = queue.Queue(maxsize=1 if live else 4)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(frames,), name="catdog-capture", daemon=True)
+        self._thread.start()
+
+    def _run(self, frames) -> None:
+        try:
+            for frame in frames:
+                if self._stop.is_set():
+                    break
+                if self.live:
+                    self._replace(frame)
+                else:
+                    self._put(frame)
+        finally:
+            frames.close()
+            self._put(self._END)
+
+    def _replace(self, frame: Frame) -> None:
+        """Put the frame in place of one still waiting (only this thread puts, so there is room after)."""
+        try:
+            self._queue.get_nowait()
+            self.dropped += 1
+        except queue.Empty:
+            pass
+        self._queue.put_nowait(frame)
+
+    def _put(self, item) -> None:
+        """Wait until the loop has room for the item, or until the reader is closed."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def __iter__(self):
+        while (item := self._queue.get()) is not self._END:
+            yield item
+
+    def close(self) -> None:
+        """Stop reading (the source is released) and wait a moment for the thread."""
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+class Recorder:
+    """Writes frames to a video (mp4v) at `path`, sized like the first frame (others are resized to it)."""
+
+    def __init__(self, path: Path, fps: float, name: str):
+        self.path, self.fps, self.name = path, fps if fps > 0 else RECORD_FPS, name
+        self.writer = self.size = None
+
+    def write(self, image: np.ndarray) -> None:
+        if self.writer is None:
+            self.size = (image.shape[1], image.shape[0])
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            if not self.writer.isOpened():
+                raise CamError(f"cannot write video {self.name}")
+        if (image.shape[1], image.shape[0]) != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(image)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+
+
+@dataclass
+class Stats:
+    """What a run did: frames classified, frames dropped, loop seconds, inference times."""
+
+    frames: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+    inference_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> str:
+        p50, p90 = np.percentile(self.inference_ms, [50, 90])
+        return (f"{self.frames} frames, {self.dropped} dropped, loop {self.frames / self.seconds:.1f} FPS, "
+                f"inference p50 {p50:.2f} ms p90 {p90:.2f} ms ({1000 / p50:.1f} FPS inference only)")
+
+
+def annotate(image: np.ndarray, label: str, probability: float, inference_ms: float, fps: float) -> np.ndarray:
+    """A copy of the frame with label, confidence, inference time and loop FPS written at the top left."""
+    out = image.copy()
+    scale = max(out.shape[1] / 640, 0.4)
+    lines = (f"{label} {probability:.0%}", f"inference {inference_ms:.1f} ms", f"loop {fps:.1f} FPS")
+    for row, text in enumerate(lines):
+        origin = (int(10 * scale), int((row + 1) * 30 * scale))
+        for color, thickness in (((0, 0, 0), 4), ((255, 255, 255), 1)):  # dark outline, then white text
+            cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, color,
+                        max(1, round(thickness * scale)), cv2.LINE_AA)
+    return out
+
+
+def display_available() -> bool:
+    """Whether a window can be opened: on Linux only with an X11/Wayland display (OpenCV's Qt aborts without)."""
+    return not sys.platform.startswith("linux") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY"))
+
+
+def show(image: np.ndarray) -> bool:
+    """Show the frame in the window; False once q or Esc was pressed."""
+    try:
+        cv2.imshow(WINDOW, image)
+        key = cv2.waitKey(1) & 0xFF
+    except cv2.error as error:
+        message = str(error).strip().splitlines()[-1]
+        raise CamError(f"cannot open a window ({message}); use --no-display") from None
+    return key not in (ord("q"), 27)
+
+
+def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None) -> Stats:
+    """Classify frames as they come, smooth, then show, record or print each; stop at the end of the source,
+    at --max-frames, on q or Esc, or on Ctrl-C."""
+    stats, recent, smoothed, started = Stats(), deque(maxlen=FPS_WINDOW), None, None
+    try:
+        for frame in reader:
+            started = started or time.perf_counter()
+            prediction = classifier.classify_frame(frame.image)
+            probabilities = np.array([prediction.probabilities[label] for label in classifier.labels])
+            smoothed = probabilities if smoothed is None else args.smooth * probabilities + (1 - args.smooth) * smoothed
+            best = int(smoothed.argmax())
+            label, probability = classifier.labels[best], float(smoothed[best])
+            stats.frames += 1
+            stats.inference_ms.append(prediction.inference_ms)
+            recent.append(time.perf_counter())
+            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+            if args.no_display:
+                print(json.dumps({"frame": frame.index, "timestamp": round(frame.timestamp, 3), "source": frame.name,
+                                  "label": label, "probability": round(probability, 6),
+                                  "probabilities": {k: round(float(v), 6) for k, v in zip(classifier.labels, smoothed)},
+                                  "inference_ms": round(prediction.inference_ms, 3)}), flush=True)
+            if recorder or not args.no_display:
+                annotated = annotate(frame.image, label, probability, prediction.inference_ms, fps)
+                if recorder:
+                    recorder.write(annotated)
+                if not args.no_display and not show(annotated):
+                    break
+            if stats.frames == args.max_frames:
+                break
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:  # stdout closed by its reader (e.g. `| head`): stop as on Ctrl-C
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    stats.seconds = time.perf_counter() - started if started else 0.0
+    stats.dropped = reader.dropped
+    return stats
+
+
+def newest_export(runs: Path = Path("runs")) -> Path:
+    """The most recently changed runs/*/export folder: where --model comes from when not given."""
+    exports = [path for path in runs.glob("*/export") if path.is_dir()]
+    if not exports:
+        raise ModelChoiceError("no --model given and no runs/*/export folder here (catdog-export makes one)")
+    return max(exports, key=lambda path: path.stat().st_mtime)
+
+
+def smoothing(text: str) -> float:
+    """argparse type: a smoothing weight in (0, 1]."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {value}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="catdog-cam", description="Classify a camera, stream, video or folder "
+                                     "of images frame by frame.")
+    add = parser.add_argument
+    add("--model", help="an artifact or an export folder (default: the newest runs/*/export folder)")
+    add("--source", default="0", help="camera index, stream URL, video file or folder of images (default: 0)")
+    add_model_arguments(parser)
+    add("--no-display", action="store_true", help="no window: one JSON line per frame on stdout")
+    add("--record", type=Path, metavar="OUT.mp4", help="also write the annotated frames as a video (mp4v)")
+    add("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    add("--smooth", type=smoothing, default=1.0, metavar="ALPHA", help="exponential smoothing of the "
+        "probabilities: weight of the newest frame, in (0, 1] (default 1: none)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Entry point of catdog-cam."""
+    args = parse_args(argv)
+    if not args.no_display and not display_available():
+        print("catdog-cam: error: no display to open a window on; use --no-display", file=sys.stderr)
+        return 2
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # our one-line errors instead of FFmpeg's and OpenCV's
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        classifier, note = load_model(args.model or newest_export(), args.backend, args.threads)
+        frames, live, fps = open_source(args.source)
+    except (*LOAD_ERRORS, CamError) as error:
+        print(f"catdog-cam: error: {error}", file=sys.stderr)
+        return 2
+    print(f"catdog-cam: {note}", file=sys.stderr)
+    reader = FrameReader(frames, live)
+    try:
+        with contextlib.ExitStack() as stack:
+            recorder = None
+            if args.record:
+                temp = stack.enter_context(atomic_path(args.record))
+                recorder = stack.enter_context(contextlib.closing(Recorder(temp, fps, str(args.record))))
+            stats = run_loop(classifier, reader, args, recorder)
+            if not stats.frames:
+                raise CamError(f"no frame could be read from {args.source}")
+    except CamError as error:
+        print(f"catdog-cam: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        reader.close()
+        if not args.no_display:
+            cv2.destroyAllWindows()
+    recorded = f"; recorded {args.record}" if args.record else ""
+    print(f"catdog-cam: {stats.summary()}{recorded}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""`Classifier`: an exported artifact plus its sidecar, taking BGR frames or image files."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from catdog.runtime.backends import make_interpreter
+from catdog.runtime.images import prepare, read_image
+from catdog.runtime.metadata import read_metadata
+
+
+@dataclass
+class Prediction:
+    """The top label, its probability, the whole distribution, and how long inference took."""
+
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+    inference_ms: float
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "probability": round(self.probability, 6),
+                "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+                "inference_ms": round(self.inference_ms, 3)}
+
+
+def quantize(values: np.ndarray, dtype: np.dtype, scale: float | None, zero_point: int | None) -> np.ndarray:
+    """Real values to an integer tensor (q = round(x / scale) + zero_point), or a plain cast for float."""
+    if not np.issubdtype(dtype, np.integer):
+        return values.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def dequantize(values: np.ndarray, scale: float | None, zero_point: int | None) -> np.ndarray:
+    """An integer tensor back to real values; float tensors pass through."""
+    if not np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.float32)
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+class Classifier:
+    """Classify images with an exported model. `threads` sets the interpreter's CPU threads."""
+
+    def __init__(self, artifact: str | Path, threads: int | None = None):
+        self.path = Path(artifact)
+        self.metadata = read_metadata(self.path)
+        self.backend = make_interpreter(self.path, threads)
+        self.labels: list[str] = self.metadata["labels"]
+        self.input = self.metadata["input"]
+        self.output = self.metadata["output"]
+        self.size = tuple(self.input["shape"][1:3])
+        self.threads = threads
+
+    @property
+    def name(self) -> str:
+        """e.g. 'tflite int8 (ai_edge_litert)'."""
+        return f"{self.metadata['format']} {self.metadata['precision']} ({self.backend.engine})"
+
+    def probabilities(self, rgb: np.ndarray) -> np.ndarray:
+        """Class probabilities for one prepared RGB uint8 image of the model's input size."""
+        batch = quantize(rgb[np.newaxis].astype(np.float32), self.backend.input_dtype,
+                         self.input.get("scale"), self.input.get("zero_point"))
+        raw = self.backend.run(batch)
+        return dequantize(raw, self.output.get("scale"), self.output.get("zero_point"))[0]
+
+    def classify_frame(self, bgr: np.ndarray) -> Prediction:
+        """Classify a BGR frame as OpenCV gives it (any size): prepare, invoke, dequantize."""
+        rgb = prepare(bgr, self.size)
+        started = time.perf_counter()
+        probabilities = self.probabilities(rgb)
+        elapsed = (time.perf_counter() - started) * 1000
+        best = int(probabilities.argmax())
+        return Prediction(self.labels[best], float(probabilities[best]),
+                          dict(zip(self.labels, map(float, probabilities))), elapsed)
+
+    def classify_file(self, path: str | Path) -> Prediction:
+        """Classify an image file."""
+        return self.classify_frame(read_image(path))
+
+    def classify_files(self, paths) -> list[Prediction]:
+        """Classify many image files, one by one (edge models run batch 1)."""
+        return [self.classify_file(path) for path in paths]

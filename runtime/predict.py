@@ -1,0 +1,93 @@
+"""`catdog-predict MODEL PATH...`: classify image files and folders with an exported model.
+
+Output: one line per image on stdout (path, label, probability, inference ms; tab-separated), or with
+--json one JSON object per line. --csv FILE also writes a Kaggle "Dogs vs. Cats Redux" submission
+(`id,label`, label = probability of the dog class). What was loaded, unreadable images and a summary go to
+stderr. Exit status: 0, 1 if any image could not be read, 2 if the model or the arguments are unusable.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, load_model
+from catdog.runtime.files import atomic_path
+from catdog.runtime.images import ImageError, list_images
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="catdog-predict", description="Classify images with an exported model.")
+    parser.add_argument("model", help="an artifact (.tflite/.onnx with its .json sidecar) or an export folder")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    add_model_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per image instead of text lines")
+    parser.add_argument("--csv", type=Path, metavar="FILE", help="also write a Kaggle submission: id,label (P(dog))")
+    return parser.parse_args(argv)
+
+
+def expand_paths(paths) -> list[Path]:
+    """Files as given and the images in folders (recursively), in order."""
+    return [image for path in map(Path, paths) for image in (list_images(path) if path.is_dir() else [path])]
+
+
+def kaggle_id(path: Path) -> str:
+    """The number in a Kaggle-style file name (123.jpg, dog.123.jpg -> 123); otherwise the file stem."""
+    match = re.search(r"(?:^|\.)(\d+)$", path.stem)
+    return match.group(1) if match else path.stem
+
+
+def dog_index(labels: list[str]) -> int:
+    """The index of the one label containing 'dog'; ModelChoiceError if there is none or more than one."""
+    found = [i for i, label in enumerate(labels) if "dog" in label.lower()]
+    if len(found) != 1:
+        raise ModelChoiceError(f"--csv needs exactly one label containing 'dog'; this model's labels are {labels}")
+    return found[0]
+
+
+def main(argv=None) -> int:
+    """Entry point of catdog-predict."""
+    args = parse_args(argv)
+    try:
+        classifier, note = load_model(args.model, args.backend, args.threads)
+        dog = dog_index(classifier.labels) if args.csv else None
+    except LOAD_ERRORS as error:
+        print(f"catdog-predict: error: {error}", file=sys.stderr)
+        return 2
+    print(f"catdog-predict: {note}", file=sys.stderr)
+
+    rows, times, failed = [], [], 0
+    for path in expand_paths(args.paths):
+        try:
+            prediction = classifier.classify_file(path)
+        except ImageError as error:
+            print(f"catdog-predict: skipped: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        times.append(prediction.inference_ms)
+        if args.json:
+            print(json.dumps({"path": str(path), **prediction.to_dict()}), flush=True)
+        else:
+            print(f"{path}\t{prediction.label}\t{prediction.probability:.4f}\t{prediction.inference_ms:.2f} ms",
+                  flush=True)
+        if args.csv:
+            rows.append((kaggle_id(path), f"{prediction.probabilities[classifier.labels[dog]]:.6f}"))
+
+    if args.csv:
+        with atomic_path(args.csv) as temp, open(temp, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(("id", "label"))
+            writer.writerows(rows)
+    timing = f", inference median {np.median(times):.2f} ms" if times else ""
+    written = f"; wrote {args.csv}" if args.csv else ""
+    print(f"catdog-predict: {len(times)} images classified, {failed} unreadable{timing}{written}", file=sys.stderr)
+    return 1 if failed or not times else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
