@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -285,6 +286,7 @@ def write_report(out: Path, rows, labels, items, predictions) -> None:
 
 def main(argv=None) -> int:
     """Entry point of catdog-export."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines are noise here
     args = parse_args(argv)
     try:
         return export_all(args)

@@ -1,39 +1,11 @@
 """Shared fixtures: real photos from ../shared, one tiny trained model and its exports per session."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("CATDOG_SHARED", ROOT.parent / "shared"))
-DATA = SHARED / "data" / "cats_and_dogs_filtered"
-WEIGHTS = SHARED / "weights"
-TINY = ["--model", "mobilenetv2", "--alpha", "0.35", "--size", "96", "--epochs", "1", "--fine-tune-epochs", "1",
-        "--batch-size", "16", "--quiet"]
-
-
-def run_cli(*args, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
-    """Run one of the project's console scripts as a user would, capturing its output."""
-    env = {**os.environ, "CATDOG_WEIGHTS_DIR": str(WEIGHTS), "TF_CPP_MIN_LOG_LEVEL": "3", **kwargs.pop("env", {})}
-    script = Path(sys.executable).parent / args[0]
-    result = subprocess.run([str(script), *map(str, args[1:])], capture_output=True, text=True, env=env, **kwargs)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def make_class_folders(target: Path, per_class: int, split: str = "train") -> Path:
-    """A small data set as class folders (cats/, dogs/) of real photos, linked from ../shared."""
-    for name in ("cats", "dogs"):
-        folder = target / name
-        folder.mkdir(parents=True)
-        for source in sorted((DATA / split / name).iterdir())[:per_class]:
-            (folder / source.name).symlink_to(source)
-    return target
+from support import DATA, TINY, make_class_folders, run_cli
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -162,6 +163,7 @@ def train(args) -> dict:
 
 def main(argv=None) -> int:
     """Entry point of catdog-train: clear one-line errors, non-zero exit."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines are noise here
     args = parse_args(argv)
     from catdog.train.data import DataError
     from catdog.train.models import ModelError

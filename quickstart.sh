@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One command for a fresh machine: make .venv, install catdog with its training and test extras, then
+#   bash quickstart.sh          train the default MobileNetV2 on the default data and export it (int8 included)
+#   bash quickstart.sh test     run the tests and the benchmark's smoke mode (what CI runs)
+# Data and weights: $CATDOG_DATA and $CATDOG_WEIGHTS_DIR if set; else ../shared/ beside the project if it
+# exists (this workplace has no internet); else the code downloads them as on any connected machine.
+set -euo pipefail
+cd "$(dirname "$0")"
+SHARED="$(cd .. && pwd)/shared"
+[ -z "${CATDOG_DATA:-}" ] && [ -d "$SHARED/data/cats_and_dogs_filtered" ] && export CATDOG_DATA="$SHARED/data/cats_and_dogs_filtered"
+[ -z "${CATDOG_WEIGHTS_DIR:-}" ] && [ -d "$SHARED/weights" ] && export CATDOG_WEIGHTS_DIR="$SHARED/weights"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[train,dev]"
+
+case "${1:-train}" in
+    test)
+        exec .venv/bin/python -m pytest --benchmark --smoke "${@:2}"
+        ;;
+    train)
+        .venv/bin/catdog-train --name default "${@:2}"
+        exec .venv/bin/catdog-export runs/default --int8 --fp16
+        ;;
+    *)
+        echo "usage: bash quickstart.sh [train|test] [extra arguments]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,111 @@
+"""catdog-export on a tiny trained model: artifacts, sidecars, parity from real predictions, failures."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from catdog.runtime import Classifier, make_interpreter, read_metadata
+from catdog.runtime.images import load_prepared
+from catdog.runtime.metadata import file_sha256
+from support import run_cli
+
+ARTIFACTS = ["model_fp32.tflite", "model_fp16.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
+
+
+def error_lines(result) -> list[str]:
+    assert "Traceback" not in result.stderr, result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("catdog-")]
+
+
+def test_every_artifact_is_in_place_with_a_complete_sidecar(tiny_export, tiny_run):
+    names = {p.name for p in tiny_export.iterdir()}
+    assert set(ARTIFACTS) | {f"{a}.json" for a in ARTIFACTS} | {"parity.md", "parity.json"} == names
+    source_hash = file_sha256(tiny_run / "model.keras")
+    for artifact in ARTIFACTS:
+        metadata = read_metadata(tiny_export / artifact)
+        assert metadata["labels"] == ["cats", "dogs"]
+        assert metadata["input"]["shape"] == [1, 96, 96, 3]
+        assert metadata["input"]["preparation"]["color"] == "RGB"
+        assert metadata["source"]["sha256"] == source_hash
+        assert metadata["sha256"] == file_sha256(tiny_export / artifact)
+        assert metadata["tools"]["tensorflow"] and metadata["tools"]["onnxruntime"]
+        assert set(metadata["parity"]) >= {"accuracy", "log_loss", "label_agreement", "max_probability_difference",
+                                           "delta_points", "passed"}
+        assert (metadata["calibration"] or {}).get("images") == (32 if "int8" in artifact else None)
+
+
+def test_int8_tflite_takes_raw_uint8_pixels(tiny_export, tiny_data):
+    metadata = read_metadata(tiny_export / "model_int8.tflite")
+    assert metadata["input"]["dtype"] == "uint8"
+    assert (metadata["input"]["scale"], metadata["input"]["zero_point"]) == (1.0, 0)
+    assert metadata["output"]["dtype"] == "uint8" and metadata["output"]["scale"] > 0
+    backend = make_interpreter(tiny_export / "model_int8.tflite")
+    assert backend.input_dtype == np.uint8
+    image = load_prepared(next((tiny_data / "validation" / "dogs").iterdir()), 96)
+    raw = backend.run(image[np.newaxis])  # camera pixels straight in, no scaling
+    probabilities = (raw.astype(np.float32) - metadata["output"]["zero_point"]) * metadata["output"]["scale"]
+    assert np.allclose(probabilities[0], Classifier(tiny_export / "model_int8.tflite").probabilities(image))
+    assert abs(probabilities.sum() - 1) < 0.05
+
+
+def test_parity_numbers_come_from_real_predictions(tiny_export):
+    parity = json.loads((tiny_export / "parity.json").read_text())
+    truth = np.array(parity["true"])
+    assert len(parity["images"]) == len(truth) == 48
+    reference = np.array(parity["results"]["model.keras"]["predicted"])
+    for artifact in ARTIFACTS:
+        row = parity["results"][artifact]
+        predicted = np.array(row["predicted"])
+        assert row["accuracy"] == pytest.approx((predicted == truth).mean())
+        assert row["label_agreement"] == pytest.approx((predicted == reference).mean())
+        assert read_metadata(tiny_export / artifact)["parity"]["accuracy"] == row["accuracy"]
+    fp32 = parity["results"]["model_fp32.tflite"]
+    assert fp32["label_agreement"] == 1.0 and fp32["max_probability_difference"] < 1e-4
+    classifier = Classifier(tiny_export / "model_fp32.onnx")
+    again = [int(classifier.probabilities(load_prepared(p, 96)).argmax()) for p in parity["images"]]
+    assert again == parity["results"]["model_fp32.onnx"]["predicted"]
+
+
+def test_exporting_again_gives_the_same_int8_model(tiny_export, tiny_run, tmp_path):
+    run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-size", "32",
+            "--max-drop", "100", "--out", tmp_path, check=True)
+    assert file_sha256(tmp_path / "model_int8.tflite") == file_sha256(tiny_export / "model_int8.tflite")
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_exceeded_max_drop_fails_and_marks_the_artifact(tiny_run, tmp_path):
+    result = run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-size", "8",
+                     "--max-drop", "-100", "--out", tmp_path)
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert len(lines) == 2 and all("more than --max-drop -100" in line for line in lines)
+    assert read_metadata(tmp_path / "model_int8.tflite")["parity"]["passed"] is False
+    assert "FAILED" in (tmp_path / "parity.md").read_text()
+
+
+def test_missing_model(tmp_path):
+    result = run_cli("catdog-export", tmp_path / "nothing", "--int8")
+    assert result.returncode == 2
+    assert error_lines(result) == [f"catdog-export: error: model not found: {tmp_path / 'nothing'}"]
+
+
+def test_corrupt_model(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("export"))
+    (run / "model.keras").write_bytes((run / "model.keras").read_bytes()[:5000])
+    result = run_cli("catdog-export", run, "--int8", "--out", tmp_path / "out")
+    assert result.returncode == 2
+    [line] = error_lines(result)
+    assert line.startswith(f"catdog-export: error: cannot load model {run / 'model.keras'}")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_empty_calibration_folder(tiny_run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_cli("catdog-export", tiny_run, "--int8", "--calibration-data", tmp_path / "empty",
+                     "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert error_lines(result) == [f"catdog-export: error: no readable calibration images in {tmp_path / 'empty'}"]

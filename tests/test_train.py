@@ -1,0 +1,91 @@
+"""catdog-train and catdog-eval end to end on a tiny model and real photos."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from support import TINY, WEIGHTS, make_class_folders, run_cli
+
+RUN_FILES = {"model.keras", "config.json", "split.json", "history.json", "metrics.json", "curves.png"}
+
+
+def error_lines(result) -> list[str]:
+    """The tool's own error lines (TensorFlow may log other lines to stderr)."""
+    assert "Traceback" not in result.stderr, result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("catdog-")]
+
+
+def test_tiny_run_writes_every_file(tiny_run):
+    assert RUN_FILES <= {p.name for p in tiny_run.iterdir()}
+    assert not [p.name for p in tiny_run.iterdir() if "partial" in p.name or "checkpoint" in p.name]
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["labels"] == ["cats", "dogs"] and config["size"] == 96 and config["alpha"] == 0.35
+    assert config["preparation"]["color"] == "RGB"
+    history = json.loads((tiny_run / "history.json").read_text())
+    assert len(history["loss"]) == 2 and history["head_epochs"] == 1  # one epoch per phase
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["images"] == 48 and 0 <= metrics["accuracy"] <= 1
+    assert np.array(metrics["confusion_matrix"]).sum() == 48
+    assert (tiny_run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_saved_model_reloads_with_the_same_predictions(tiny_run):
+    import keras
+
+    from catdog.train.evaluate import evaluate_model
+
+    split = json.loads((tiny_run / "split.json").read_text())
+    model = keras.models.load_model(tiny_run / "model.keras", compile=False)
+    metrics = evaluate_model(model, [tuple(i) for i in split["validation"]], split["labels"], 96)
+    saved = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["confusion_matrix"] == saved["confusion_matrix"]
+    assert abs(metrics["log_loss"] - saved["log_loss"]) < 1e-5
+
+
+def test_eval_prints_the_same_metrics(tiny_run, tiny_data):
+    result = run_cli("catdog-eval", tiny_run, "--data", tiny_data, "--json", check=True)
+    metrics = json.loads(result.stdout)
+    saved = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["confusion_matrix"] == saved["confusion_matrix"]
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_data):
+    result = run_cli("catdog-train", "--data", tiny_data, *TINY, "--fine-tune-epochs", "0", "--max-images", "16",
+                     "--distribute", "mirrored", "--runs-dir", tmp_path, "--name", "mirrored", check=True)
+    assert "validation accuracy" in result.stdout
+    assert (tmp_path / "mirrored" / "model.keras").is_file()
+
+
+def test_missing_data_folder(tmp_path):
+    result = run_cli("catdog-train", "--data", tmp_path / "nope", *TINY, "--runs-dir", tmp_path)
+    assert result.returncode == 2
+    assert error_lines(result) == [f"catdog-train: error: data folder not found: {tmp_path / 'nope'}"]
+
+
+def test_one_class_only(tmp_path):
+    root = make_class_folders(tmp_path / "pets", 4)
+    for path in (root / "dogs").iterdir():
+        path.unlink()
+    result = run_cli("catdog-train", "--data", root, *TINY, "--runs-dir", tmp_path)
+    assert result.returncode == 2
+    [line] = error_lines(result)
+    assert "need at least two classes" in line and "'cats'" in line
+
+
+def test_weights_that_do_not_fit_the_model(tmp_path, tiny_data):
+    wrong = next(WEIGHTS.glob("mobilenet_v2_1.0_*.h5"))  # alpha 1.0 weights for an alpha 0.35 model
+    result = run_cli("catdog-train", "--data", tiny_data, *TINY, "--weights", wrong, "--runs-dir", tmp_path)
+    assert result.returncode == 2
+    [line] = error_lines(result)
+    assert line.startswith("catdog-train: error: weights") and "do not fit mobilenetv2 alpha 0.35" in line
+
+
+def test_from_scratch_cnn_and_resnet_build():
+    from catdog.train.models import build_model
+
+    cnn, base = build_model("cnn", 96, 2)
+    assert base is None and cnn.output_shape == (None, 2)
+    resnet, base = build_model("resnet50", 64, 3, weights="none")
+    assert resnet.output_shape == (None, 3) and base.name.startswith("resnet50")
+    assert not any(layer.trainable for layer in base.layers if "bn" in layer.name)
