@@ -1,0 +1,245 @@
+"""The benchmark's results and its report: report.md (tables, machine, command), report.json and
+latency_vs_accuracy.png, written atomically into the report folder at the end of the session."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from catdog.runtime.files import atomic_path, write_json
+
+from bench_core import artifact_kinds
+
+ALL_CORES, PROXY = "all cores", "1-core proxy"
+SECTIONS = ("latency", "quality", "cam", "emulated")
+ORDER = {name: index for index, (name, _, _) in enumerate(artifact_kinds())}
+
+
+@dataclass
+class Results:
+    """Everything measured in one session; what the report is made of."""
+
+    command: str
+    settings: dict
+    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    machine: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)  # name -> description (model, export folder, validation set)
+    latency: list = field(default_factory=list)  # one row per run x artifact x profile x threads
+    quality: dict = field(default_factory=dict)  # "run/artifact" -> accuracy, log loss, delta, agreement, parity
+    cam: list = field(default_factory=list)
+    emulated: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # skips and remarks, one line each
+
+    def note(self, line: str) -> None:
+        if line not in self.notes:
+            self.notes.append(line)
+
+    def has_data(self) -> bool:
+        return any(getattr(self, section) for section in SECTIONS)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _key(row: dict):
+    return (row.get("run", ""), ORDER.get(row.get("artifact"), 99), row.get("profile") == PROXY, row.get("threads") or 0)
+
+
+def table_rows(results: dict) -> list[dict]:
+    """Latency rows joined with their artifact's accuracy; artifacts scored but not timed get a row too."""
+    rows, timed = [], set()
+    for row in results["latency"]:
+        quality = results["quality"].get(f"{row['run']}/{row['artifact']}", {})
+        rows.append({**quality, **row})
+        timed.add(f"{row['run']}/{row['artifact']}")
+    for key, quality in results["quality"].items():
+        if key not in timed:
+            rows.append({**quality, "profile": "", "threads": None})
+    return sorted(rows, key=_key)
+
+
+def _f(value, spec: str, empty: str = "") -> str:
+    return empty if value is None else format(value, spec)
+
+
+def latency_table(results: dict) -> str:
+    lines = ["| run | artifact | engine | profile | threads | size MB | median ms | p90 ms | FPS | accuracy | log loss "
+             "| Δ vs float (pts) | agreement | parity |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for row in table_rows(results):
+        accuracy = _f(row.get("accuracy"), ".2%")
+        lines.append(
+            f"| {row.get('run', '')} | {row.get('label') or row.get('artifact')} | {row.get('engine', '')} "
+            f"| {row.get('profile', '')} | {row.get('threads') or ''} | {_f(row.get('size_mb'), '.2f')} "
+            f"| {_f(row.get('median_ms'), '.2f')} | {_f(row.get('p90_ms'), '.2f')} | {_f(row.get('fps'), '.1f')} "
+            f"| {accuracy} | {_f(row.get('log_loss'), '.4f')} | {_f(row.get('delta_points'), '+.2f')} "
+            f"| {_f(row.get('agreement'), '.2f')}{'%' if row.get('agreement') is not None else ''} "
+            f"| {row.get('parity', '')} |")
+    return "\n".join(lines)
+
+
+def cam_table(results: dict) -> str:
+    lines = ["| run | artifact | threads | frames | dropped | loop FPS | inference p50 ms | inference p90 ms "
+             "| inference-only FPS |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in sorted(results["cam"], key=_key):
+        lines.append(f"| {row['run']} | {row['label']} | {row['threads']} | {row['frames']} | {row['dropped']} "
+                     f"| {row['loop_fps']:.1f} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} "
+                     f"| {1000 / row['p50_ms'] if row['p50_ms'] else 0:.1f} |")
+    return "\n".join(lines)
+
+
+def emulated_table(results: dict) -> str:
+    lines = ["| run | suite | python | machine | artifact | images | agreement with x86 | max prob diff "
+             "| guest-prepared: pixels identical (max diff) | guest-prepared: agreement | seconds |",
+             "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for row in sorted(results["emulated"], key=lambda r: (r["run"], r["suite"], ORDER.get(r["artifact"], 99))):
+        mismatch = f" (differs at {row['mismatches']})" if row["mismatches"] else ""
+        lines.append(f"| {row['run']} | {row['suite']} | {row['python']} | {row['machine']} | {row['artifact']} "
+                     f"| {row['images']} | {row['agreement']:.2f}%{mismatch} | {row['max_probability_difference']:.2g} "
+                     f"| {row['guest_prepared_identical']}/{row['images']} "
+                     f"({row.get('guest_prepared_max_abs_difference', '?')}) "
+                     f"| {_f(row.get('guest_prepared_label_agreement'), '.2f', '?')}% | {row['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    machine, settings = results["machine"], results["settings"]
+    versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
+    out = ["# catdog benchmark", "",
+           f"- date: {results['started']} (UTC)",
+           f"- command: `{results['command']}`",
+           f"- machine: {machine.get('cpu')} ({machine.get('machine')}), {machine.get('cores')} cores "
+           f"({machine.get('usable_cores')} usable), {machine.get('os')}",
+           f"- Python {machine.get('python')}; {versions}",
+           f"- load average at start: {machine.get('load_average')}, at end: {machine.get('load_average_end')}"]
+    for name, run in results["runs"].items():
+        validation = run.get("validation") or {}
+        out.append(f"- run `{name}`: {run.get('model')} alpha {run.get('alpha')}, input {run.get('input')}, "
+                   f"export `{run.get('export')}`; validation: {validation.get('images', '?')} images from "
+                   f"{validation.get('source', '?')}; float reference: {run.get('float_reference')}")
+    for section, line in results.get("carried", {}).items():
+        out.append(f"- {section} rows carried over from an earlier session: {line}")
+    if results["latency"] or results["quality"]:
+        out += ["", "## Latency and accuracy", "", latency_table(results), "",
+                f"Latency: one prepared image through `Classifier.probabilities` (quantize, invoke, dequantize; "
+                f"the Keras row: the model in a `tf.function`), pytest-benchmark pedantic rounds after warm-up; "
+                f"median and p90 per inference, FPS = 1000 / median. *{ALL_CORES}*: the process may use every "
+                f"core; *{PROXY}*: the interpreter and its threads confined to one CPU (os.sched_setaffinity), "
+                f"a stand-in for a slow Pi-class core count of one. Accuracy and log loss: every validation image "
+                f"through the same runtime; Δ and agreement are against the float reference named in report.json "
+                f"(Keras where TensorFlow is installed). int8 parity limits: at most "
+                f"{settings.get('max_drop')} points lost, at least {settings.get('min_agreement')}% agreement."]
+    if results["cam"]:
+        out += ["", "## End to end: catdog-cam on a video file", "", cam_table(results), "",
+                "`catdog-cam --no-display --source VIDEO --max-frames N --model ARTIFACT --threads T` on a 640x480 "
+                "video made of validation photos: loop FPS covers decode, prepare, inference and the JSON line "
+                "per frame; the inference times are the interpreter's alone (from its summary line)."]
+    if results["emulated"]:
+        out += ["", "## Emulated Raspberry Pi (aarch64 under qemu-user, cortex-a72)", "", emulated_table(results), "",
+                "The int8 artifacts through catdog.runtime's Classifier inside Debian arm64 roots "
+                "(benchmarks/pi), on validation images prepared on the host, compared label by label with x86 "
+                "(asserted). The guest-prepared columns: the same image files read and prepared by the aarch64 "
+                "OpenCV wheel itself (pixels may differ by a rounding step from x86), and the labels on those "
+                "(informational, not asserted). Emulation is 50-100x slower than native: seconds are not Pi "
+                "timings."]
+    if results["notes"]:
+        out += ["", "## Notes and skipped cases", ""] + [f"- {line}" for line in results["notes"]]
+    return "\n".join(out) + "\n"
+
+
+def plot(results: dict, path: Path) -> bool:
+    """Median latency against accuracy, one labelled point per artifact x threads (x profile); False if empty."""
+    points = [row for row in table_rows(results) if row.get("median_ms") and row.get("accuracy") is not None]
+    if not points:
+        return False
+    try:
+        import matplotlib
+    except ImportError:  # the lean install on a board: tables only
+        results["notes"].append("no latency_vs_accuracy.png: matplotlib is not installed here")
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
+
+    markers = {"keras": "o", "tflite": "s", "onnx": "^"}
+    colors = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
+    several_runs = len({row["run"] for row in points}) > 1
+    figure, axes = plt.subplots(figsize=(10, 6.5))
+    for row in points:
+        color = colors.get(row.get("precision"), "tab:gray")
+        axes.scatter(row["median_ms"], row["accuracy"] * 100, marker=markers.get(row.get("format"), "o"), s=60,
+                     facecolors="none" if row.get("profile") == PROXY else color, edgecolors=color, linewidths=1.5)
+    latencies = [row["median_ms"] for row in points]
+    if max(latencies) / min(latencies) > 8:
+        axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    accuracies = [row["accuracy"] * 100 for row in points]
+    spread = max(accuracies) - min(accuracies)
+    axes.set_ylim(min(accuracies) - max(spread * 0.15, 0.5), max(accuracies) + max(spread * 0.15, 0.5))
+    figure.canvas.draw()
+    placed = []  # label boxes in pixels, so labels of close points do not overlap
+    for row in sorted(points, key=lambda r: (r["median_ms"], r["accuracy"])):
+        text = f"{row.get('label', row['artifact'])} t{row['threads']}" + (" 1-core" if row.get("profile") == PROXY else "")
+        text = f"{row['run']}: {text}" if several_runs else text
+        x, y = axes.transData.transform((row["median_ms"], row["accuracy"] * 100))
+        width, height = 5.2 * len(text) * figure.dpi / 100, 10 * figure.dpi / 100
+        for dy in (4, -12, 14, -22, 24, -32, 34, -42, 44, -52):
+            box = (x + 5, y + dy, x + 5 + width, y + dy + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        axes.annotate(text, (row["median_ms"], row["accuracy"] * 100), textcoords="offset points",
+                      xytext=(5 * 72 / figure.dpi, dy * 72 / figure.dpi), fontsize=7,
+                      arrowprops=None if abs(dy) < 10 else {"arrowstyle": "-", "lw": 0.4, "color": "gray"})
+    axes.set_xlabel("median latency per image (ms, lower is better)")
+    axes.set_ylabel("validation accuracy (%)")
+    machine = results["machine"]
+    axes.set_title(f"catdog: latency vs accuracy on {machine.get('cpu')} ({machine.get('usable_cores')} cores)\n"
+                   "filled: all cores, hollow: 1-core proxy; square TFLite, triangle ONNX, circle Keras; "
+                   "red int8, green fp16, blue fp32", fontsize=9)
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def merge_earlier(results: dict, earlier: dict | None) -> dict:
+    """Sections this session did not measure are kept from the earlier report of the same runs (e.g. the
+    emulated check run on its own after the benchmark), with a line saying where they came from."""
+    if not earlier or {k: v.get("export") for k, v in earlier.get("runs", {}).items()} != \
+            {k: v.get("export") for k, v in results["runs"].items()}:
+        return results
+    merged = {**results, "carried": {}}
+    for section in SECTIONS:
+        if not results[section] and earlier.get(section):
+            merged[section] = earlier[section]
+            merged["carried"][section] = f"`{earlier.get('command')}` at {earlier.get('started')}"
+    return merged
+
+
+def write_report(results: Results, folder: Path) -> list[Path]:
+    """report.md, report.json and latency_vs_accuracy.png in folder; the paths written."""
+    from bench_core import machine_info
+
+    data = results.to_dict()
+    data["machine"]["load_average_end"] = machine_info()["load_average"]
+    earlier_path = folder / "report.json"
+    earlier = None
+    if earlier_path.is_file():
+        try:
+            earlier = json.loads(earlier_path.read_text())
+        except (json.JSONDecodeError, OSError):
+            earlier = None
+    data = merge_earlier(data, earlier)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [folder / "report.json", folder / "report.md"]
+    if plot(data, folder / "latency_vs_accuracy.png"):
+        written.append(folder / "latency_vs_accuracy.png")
+    write_json(folder / "report.json", data)
+    with atomic_path(folder / "report.md") as temp:
+        temp.write_text(markdown(data))
+    return written

@@ -1,0 +1,186 @@
+"""Fast checks of the benchmark's own machinery (no training, no TensorFlow): these run in plain
+`pytest benchmarks`, in CI, and on a Pi."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+import bench_core as core
+import bench_report as report
+
+
+def fake_export(folder, names=("model_int8.tflite", "model_fp32.onnx"), labels=("cats", "dogs")):
+    """Files named like artifacts, with the sidecars the benchmark reads (not loadable models)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"x")
+        precision = name.split("_")[1].split(".")[0]
+        (folder / f"{name}.json").write_text(json.dumps({
+            "labels": list(labels), "format": name.rsplit(".", 1)[1], "precision": precision,
+            "input": {"shape": [1, 8, 8, 3]}, "output": {}, "source": {"architecture": "mobilenetv2", "alpha": 0.35}}))
+    return folder
+
+
+def image_folders(root, labels=("cats", "dogs"), per_class=2):
+    for label in labels:
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            cv2.imwrite(str(root / label / f"{label}.{i}.png"), np.full((10, 12, 3), 40 * i, np.uint8))
+    return root
+
+
+def test_threads_default_and_dedup():
+    assert core.parse_threads(None, cpus=2) == [1, 2]
+    assert core.parse_threads(None, cpus=4) == [1, 2, 4]
+    assert core.parse_threads("4, 1,4") == [4, 1]
+    with pytest.raises(core.BenchError, match="thread count"):
+        core.parse_threads("1,x")
+
+
+def test_find_run_accepts_run_and_export_folders(tmp_path):
+    run = tmp_path / "runs" / "r1"
+    fake_export(run / "export")
+    (run / "model.keras").write_bytes(b"k")
+    found = core.find_run(run)
+    assert (found.name, found.folder, found.export) == ("r1", run, run / "export")
+    assert [a.name for a in found.artifacts()] == ["model.keras", "model_int8.tflite", "model_fp32.onnx"]
+    assert core.find_run(run / "export").folder == run  # the export folder inside a run: the run is found
+    copied = fake_export(tmp_path / "pi-copy")  # an export folder alone, as copied to a Pi
+    alone = core.find_run(copied)
+    assert (alone.name, alone.folder) == ("pi-copy", None)
+    assert [a.name for a in alone.artifacts()] == ["model_int8.tflite", "model_fp32.onnx"]
+    assert core.newest_run(tmp_path / "runs").export == run / "export"
+    assert core.newest_run(tmp_path / "nothing") is None
+
+
+def test_find_run_says_what_is_missing(tmp_path):
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "trained" / "model.keras").write_bytes(b"k")
+    with pytest.raises(core.BenchError, match="catdog-export .* --int8 --fp16"):
+        core.find_run(tmp_path / "trained")
+    with pytest.raises(core.BenchError, match="not a run folder"):
+        core.find_run(tmp_path / "absent")
+
+
+def test_validation_from_data_folder_split_and_parity(tmp_path):
+    labels = ["cats", "dogs"]
+    data = image_folders(tmp_path / "set" / "validation")
+    export = fake_export(tmp_path / "export")
+    run = core.find_run(export)
+    from_data = core.validation_set(run, labels, tmp_path / "set")  # a data set root: validation/ is used
+    assert from_data.truth == [0, 0, 1, 1] and len(from_data.paths) == 4
+    with pytest.raises(core.BenchError, match="no validation images"):
+        core.validation_set(run, labels)
+    paths = [str(p) for p in sorted(data.rglob("*.png"))]
+    (export / "parity.json").write_text(json.dumps({"labels": labels, "images": paths, "true": [0, 0, 1, 1]}))
+    assert core.validation_set(run, labels).paths == paths
+    (export / "parity.json").write_text(json.dumps({"labels": labels, "images": ["/gone/cat.1.jpg"], "true": [0]}))
+    with pytest.raises(core.BenchError, match="missing .* give --data DIR"):
+        core.validation_set(run, labels)
+    with pytest.raises(core.BenchError, match="no folder dogs/"):
+        core.validation_set(run, labels, image_folders(tmp_path / "only", labels=("cats",)))
+    images = core.load_images(paths, (8, 8))
+    assert images.shape == (4, 8, 8, 3) and images.dtype == np.uint8
+
+
+def test_exported_predictions_match_copied_images():
+    parity = {"images": ["/train/box/validation/cats/c1.jpg", "/train/box/validation/dogs/d1.jpg"],
+              "results": {"model.keras": {"predicted": [0, 1]}}}
+    on_pi = ["/home/pi/val/dogs/d1.jpg", "/home/pi/val/cats/c1.jpg"]
+    assert core.exported_predictions(parity, "model.keras", on_pi).tolist() == [1, 0]
+    assert core.exported_predictions(parity, "model.keras", on_pi + ["/home/pi/val/cats/c2.jpg"]) is None
+    assert core.exported_predictions(parity, "model_int8.tflite", on_pi) is None
+
+
+def test_scores_and_parity_message():
+    reference = core.Reference("keras fp32", 0.75, np.array([0, 0, 1, 1]))
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]])
+    row = core.score(["cats", "dogs"], [0, 0, 1, 1], probabilities, reference)
+    assert row["accuracy"] == 0.75 and row["delta_points"] == 0.0 and row["agreement"] == 75.0
+    assert core.parity_problem("run", "model_int8.tflite", row, 1.0, 70.0) is None
+    message = core.parity_problem("run", "model_int8.tflite", {**row, "delta_points": -2.5}, 1.0, 98.0)
+    assert "run/model_int8.tflite" in message and "lost 2.50 accuracy points" in message
+    assert "label agreement 75.00%" in message and "--min-agreement 98" in message
+
+
+def test_latency_stats_and_rounds():
+    stats = core.latency_stats([0.001] * 9 + [0.011])
+    assert stats["median_ms"] == pytest.approx(1.0) and stats["fps"] == pytest.approx(1000)
+    assert stats["p90_ms"] == pytest.approx(2.0) and stats["rounds"] == 10
+    assert core.plan_rounds(lambda: None, 1.0, 5, 50) == 50
+    assert core.sample_indices(100, 4) == [0, 33, 66, 99] and core.sample_indices(3, 24) == [0, 1, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+def test_one_cpu_confines_threads_started_inside():
+    allowed = os.sched_getaffinity(0)
+    seen = {}
+    with core.one_cpu() as (cpu, confined):
+        worker = threading.Thread(target=lambda: (seen.update(cpus=os.sched_getaffinity(0)), threading.Event().wait(0.2)))
+        worker.start()
+        assert confined()
+        worker.join()
+    assert seen["cpus"] == {cpu} and os.sched_getaffinity(0) == allowed
+
+
+def test_cam_summary_line_is_understood():
+    cam = pytest.importorskip("catdog.runtime.cam", reason="catdog-cam not written yet")
+    stats = cam.Stats(frames=20, dropped=0, seconds=0.5, inference_ms=[1.0, 2.0, 3.0])
+    match = core.CAM_SUMMARY.search(f"catdog-cam: {stats.summary()}")
+    assert match, f"the benchmark cannot read catdog-cam's summary line: {stats.summary()}"
+    assert float(match["loop_fps"]) == 40.0 and float(match["p50_ms"]) == 2.0
+
+
+def sample_results() -> report.Results:
+    results = report.Results(command="pytest benchmarks --benchmark", settings={"max_drop": 1.0, "min_agreement": 98.0},
+                             machine=core.machine_info())
+    results.runs["r1"] = {"export": "/x/export", "model": "mobilenetv2", "alpha": 0.35, "input": [1, 96, 96, 3],
+                          "validation": {"images": 4, "source": "split.json"}}
+    for artifact, fmt, precision, ms, accuracy in (("model.keras", "keras", "fp32", 9.0, 0.9),
+                                                  ("model_int8.tflite", "tflite", "int8", 1.0, 0.89)):
+        results.quality[f"r1/{artifact}"] = {"accuracy": accuracy, "log_loss": 0.3, "delta_points": (accuracy - 0.9) * 100,
+                                             "agreement": 99.0, "parity": "ok", "images": 4}
+        for profile in (report.ALL_CORES, report.PROXY):
+            results.latency.append({"run": "r1", "artifact": artifact, "label": f"{fmt} {precision}", "format": fmt,
+                                    "precision": precision, "engine": "e", "profile": profile, "threads": 1,
+                                    "size_mb": 1.0, "median_ms": ms, "p90_ms": ms * 1.2, "fps": 1000 / ms})
+    return results
+
+
+def test_report_files(tmp_path):
+    written = report.write_report(sample_results(), tmp_path / "out")
+    plotted = ["latency_vs_accuracy.png"] if importlib.util.find_spec("matplotlib") else []
+    assert sorted(p.name for p in written) == sorted(["report.json", "report.md", *plotted])
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| r1 | tflite int8 | e | 1-core proxy | 1 | 1.00 | 1.00 | 1.20 | 1000.0 | 89.00% |" in text
+    assert "pytest benchmarks --benchmark" in text and core.cpu_model() in text
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["latency"][0]["run"] == "r1"
+    assert not list((tmp_path / "out").glob(".*partial*"))
+
+
+def test_report_keeps_sections_measured_earlier(tmp_path):
+    report.write_report(sample_results(), tmp_path)
+    emulated_only = report.Results(command="pytest benchmarks --pi-emulated", settings={}, machine={})
+    emulated_only.runs = sample_results().runs
+    emulated_only.emulated.append({"run": "r1", "suite": "bookworm", "python": "3.11.2", "machine": "aarch64",
+                                   "artifact": "model_int8.tflite", "images": 24, "agreement": 100.0, "mismatches": [],
+                                   "max_probability_difference": 0.0, "guest_prepared_identical": 24, "seconds": 3.0})
+    report.write_report(emulated_only, tmp_path)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert len(data["latency"]) == 4 and len(data["emulated"]) == 1 and "latency" in data["carried"]
+    assert "| r1 | bookworm | 3.11.2 | aarch64 | model_int8.tflite | 24 | 100.00% |" in (tmp_path / "report.md").read_text()
+
+
+def test_benchmark_without_a_run_says_how_to_make_one(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pytest", str(core.HERE), "--benchmark", "-p", "no:cacheprovider",
+                             "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "no run to benchmark" in result.stderr and "--build" in result.stderr and "--smoke" in result.stderr
