@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -129,15 +129,22 @@ class Run:
         path = self.export / "parity.json"
         return json.loads(path.read_text()) if path.is_file() else None
 
+    def stamps(self) -> dict[str, tuple[int, int]]:
+        """Size and modification time of every artifact and sidecar: to notice a re-export mid-benchmark."""
+        files = [a.path for a in self.artifacts()] + [sidecar_path(a.path) for a in self.artifacts(keras=False)]
+        return {str(f): (f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()}
+
     def describe(self) -> dict:
         """What the report says about the run: where, which model, input size."""
         config, lean = self.config(), self.artifacts(keras=False)
         metadata = read_metadata(lean[0].path) if lean else {}
         source = metadata.get("source", {})
+        calibration = {a.name: read_metadata(a.path).get("calibration") for a in lean if a.precision == "int8"}
         return {"name": self.name, "export": str(self.export), "folder": str(self.folder) if self.folder else None,
                 "model": config.get("model") or source.get("architecture"),
                 "alpha": config.get("alpha", source.get("alpha")),
-                "input": (metadata.get("input") or {}).get("shape"), "labels": metadata.get("labels")}
+                "input": (metadata.get("input") or {}).get("shape"), "labels": metadata.get("labels"),
+                "calibration": {name: value for name, value in calibration.items() if value}}
 
 
 def has_artifacts(folder: Path) -> bool:
@@ -454,7 +461,8 @@ def console_script(name: str) -> list[str] | None:
     return [found] if found else None
 
 
-def run_script(name: str, *args, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+def run_script(name: str, *args, env: dict | None = None,
+               timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run a console script; BenchError with the end of its output if it fails."""
     command = console_script(name)
     if command is None:
@@ -550,7 +558,8 @@ def cam_command() -> list[str] | None:
     return console_script("catdog-cam") or [sys.executable, "-m", "catdog.runtime.cam"]
 
 
-def run_cam(command: list[str], artifact: Path, video: Path, frames: int, threads: int, timeout: float = 600) -> dict:
+def run_cam(command: list[str], artifact: Path, video: Path, frames: int, threads: int,
+            timeout: float = 600) -> dict:
     """The end-to-end loop on a video file; the numbers of its summary line (stderr) plus our wall time."""
     args = [*command, "--no-display", "--source", str(video), "--max-frames", str(frames), "--model", str(artifact),
             "--threads", str(threads)]
@@ -585,7 +594,8 @@ def setup_suite(suite: str) -> float:
 def run_emulated(suite: str, request: Path, timeout: float = 1800) -> dict:
     """Run arm64_classify.py on a request file inside the emulated root; its JSON result."""
     out = request.with_name(f"{request.stem}.{suite}.json")
-    command = [str(PI_DIR / "arm64_python.sh"), suite, str(HERE / "arm64_classify.py"), str(request), "--json", str(out)]
+    command = [str(PI_DIR / "arm64_python.sh"), suite, str(HERE / "arm64_classify.py"), str(request),
+               "--json", str(out)]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0 or not out.is_file():
@@ -594,17 +604,3 @@ def run_emulated(suite: str, request: Path, timeout: float = 1800) -> dict:
     answer = json.loads(out.read_text())
     answer["wall_seconds"] = time.perf_counter() - started
     return answer
-
-
-@dataclass
-class EmulatedRow:
-    suite: str
-    python: str
-    machine: str
-    artifact: str
-    images: int
-    agreement: float  # percent of sampled images whose label equals x86's
-    mismatches: list[int] = field(default_factory=list)
-    max_probability_difference: float = 0.0
-    guest_prepared_identical: int = 0  # images the guest's own OpenCV prepared to the same pixels
-    seconds: float = 0.0

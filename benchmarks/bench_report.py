@@ -43,7 +43,8 @@ class Results:
 
 
 def _key(row: dict):
-    return (row.get("run", ""), ORDER.get(row.get("artifact"), 99), row.get("profile") == PROXY, row.get("threads") or 0)
+    return (row.get("run", ""), ORDER.get(row.get("artifact"), 99), row.get("profile") == PROXY,
+            row.get("threads") or 0)
 
 
 def table_rows(results: dict) -> list[dict]:
@@ -113,11 +114,20 @@ def markdown(results: dict) -> str:
            f"({machine.get('usable_cores')} usable), {machine.get('os')}",
            f"- Python {machine.get('python')}; {versions}",
            f"- load average at start: {machine.get('load_average')}, at end: {machine.get('load_average_end')}"]
+    busy = (machine.get("load_average") or [0])[0]
+    if busy > 0.5 * (machine.get("usable_cores") or 1):
+        out.append(f"- **the machine was busy** (1-minute load average {busy:g} on {machine.get('usable_cores')} "
+                   "cores before the benchmark started): latencies are inflated and noisy, more so with more "
+                   "threads; accuracy and parity are unaffected")
     for name, run in results["runs"].items():
         validation = run.get("validation") or {}
         out.append(f"- run `{name}`: {run.get('model')} alpha {run.get('alpha')}, input {run.get('input')}, "
                    f"export `{run.get('export')}`; validation: {validation.get('images', '?')} images from "
                    f"{validation.get('source', '?')}; float reference: {run.get('float_reference')}")
+        for artifact, calibration in (run.get("calibration") or {}).items():
+            settings_line = ", ".join(f"{k} {v}" for k, v in calibration.items() if k not in ("images", "source"))
+            out.append(f"  - {artifact}: calibrated on {calibration.get('images')} images "
+                       f"({calibration.get('source')}){'; ' + settings_line if settings_line else ''}")
     for section, line in results.get("carried", {}).items():
         out.append(f"- {section} rows carried over from an earlier session: {line}")
     if results["latency"] or results["quality"]:
@@ -181,7 +191,8 @@ def plot(results: dict, path: Path) -> bool:
     figure.canvas.draw()
     placed = []  # label boxes in pixels, so labels of close points do not overlap
     for row in sorted(points, key=lambda r: (r["median_ms"], r["accuracy"])):
-        text = f"{row.get('label', row['artifact'])} t{row['threads']}" + (" 1-core" if row.get("profile") == PROXY else "")
+        text = f"{row.get('label', row['artifact'])} t{row['threads']}"
+        text += " 1-core" if row.get("profile") == PROXY else ""
         text = f"{row['run']}: {text}" if several_runs else text
         x, y = axes.transData.transform((row["median_ms"], row["accuracy"] * 100))
         width, height = 5.2 * len(text) * figure.dpi / 100, 10 * figure.dpi / 100

@@ -19,6 +19,7 @@ import bench_report as report
 SETTINGS = pytest.StashKey["Settings"]()
 RESULTS = pytest.StashKey["report.Results"]()
 REPORT_WRITTEN = pytest.StashKey[list]()
+BENCH = pytest.StashKey["Bench"]()
 
 
 def pytest_addoption(parser):
@@ -201,7 +202,8 @@ def pytest_generate_tests(metafunc):
     for kind in ("quality_case", "latency_case", "proxy_case", "cam_case", "emulated_case"):
         if kind not in metafunc.fixturenames:
             continue
-        found = cases(kind, settings) if settings else []
+        enabled = settings and (settings.pi_emulated if kind == "emulated_case" else settings.benchmark)
+        found = cases(kind, settings) if enabled else []
         ids = [c.id if isinstance(c, Case) else "-".join(c) for c in found]
         metafunc.parametrize(kind, found or [None], ids=ids or ["off"])
 
@@ -215,13 +217,14 @@ class Bench:
         self.settings, self.results, self.tmp = settings, results, tmp_path_factory
         self.slots = {slot.name: slot for slot in settings.slots}
         self.cache: dict = {}
+        self.stamps: dict = {}  # run -> artifact files' size and mtime when first used
 
     def _cached(self, key, make):
         """make() once per key; a failure is remembered and raised again, not retried."""
         if key not in self.cache:
             try:
                 self.cache[key] = ("ok", make())
-            except (core.BenchError, Exception) as error:  # one clear line, not a retry per case
+            except Exception as error:  # remembered: one clear failure per case, not a retry per case
                 self.cache[key] = ("error", error)
         status, value = self.cache[key]
         if status == "error":
@@ -241,6 +244,7 @@ class Bench:
                 else:
                     slot.run = core.build_default_run(slot.runs_dir)
             self.results.runs[name] = slot.run.describe()
+            self.stamps[name] = slot.run.stamps()
             return slot.run
 
         return self._cached(("run", name), make)
@@ -341,7 +345,8 @@ def settings(request) -> Settings:
 @pytest.fixture(scope="session")
 def bench(request, tmp_path_factory) -> Bench:
     config = request.config
-    return Bench(config.stash[SETTINGS], config.stash[RESULTS], tmp_path_factory)
+    config.stash[BENCH] = Bench(config.stash[SETTINGS], config.stash[RESULTS], tmp_path_factory)
+    return config.stash[BENCH]
 
 
 # --- the report -------------------------------------------------------------------------------------------------
@@ -351,6 +356,13 @@ def pytest_sessionfinish(session, exitstatus):
     results = config.stash.get(RESULTS, None)
     if results is None or not results.has_data() or hasattr(config, "workerinput"):
         return
+    bench = config.stash.get(BENCH, None)
+    for name, stamps in (bench.stamps.items() if bench else []):
+        changed = sorted(set(stamps.items()) ^ set(bench.slots[name].run.stamps().items()))
+        if changed:
+            results.note(f"**{name}: artifacts changed while the benchmark ran** (re-exported?): "
+                         f"{', '.join(sorted({Path(path).name for path, _ in changed}))}; "
+                         "the rows may mix old and new artifacts: run it again")
     config.stash[REPORT_WRITTEN] = report.write_report(results, config.stash[SETTINGS].report_dir)
 
 

@@ -61,6 +61,14 @@ def test_find_run_accepts_run_and_export_folders(tmp_path):
     assert core.newest_run(tmp_path / "nothing") is None
 
 
+def test_stamps_notice_a_re_export(tmp_path):
+    run = core.find_run(fake_export(tmp_path / "export"))
+    before = run.stamps()
+    assert len(before) == 4 and run.stamps() == before
+    (tmp_path / "export" / "model_int8.tflite").write_bytes(b"new model")
+    assert run.stamps() != before
+
+
 def test_find_run_says_what_is_missing(tmp_path):
     (tmp_path / "trained").mkdir()
     (tmp_path / "trained" / "model.keras").write_bytes(b"k")
@@ -124,7 +132,8 @@ def test_one_cpu_confines_threads_started_inside():
     allowed = os.sched_getaffinity(0)
     seen = {}
     with core.one_cpu() as (cpu, confined):
-        worker = threading.Thread(target=lambda: (seen.update(cpus=os.sched_getaffinity(0)), threading.Event().wait(0.2)))
+        worker = threading.Thread(target=lambda: (seen.update(cpus=os.sched_getaffinity(0)),
+                                                  threading.Event().wait(0.2)))
         worker.start()
         assert confined()
         worker.join()
@@ -146,8 +155,8 @@ def sample_results() -> report.Results:
                           "validation": {"images": 4, "source": "split.json"}}
     for artifact, fmt, precision, ms, accuracy in (("model.keras", "keras", "fp32", 9.0, 0.9),
                                                   ("model_int8.tflite", "tflite", "int8", 1.0, 0.89)):
-        results.quality[f"r1/{artifact}"] = {"accuracy": accuracy, "log_loss": 0.3, "delta_points": (accuracy - 0.9) * 100,
-                                             "agreement": 99.0, "parity": "ok", "images": 4}
+        results.quality[f"r1/{artifact}"] = {"accuracy": accuracy, "log_loss": 0.3, "agreement": 99.0,
+                                             "delta_points": (accuracy - 0.9) * 100, "parity": "ok", "images": 4}
         for profile in (report.ALL_CORES, report.PROXY):
             results.latency.append({"run": "r1", "artifact": artifact, "label": f"{fmt} {precision}", "format": fmt,
                                     "precision": precision, "engine": "e", "profile": profile, "threads": 1,
@@ -176,7 +185,8 @@ def test_report_keeps_sections_measured_earlier(tmp_path):
     report.write_report(emulated_only, tmp_path)
     data = json.loads((tmp_path / "report.json").read_text())
     assert len(data["latency"]) == 4 and len(data["emulated"]) == 1 and "latency" in data["carried"]
-    assert "| r1 | bookworm | 3.11.2 | aarch64 | model_int8.tflite | 24 | 100.00% |" in (tmp_path / "report.md").read_text()
+    row = "| r1 | bookworm | 3.11.2 | aarch64 | model_int8.tflite | 24 | 100.00% |"
+    assert row in (tmp_path / "report.md").read_text()
 
 
 def test_benchmark_without_a_run_says_how_to_make_one(tmp_path):
@@ -184,3 +194,24 @@ def test_benchmark_without_a_run_says_how_to_make_one(tmp_path):
                              "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "no run to benchmark" in result.stderr and "--build" in result.stderr and "--smoke" in result.stderr
+
+
+def test_build_trains_and_exports_with_the_console_scripts(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_script(name, *args, env=None, timeout=None):
+        calls.append([name, *map(str, args)])
+        if name == "catdog-train":
+            (tmp_path / "runs" / "default").mkdir(parents=True)
+            (tmp_path / "runs" / "default" / "model.keras").write_bytes(b"k")
+        else:
+            fake_export(tmp_path / "runs" / "default" / "export")
+
+    monkeypatch.setattr(core, "run_script", fake_script)
+    run = core.build_default_run(tmp_path / "runs")
+    assert calls == [["catdog-train", "--runs-dir", str(tmp_path / "runs"), "--name", "default"],
+                     ["catdog-export", str(tmp_path / "runs" / "default"), "--int8", "--fp16"]]
+    assert run.name == "default" and run.export == tmp_path / "runs" / "default" / "export"
+    calls.clear()
+    core.build_default_run(tmp_path / "runs")  # trained already: export only
+    assert [call[0] for call in calls] == ["catdog-export"]

@@ -268,7 +268,7 @@ def parity_table(rows: list[dict]) -> str:
             lines.append(f"| {row['artifact']} | {row['format']} | {row['precision']} | | | | | | | {row['status']} |")
             continue
         lines.append(f"| {row['artifact']} | {row['format']} | {row['precision']} | {row['size_mb']:.2f} | "
-                     f"{row['accuracy']:.2%} | {row['log_loss']:.4f} | {row['delta_points']:+.2f} | "
+                     f"{row['accuracy']:.2%} | {row['log_loss']:.4f} | {row['delta_points'] + 0.0:+.2f} | "
                      f"{row['label_agreement']:.2%} | {row['max_probability_difference']:.4f} | {row['status']} |")
     return "\n".join(lines)
 

@@ -343,6 +343,9 @@ def main(argv=None) -> int:
     except CamError as error:
         print(f"catdog-cam: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # the only file written is --record's
+        print(f"catdog-cam: error: cannot write {args.record}: {error.strerror}", file=sys.stderr)
+        return 1
     finally:
         reader.close()
         if not args.no_display:

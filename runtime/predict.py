@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -50,19 +51,10 @@ def dog_index(labels: list[str]) -> int:
     return found[0]
 
 
-def main(argv=None) -> int:
-    """Entry point of catdog-predict."""
-    args = parse_args(argv)
-    try:
-        classifier, note = load_model(args.model, args.backend, args.threads)
-        dog = dog_index(classifier.labels) if args.csv else None
-    except LOAD_ERRORS as error:
-        print(f"catdog-predict: error: {error}", file=sys.stderr)
-        return 2
-    print(f"catdog-predict: {note}", file=sys.stderr)
-
+def classify_all(classifier, paths, as_json: bool, dog_label: str | None):
+    """Classify and print each image; return its Kaggle rows (with a dog label), inference times, failures."""
     rows, times, failed = [], [], 0
-    for path in expand_paths(args.paths):
+    for path in expand_paths(paths):
         try:
             prediction = classifier.classify_file(path)
         except ImageError as error:
@@ -70,19 +62,40 @@ def main(argv=None) -> int:
             failed += 1
             continue
         times.append(prediction.inference_ms)
-        if args.json:
+        if as_json:
             print(json.dumps({"path": str(path), **prediction.to_dict()}), flush=True)
         else:
             print(f"{path}\t{prediction.label}\t{prediction.probability:.4f}\t{prediction.inference_ms:.2f} ms",
                   flush=True)
-        if args.csv:
-            rows.append((kaggle_id(path), f"{prediction.probabilities[classifier.labels[dog]]:.6f}"))
+        if dog_label:
+            rows.append((kaggle_id(path), f"{prediction.probabilities[dog_label]:.6f}"))
+    return rows, times, failed
 
+
+def main(argv=None) -> int:
+    """Entry point of catdog-predict."""
+    args = parse_args(argv)
+    try:
+        classifier, note = load_model(args.model, args.backend, args.threads)
+        dog_label = classifier.labels[dog_index(classifier.labels)] if args.csv else None
+    except LOAD_ERRORS as error:
+        print(f"catdog-predict: error: {error}", file=sys.stderr)
+        return 2
+    print(f"catdog-predict: {note}", file=sys.stderr)
+    try:
+        rows, times, failed = classify_all(classifier, args.paths, args.json, dog_label)
+    except BrokenPipeError:  # stdout closed by its reader (e.g. `| head`): stop quietly, write no CSV
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     if args.csv:
-        with atomic_path(args.csv) as temp, open(temp, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(("id", "label"))
-            writer.writerows(rows)
+        try:
+            with atomic_path(args.csv) as temp, open(temp, "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(("id", "label"))
+                writer.writerows(rows)
+        except OSError as error:
+            print(f"catdog-predict: error: cannot write {args.csv}: {error.strerror}", file=sys.stderr)
+            return 2
     timing = f", inference median {np.median(times):.2f} ms" if times else ""
     written = f"; wrote {args.csv}" if args.csv else ""
     print(f"catdog-predict: {len(times)} images classified, {failed} unreadable{timing}{written}", file=sys.stderr)

@@ -30,6 +30,7 @@ def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None) ->
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from catdog.runtime.files import atomic_path
 
@@ -41,6 +42,7 @@ def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None) ->
         if fine_tune_from:
             axis.axvline(fine_tune_from + 0.5, color="gray", linestyle="--", label="fine-tuning starts")
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_title(key)
         axis.grid(alpha=0.3)
         axis.legend()

@@ -1,0 +1,131 @@
+"""catdog-predict and model choice (--backend, auto) on the tiny model's real exports and real photos."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import run_cli
+
+from catdog.runtime.auto import ModelChoiceError, load_model, pick_fastest
+from catdog.runtime.metadata import sidecar_path
+
+ARTIFACTS = ["model_fp32.tflite", "model_fp16.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def assert_error(result, code: int, *words: str) -> None:
+    """Exit `code`, no traceback, and the last stderr line is the error, naming `words`."""
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "error" in last and all(word in last for word in words), last
+
+
+def copy_artifact(tiny_export, name, target, **changes):
+    """A copy of one artifact whose sidecar has `changes` applied at its top level."""
+    shutil.copy(tiny_export / name, target / name)
+    metadata = json.loads(sidecar_path(tiny_export / name).read_text())
+    sidecar_path(target / name).write_text(json.dumps({**metadata, **changes}))
+    return target / name
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS)
+def test_predictions_match_the_export_parity_table(tiny_export, artifact):
+    parity = json.loads((tiny_export / "parity.json").read_text())
+    result = run_cli("catdog-predict", tiny_export / artifact, *parity["images"], "--json", check=True)
+    rows = json_lines(result.stdout)
+    assert [row["path"] for row in rows] == parity["images"]
+    predicted = [parity["labels"].index(row["label"]) for row in rows]
+    assert predicted == parity["results"][artifact]["predicted"]
+
+
+def test_csv_is_a_kaggle_submission(tiny_export, shared_data, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "more").mkdir(parents=True)
+    ids = {"17.jpg": 17, "dog.2001.jpg": 2001, "more/3.png": 3, "cat.45.jpg": 45, "more/cat.2002.jpg": 2002}
+    sources = sorted((shared_data / "validation" / "dogs").glob("*.jpg"))[:3] + \
+        sorted((shared_data / "validation" / "cats").glob("*.jpg"))[:2]
+    for source, name in zip(sources, ids):
+        shutil.copy(source, photos / name)
+    out = tmp_path / "sub" / "submission.csv"
+    result = run_cli("catdog-predict", tiny_export, photos, "--json", "--csv", out, check=True)
+    assert "model_int8.tflite" in result.stderr  # an export folder means its int8 TFLite
+    with open(out, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["id", "label"]
+    submitted = {int(i): float(probability) for i, probability in rows[1:]}
+    assert len(rows) == 6 and sorted(submitted) == sorted(ids.values())
+    assert all(0 <= probability <= 1 for probability in submitted.values())
+    for row in json_lines(result.stdout):
+        name = Path(row["path"]).relative_to(photos).as_posix()
+        assert submitted[ids[name]] == pytest.approx(row["probabilities"]["dogs"], abs=1e-6)
+    assert list(out.parent.iterdir()) == [out]  # no partial file left beside it
+
+
+def test_unreadable_images_are_reported_and_counted(tiny_export, shared_data, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    good = sorted((shared_data / "validation" / "cats").glob("*.jpg"))[0]
+    result = run_cli("catdog-predict", tiny_export / "model_int8.onnx", broken, good, tmp_path / "missing.jpg")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [str(good)]
+    assert "broken.jpg" in result.stderr and "missing.jpg" in result.stderr
+    assert "1 images classified, 2 unreadable" in result.stderr
+
+
+def test_missing_model(tmp_path):
+    result = run_cli("catdog-predict", tmp_path / "model_int8.tflite", tmp_path)
+    assert_error(result, 2, "model not found")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_csv_needs_a_dog_label(tiny_export, shared_data, tmp_path):
+    model = copy_artifact(tiny_export, "model_int8.tflite", tmp_path, labels=["cats", "birds"])
+    result = run_cli("catdog-predict", model, shared_data / "validation" / "cats", "--csv", tmp_path / "s.csv")
+    assert_error(result, 2, "'dog'", "birds")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_choosing_by_backend(tiny_export, tmp_path):
+    assert load_model(tiny_export)[0].path.name == "model_int8.tflite"
+    assert load_model(tiny_export, "onnx")[0].path.name == "model_int8.onnx"
+    assert load_model(tiny_export / "model_fp16.tflite", "tflite")[0].metadata["precision"] == "fp16"
+    with pytest.raises(ModelChoiceError, match="not a onnx model"):
+        load_model(tiny_export / "model_int8.tflite", "onnx")
+    # int8 failed parity: the folder's default falls back to the next precision
+    failed = copy_artifact(tiny_export, "model_int8.tflite", tmp_path, parity={"passed": False})
+    copy_artifact(tiny_export, "model_fp16.tflite", tmp_path)
+    classifier, note = load_model(failed.parent)
+    assert classifier.path.name == "model_fp16.tflite", note
+
+
+def test_auto_picks_the_fastest_that_passed_parity(tiny_export, tmp_path):
+    failing = "model_fp32.onnx"
+    artifacts = [copy_artifact(tiny_export, name, tmp_path) for name in ARTIFACTS]
+    copy_artifact(tiny_export, failing, tmp_path, parity={"passed": False})
+    classifier, line = pick_fastest(artifacts, threads=1)
+    timed = re.findall(r"(model_\w+\.\w+):? ([\d.]+) ms", line)
+    assert line.startswith(f"picked {classifier.path.name}: ") and line.endswith(f"; skipped {failing}: failed parity")
+    assert sorted(name for name, _ in timed) == sorted(set(ARTIFACTS) - {failing})
+    assert float(timed[0][1]) == min(float(ms) for _, ms in timed)
+    assert load_model(tmp_path, "auto", threads=1)[0].path.name != failing
+
+
+def test_runtime_never_imports_tensorflow(tiny_export, shared_data):
+    image = sorted((shared_data / "validation" / "dogs").glob("*.jpg"))[0]
+    code = ("import sys; import catdog.runtime, catdog.runtime.cam, catdog.runtime.predict, catdog.runtime.auto\n"
+            "from catdog.runtime import Classifier\n"
+            f"for name in ('model_int8.tflite', 'model_int8.onnx'): Classifier({str(tiny_export)!r} + '/' + name)"
+            f".classify_file({str(image)!r})\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
