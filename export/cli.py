@@ -224,7 +224,8 @@ class ParityCheck:
         parity = {**{k: metrics[k] for k in ("images", "accuracy", "log_loss", "confusion_matrix")},
                   **agreement(self.float_probabilities, probabilities),
                   "float_accuracy": self.float_metrics["accuracy"], "delta_points": -drop,
-                  "max_drop": self.max_drop, "passed": drop <= self.max_drop}
+                  "max_drop": self.max_drop, "finite": bool(np.isfinite(probabilities).all())}
+        parity["passed"] = parity["finite"] and drop <= self.max_drop
         return parity, probabilities
 
 
@@ -254,7 +255,9 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
     drop = -parity["delta_points"]
     row = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
            "size_mb": final.stat().st_size / 1e6, **parity, "export_seconds": round(seconds, 1),
-           "status": "ok" if parity["passed"] else f"FAILED: lost {drop:.2f} points (more than --max-drop {args.max_drop})"}
+           "status": "ok" if parity["passed"] else "FAILED: " + (
+               f"lost {drop:.2f} points (more than --max-drop {args.max_drop})" if parity["finite"]
+               else "NaN or infinite probabilities")}
     return row, probabilities.argmax(1).tolist()
 
 

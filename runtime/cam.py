@@ -4,6 +4,8 @@ Capture runs in its own thread (FrameReader). A live source (camera index, strea
 newest frame, so the loop always works on the present; frames it had no time for are dropped and counted.
 A video file or a folder of images is handed over whole and in order, so its results are reproducible.
 A live source that stops is reopened up to RETRIES times in a row; then the run ends with its summary.
+The capture thread also prepares each frame (resize, BGR to RGB), so on a board with two or more cores
+decoding and preparing the next frame overlap with inference on this one.
 
 Output: a window with label, confidence, inference ms and loop FPS (q or Esc quits), or with --no-display
 one JSON line per frame on stdout: {"frame", "timestamp", "source", "label", "probability", "probabilities",
@@ -48,12 +50,14 @@ class CamError(RuntimeError):
 
 @dataclass
 class Frame:
-    """One captured frame: its number in the source, when it was taken, where from, and the BGR pixels."""
+    """One captured frame: its number in the source, when it was taken, where from, the BGR pixels and,
+    once the reader has prepared it, the model input."""
 
     index: int
     timestamp: float
     name: str
     image: np.ndarray
+    input: np.ndarray | None = None
 
 
 def video_frames(capture, name: str, reopen=None, retries: int = RETRIES, wait: float = RETRY_WAIT_S):
@@ -124,14 +128,15 @@ def open_source(spec: str):
 
 class FrameReader:
     """Runs a frame generator in its own thread and hands its frames to the loop (iterate over the reader).
+    With `prepare` (image -> model input), each frame's `input` is made on that thread too.
 
     live=True: only the newest frame waits; an older one not yet taken is dropped and counted (`dropped`).
     live=False: every frame is handed over, in order; the reader waits for the loop instead of dropping."""
 
     _END = object()
 
-    def __init__(self, frames, live: bool):
-        self.live = live
+    def __init__(self, frames, live: bool, prepare=None):
+        self.live, self.prepare = live, prepare
         self.dropped = 0
         self._queue = queue.Queue(maxsize=1 if live else 4)
         self._stop = threading.Event()
@@ -143,6 +148,8 @@ class FrameReader:
             for frame in frames:
                 if self._stop.is_set():
                     break
+                if self.prepare:
+                    frame.input = self.prepare(frame.image)
                 if self.live:
                     self._replace(frame)
                 else:
@@ -253,7 +260,7 @@ def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None) -
     try:
         for frame in reader:
             started = started or time.perf_counter()
-            prediction = classifier.classify_frame(frame.image)
+            prediction = classifier.classify(frame.input)
             probabilities = np.array([prediction.probabilities[label] for label in classifier.labels])
             smoothed = probabilities if smoothed is None else args.smooth * probabilities + (1 - args.smooth) * smoothed
             best = int(smoothed.argmax())
@@ -330,7 +337,7 @@ def main(argv=None) -> int:
         print(f"catdog-cam: error: {error}", file=sys.stderr)
         return 2
     print(f"catdog-cam: {note}", file=sys.stderr)
-    reader = FrameReader(frames, live)
+    reader = FrameReader(frames, live, classifier.prepare)
     try:
         with contextlib.ExitStack() as stack:
             recorder = None

@@ -62,20 +62,29 @@ class Classifier:
 
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
         """Class probabilities for one prepared RGB uint8 image of the model's input size."""
-        batch = quantize(rgb[np.newaxis].astype(np.float32), self.backend.input_dtype,
-                         self.input.get("scale"), self.input.get("zero_point"))
+        batch = rgb[np.newaxis]
+        scale, zero_point = self.input.get("scale"), self.input.get("zero_point")
+        if not (batch.dtype == self.backend.input_dtype and scale == 1 and zero_point == 0):  # raw pixels in as they are
+            batch = quantize(batch.astype(np.float32), self.backend.input_dtype, scale, zero_point)
         raw = self.backend.run(batch)
         return dequantize(raw, self.output.get("scale"), self.output.get("zero_point"))[0]
 
-    def classify_frame(self, bgr: np.ndarray) -> Prediction:
-        """Classify a BGR frame as OpenCV gives it (any size): prepare, invoke, dequantize."""
-        rgb = prepare(bgr, self.size)
+    def classify(self, rgb: np.ndarray) -> Prediction:
+        """Classify one prepared RGB image (see `prepare`); inference_ms covers quantize, invoke, dequantize."""
         started = time.perf_counter()
         probabilities = self.probabilities(rgb)
         elapsed = (time.perf_counter() - started) * 1000
         best = int(probabilities.argmax())
         return Prediction(self.labels[best], float(probabilities[best]),
                           dict(zip(self.labels, map(float, probabilities))), elapsed)
+
+    def prepare(self, bgr: np.ndarray) -> np.ndarray:
+        """A BGR frame as OpenCV gives it (any size) as this model's input: RGB at the input size."""
+        return prepare(bgr, self.size)
+
+    def classify_frame(self, bgr: np.ndarray) -> Prediction:
+        """Classify a BGR frame as OpenCV gives it (any size): prepare, invoke, dequantize."""
+        return self.classify(self.prepare(bgr))
 
     def classify_file(self, path: str | Path) -> Prediction:
         """Classify an image file."""

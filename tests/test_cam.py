@@ -97,9 +97,10 @@ def frames_of(count: int):
 
 @pytest.mark.parametrize("live", [False, True])
 def test_reader_hands_over_file_frames_whole_and_live_frames_newest(live):
-    reader = FrameReader(frames_of(60), live=live)
+    reader = FrameReader(frames_of(60), live=live, prepare=lambda image: int(image[0, 0, 0]))
     received = []
     for frame in reader:  # a loop slower than the source
+        assert frame.input == frame.index % 256  # prepared on the reader's thread
         received.append(frame.index)
         time.sleep(0.002)
     reader.close()
