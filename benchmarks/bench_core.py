@@ -34,7 +34,8 @@ KERAS = "model.keras"
 SUITES = {"bookworm": "3.11", "trixie": "3.13"}
 PROXY_THREADS = (1, 4)  # the 1-core proxy: a Pi-class core count of one, with 1 and with 4 threads
 CAM_SUMMARY = re.compile(r"(?P<frames>\d+) frames, (?P<dropped>\d+) dropped, loop (?P<loop_fps>[\d.]+) FPS, "
-                         r"inference p50 (?P<p50_ms>[\d.]+) ms p90 (?P<p90_ms>[\d.]+) ms")
+                         r"inference p50 (?P<p50_ms>[\d.]+) ms p90 (?P<p90_ms>[\d.]+) ms "
+                         r"mean (?P<mean_ms>[\d.]+) ms")
 
 
 class BenchError(ValueError):

@@ -44,7 +44,7 @@ def pytest_addoption(parser):
     add("--threads", metavar="N[,N]", help="interpreter thread counts (default 1,2,<cpu count>; --smoke: 1)")
     add("--report-dir", metavar="DIR", help="where report.md/.json and the plot go (default benchmarks/results; "
         "--smoke: benchmarks/results/smoke)")
-    add("--pi-images", type=int, default=24, metavar="N", help="validation images per emulated check (default 24)")
+    add("--pi-images", type=int, default=100, metavar="N", help="validation images per emulated check (default 100)")
     add("--cam-frames", type=int, metavar="N", help="frames of the catdog-cam case (default 200; --smoke: 20)")
 
 
@@ -191,7 +191,7 @@ def cases(kind: str, settings: Settings) -> list:
         elif kind == "proxy_case":
             out += [Case(slot.name, *k, threads, report.PROXY) for k in lean for threads in settings.proxy_threads]
         elif kind == "cam_case":
-            out += [Case(slot.name, *k, max(settings.threads)) for k in lean]
+            out += [Case(slot.name, *k, threads) for k in lean for threads in settings.threads]
         elif kind == "emulated_case":
             out += [(slot.name, suite) for suite in core.SUITES]
     return out

@@ -145,7 +145,7 @@ def test_cam_summary_line_is_understood():
     stats = cam.Stats(frames=20, dropped=0, seconds=0.5, inference_ms=[1.0, 2.0, 3.0])
     match = core.CAM_SUMMARY.search(f"catdog-cam: {stats.summary()}")
     assert match, f"the benchmark cannot read catdog-cam's summary line: {stats.summary()}"
-    assert float(match["loop_fps"]) == 40.0 and float(match["p50_ms"]) == 2.0
+    assert float(match["loop_fps"]) == 40.0 and float(match["p50_ms"]) == 2.0 and float(match["mean_ms"]) == 2.0
 
 
 def sample_results() -> report.Results:

@@ -52,9 +52,9 @@ def parse_args(argv=None):
     add("--calibration-size", type=int, default=300, help="how many calibration images (default 300)")
     add("--data", help="labelled images to check parity on (default: the run's validation split)")
     add("--max-drop", type=float, default=1.0, help="most accuracy points an artifact may lose vs the float model")
-    add("--reduce-range", action="store_true",
-        help="ONNX int8: 7-bit weights, the usual guard against u8s8 overflow on x86 without VNNI (measured: "
-             "costs accuracy and is not needed with onnxruntime 1.31; see README)")
+    add("--reduce-range", action=argparse.BooleanOptionalAction, default=True,
+        help="ONNX int8 weights in 7 bits (default), so that x86 CPUs without VNNI compute exactly what ARM and "
+             "VNNI CPUs compute; --no-reduce-range: 8 bits, for artifacts that never run on such an x86 (README)")
     add("--seed", type=int, default=42)
     add("--out", help="output folder (default: <run>/export)")
     return parser.parse_args(argv)

@@ -85,8 +85,9 @@ def onnx_fp32(model, size, calibration, path, options):
 
 def onnx_int8(model, size, calibration, path, options):
     """Static int8 ONNX (QDQ, per-channel weights) by onnxruntime's quantizer, calibrated on real images.
-    Full 8-bit weights unless options["reduce_range"] (7 bits): measured on an AVX2 x86 without VNNI, 7-bit
-    weights lost 0.6 more points and 8-bit ones showed no overflow (README, "Export")."""
+    7-bit weights unless options["reduce_range"] is False: onnxruntime's u8s8 kernels on x86 without VNNI sum
+    pairs of products in saturating 16 bits, so full 8-bit weights give other labels there than on ARM
+    (measured, README "Export")."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -104,7 +105,7 @@ def onnx_int8(model, size, calibration, path, options):
         onnx_fp32(model, size, calibration, float_path, options)
         quant_pre_process(str(float_path), str(prepared_path), skip_symbolic_shape=True)
         quantize_static(str(prepared_path), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        reduce_range=options.get("reduce_range", False), activation_type=QuantType.QUInt8,
+                        reduce_range=options.get("reduce_range", True), activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8)
     finally:
         for temp in (float_path, prepared_path):

@@ -219,8 +219,9 @@ class Stats:
 
     def summary(self) -> str:
         p50, p90 = np.percentile(self.inference_ms, [50, 90])
+        mean = float(np.mean(self.inference_ms))
         return (f"{self.frames} frames, {self.dropped} dropped, loop {self.frames / self.seconds:.1f} FPS, "
-                f"inference p50 {p50:.2f} ms p90 {p90:.2f} ms ({1000 / p50:.1f} FPS inference only)")
+                f"inference p50 {p50:.2f} ms p90 {p90:.2f} ms mean {mean:.2f} ms ({1000 / mean:.1f} FPS inference only)")
 
 
 def annotate(image: np.ndarray, label: str, probability: float, inference_ms: float, fps: float) -> np.ndarray:
