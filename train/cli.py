@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -31,6 +32,8 @@ def parse_args(argv=None):
     add("--fine-tune-layers", type=int, default=100, help="how many top layers of the base to fine-tune")
     add("--lr", type=float, default=1e-3, help="phase 1 learning rate (Adam)")
     add("--fine-tune-lr", type=float, default=3e-5, help="phase 2 learning rate (Adam)")
+    add("--fine-tune-schedule", choices=("cosine", "constant"), default="cosine",
+        help="phase 2 learning rate: cosine decay from --fine-tune-lr to 0 over --fine-tune-epochs, or constant")
     add("--batch-size", type=int, default=32)
     add("--patience", type=int, default=4, help="early stopping patience on validation loss, per phase")
     add("--dropout", type=float, default=0.2, help="dropout before the classifier layer")
@@ -98,7 +101,7 @@ def train(args) -> dict:
     run_dir = Path(args.runs_dir) / (args.name or f"{args.model}{args.alpha if args.model == 'mobilenetv2' else ''}"
                                      f"-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    def optimizer(learning_rate: float):
+    def optimizer(learning_rate):
         return keras.optimizers.Adam(learning_rate, use_ema=args.ema, ema_momentum=0.99)
 
     with strategy.scope():
@@ -111,7 +114,7 @@ def train(args) -> dict:
         "data": str(Path(args.data or default_data_dir()).resolve()), "layout": dataset.layout,
         "train_images": len(dataset.train), "validation_images": len(dataset.validation),
         "hyperparameters": {k: getattr(args, k) for k in ("epochs", "fine_tune_epochs", "fine_tune_layers", "lr",
-                            "fine_tune_lr", "batch_size", "patience", "dropout", "l2", "ema", "augment", "distribute")},
+                            "fine_tune_lr", "fine_tune_schedule", "batch_size", "patience", "dropout", "l2", "ema", "augment", "distribute")},
         "versions": {"tensorflow": __import__("tensorflow").__version__, "keras": keras.__version__},
     }
     write_json(run_dir / "config.json", config)
@@ -129,7 +132,8 @@ def train(args) -> dict:
         # With EMA on, validation, checkpoint and early stopping all see the averaged weights.
         swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else []
         result = model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
-                           initial_epoch=initial_epoch, callbacks=[*swap, checkpoint, stop], verbose=verbose)
+                           initial_epoch=initial_epoch, callbacks=[*swap, checkpoint, stop], verbose=verbose,
+                           shuffle=False)  # train_ds shuffles itself
         return result.history
 
     say(f"phase 1: training the head for up to {args.epochs} epochs, base frozen")
@@ -138,10 +142,15 @@ def train(args) -> dict:
     if base is not None and args.fine_tune_epochs > 0:
         with strategy.scope():
             trainable = unfreeze_top(base, args.fine_tune_layers)
-            model.compile(optimizer(args.fine_tune_lr), "sparse_categorical_crossentropy",
+            learning_rate = args.fine_tune_lr
+            if args.fine_tune_schedule == "cosine":
+                steps = args.fine_tune_epochs * math.ceil(len(dataset.train) / args.batch_size)
+                learning_rate = keras.optimizers.schedules.CosineDecay(args.fine_tune_lr, steps)
+            model.compile(optimizer(learning_rate), "sparse_categorical_crossentropy",
                           metrics=["accuracy"])
         say(f"phase 2: fine-tuning the top {args.fine_tune_layers} layers ({trainable} with weights, BatchNorm "
-            f"frozen) for up to {args.fine_tune_epochs} epochs at lr {args.fine_tune_lr}")
+            f"frozen) for up to {args.fine_tune_epochs} epochs at lr {args.fine_tune_lr}"
+            f"{' with cosine decay' if args.fine_tune_schedule == 'cosine' else ''}")
         for key, values in fit(args.fine_tune_epochs, head_epochs).items():
             history[key] += values
 
