@@ -69,6 +69,24 @@ def test_parity_numbers_come_from_real_predictions(tiny_export):
     assert again == parity["results"]["model_fp32.onnx"]["predicted"]
 
 
+def test_int8_onnx_weights_are_7_bit_except_depthwise(tiny_export):
+    """7-bit weights where x86 without VNNI would saturate 16-bit pair sums, full 8 bits on depthwise convs."""
+    import onnx
+    from onnx import numpy_helper
+
+    from catdog.export.formats import depthwise_weights
+
+    graph = onnx.load(str(tiny_export / "model_int8.onnx")).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    quantized = {node.input[1]: node.input[0] for node in graph.node if node.op_type == "DequantizeLinear"}
+    convolutions = [node.input[1] for node in graph.node if node.op_type in ("Conv", "Gemm", "MatMul")]
+    depthwise = {quantized[w] for w in depthwise_weights(tiny_export / "model_int8.onnx") if w in quantized}
+    others = {quantized[w] for w in convolutions if w in quantized} - depthwise
+    assert len(depthwise) == 17 and len(others) >= 35  # MobileNetV2: 17 depthwise, 35 other convs, 1 classifier
+    assert all(np.abs(weights[name].astype(int)).max() <= 64 for name in others)
+    assert all(np.abs(weights[name].astype(int)).max() == 127 for name in depthwise)
+
+
 def test_exporting_again_gives_the_same_int8_model(tiny_export, tiny_run, tmp_path):
     run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-size", "32",
             "--max-drop", "100", "--out", tmp_path, check=True)

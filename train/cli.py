@@ -28,10 +28,10 @@ def parse_args(argv=None):
     add("--size", type=int, default=160, help="input size in pixels (square)")
     add("--weights", default="imagenet", help="'imagenet' ($CATDOG_WEIGHTS_DIR first, else Keras' download), 'none', or a file")
     add("--epochs", type=int, default=6, help="phase 1: epochs training the head on the frozen base")
-    add("--fine-tune-epochs", type=int, default=12, help="phase 2: epochs fine-tuning the top of the base (0: skip)")
+    add("--fine-tune-epochs", type=int, default=16, help="phase 2: epochs fine-tuning the top of the base (0: skip)")
     add("--fine-tune-layers", type=int, default=100, help="how many top layers of the base to fine-tune")
     add("--lr", type=float, default=1e-3, help="phase 1 learning rate (Adam)")
-    add("--fine-tune-lr", type=float, default=3e-5, help="phase 2 learning rate (Adam)")
+    add("--fine-tune-lr", type=float, default=5e-5, help="phase 2 learning rate (Adam)")
     add("--fine-tune-schedule", choices=("cosine", "constant"), default="cosine",
         help="phase 2 learning rate: cosine decay from --fine-tune-lr to 0 over --fine-tune-epochs, or constant")
     add("--batch-size", type=int, default=32)
@@ -93,11 +93,14 @@ def train(args) -> dict:
 
     strategy = make_strategy(args.distribute)  # before anything else touches TensorFlow's devices
     import keras
+    import tensorflow as tf
 
     from catdog.train.evaluate import evaluate_model, plot_curves
     from catdog.train.models import augmentation, build_model, unfreeze_top
 
     keras.utils.set_random_seed(args.seed)
+    # Same seed, same machine and versions: the same model, bit for bit (augmentation and shuffling included).
+    tf.config.experimental.enable_op_determinism()
     run_dir = Path(args.runs_dir) / (args.name or f"{args.model}{args.alpha if args.model == 'mobilenetv2' else ''}"
                                      f"-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +118,7 @@ def train(args) -> dict:
         "train_images": len(dataset.train), "validation_images": len(dataset.validation),
         "hyperparameters": {k: getattr(args, k) for k in ("epochs", "fine_tune_epochs", "fine_tune_layers", "lr",
                             "fine_tune_lr", "fine_tune_schedule", "batch_size", "patience", "dropout", "l2", "ema", "augment", "distribute")},
-        "versions": {"tensorflow": __import__("tensorflow").__version__, "keras": keras.__version__},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
     write_json(run_dir / "config.json", config)
     write_json(run_dir / "split.json", {"labels": dataset.labels, "train": dataset.train, "validation": dataset.validation})
