@@ -74,17 +74,18 @@ def test_int8_onnx_weights_are_7_bit_except_depthwise(tiny_export):
     import onnx
     from onnx import numpy_helper
 
-    from catdog.export.formats import depthwise_weights
-
     graph = onnx.load(str(tiny_export / "model_int8.onnx")).graph
     weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    quantized = {node.input[1]: node.input[0] for node in graph.node if node.op_type == "DequantizeLinear"}
-    convolutions = [node.input[1] for node in graph.node if node.op_type in ("Conv", "Gemm", "MatMul")]
-    depthwise = {quantized[w] for w in depthwise_weights(tiny_export / "model_int8.onnx") if w in quantized}
-    others = {quantized[w] for w in convolutions if w in quantized} - depthwise
-    assert len(depthwise) == 17 and len(others) >= 35  # MobileNetV2: 17 depthwise, 35 other convs, 1 classifier
-    assert all(np.abs(weights[name].astype(int)).max() <= 64 for name in others)
-    assert all(np.abs(weights[name].astype(int)).max() == 127 for name in depthwise)
+    quantized = {node.output[0]: weights[node.input[0]] for node in graph.node
+                 if node.op_type == "DequantizeLinear" and node.input[0] in weights}
+    depthwise, others = [], []
+    for node in graph.node:
+        if node.op_type in ("Conv", "Gemm", "MatMul") and node.input[1] in quantized:
+            weight = quantized[node.input[1]].astype(int)
+            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+            (depthwise if groups > 1 and weight.shape[1] == 1 else others).append(np.abs(weight).max())
+    assert len(depthwise) == 17 and len(others) >= 35  # MobileNetV2: 17 depthwise and 35 other convs, a classifier
+    assert max(others) <= 64 and min(depthwise) == 127
 
 
 def test_exporting_again_gives_the_same_int8_model(tiny_export, tiny_run, tmp_path):
