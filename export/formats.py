@@ -107,10 +107,11 @@ def onnx_int8(model, size, calibration, path, options):
         onnx_fp32(model, size, calibration, float_path, options)
         quant_pre_process(str(float_path), str(prepared_path), skip_symbolic_shape=True)
         reduce_range = options.get("reduce_range", True)
-        eight_bit = {weight: [{"axis": 0, "reduce_range": False}] for weight in depthwise_weights(prepared_path)}
+        eight_bit = ({weight: [{"axis": 0, "reduce_range": False}] for weight in depthwise_weights(prepared_path)}
+                     if reduce_range else {})
         quantize_static(str(prepared_path), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        extra_options={"TensorQuantOverrides": eight_bit} if reduce_range and eight_bit else {})
+                        extra_options={"TensorQuantOverrides": eight_bit} if eight_bit else {})
     finally:
         for temp in (float_path, prepared_path):
             temp.unlink(missing_ok=True)
