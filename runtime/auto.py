@@ -54,7 +54,8 @@ def time_inference(classifier: Classifier, warmup: int = 3, runs: int = 20) -> f
 
 
 def pick_fastest(artifacts, threads: int | None = None) -> tuple[Classifier, str]:
-    """Time each artifact whose parity passed; return the fastest Classifier and a one-line explanation."""
+    """Time each artifact whose parity passed, all at the same thread count; return the fastest Classifier
+    and a one-line explanation."""
     timed, skipped = [], []
     for path in map(Path, artifacts):
         try:
@@ -70,12 +71,17 @@ def pick_fastest(artifacts, threads: int | None = None) -> tuple[Classifier, str
         raise ModelChoiceError("no artifact passed parity and loaded: " + "; ".join(skipped))
     timed.sort(key=lambda pair: pair[0])
     (best_ms, best), others = timed[0], timed[1:]
-    line = f"picked {best.path.name}: {best_ms:.2f} ms median"
+    line = f"picked {best.path.name} at {threads_text(best.threads)}: {best_ms:.2f} ms median"
     if others:
         line += " vs " + ", ".join(f"{c.path.name} {ms:.2f} ms" for ms, c in others)
     if skipped:
         line += "; skipped " + "; ".join(skipped)
     return best, line
+
+
+def threads_text(threads: int) -> str:
+    """'1 thread', '4 threads'."""
+    return f"{threads} thread{'s' if threads != 1 else ''}"
 
 
 def pick_preferred(artifacts) -> Path:
@@ -103,13 +109,13 @@ def load_model(model: str | Path, backend: str | None = None, threads: int | Non
             raise ModelChoiceError(f"{model} is not a {backend} model (--backend {backend})")
         classifier = Classifier(model, threads)
         warning = "" if parity_passed(classifier.metadata) else " (warning: its sidecar does not say parity passed)"
-        return classifier, f"using {model}: {classifier.name}{warning}"
+        return classifier, f"using {model}: {classifier.name}, {threads_text(classifier.threads)}{warning}"
     artifacts = find_artifacts(model, backend)
     if backend == "auto":
         classifier, line = pick_fastest(artifacts, threads)
         return classifier, f"{line} (in {model})"
     classifier = Classifier(pick_preferred(artifacts), threads)
-    return classifier, f"using {classifier.path}: {classifier.name}"
+    return classifier, f"using {classifier.path}: {classifier.name}, {threads_text(classifier.threads)}"
 
 
 def positive_int(text: str) -> int:
@@ -122,7 +128,7 @@ def positive_int(text: str) -> int:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--threads and --backend, shared by catdog-predict and catdog-cam."""
-    parser.add_argument("--threads", type=positive_int, help="interpreter CPU threads (default: its own choice)")
+    parser.add_argument("--threads", type=positive_int, help="interpreter CPU threads (default: every CPU this process may use)")
     parser.add_argument("--backend", choices=("auto", "tflite", "onnx"),
                         help="in an export folder: that format's preferred artifact, or 'auto': the fastest "
                              "here among those that passed parity (default: int8 TFLite)")

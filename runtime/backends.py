@@ -1,6 +1,7 @@
 """One small interface over the interpreters that run on the board: LiteRT for .tflite, onnxruntime for .onnx."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,17 @@ class BackendError(RuntimeError):
     """An artifact that no installed interpreter can load."""
 
 
+def default_threads() -> int:
+    """The CPUs this process may run on: every interpreter's thread count unless told otherwise.
+    (LiteRT's Python Interpreter would use 1 thread, onnxruntime all cores: never compare the two that way.)"""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _tflite_interpreter_class():
-    """LiteRT, then the old tflite_runtime, then TensorFlow's own interpreter; with where it came from."""
+    """LiteRT, else the old tflite_runtime (never TensorFlow: the board does not have it); with its name."""
     try:
         from ai_edge_litert.interpreter import Interpreter
 
@@ -23,20 +33,15 @@ def _tflite_interpreter_class():
 
         return Interpreter, "tflite_runtime"
     except ImportError:
-        pass
-    try:
-        import tensorflow as tf
-
-        return tf.lite.Interpreter, "tensorflow.lite"
-    except ImportError:
         raise BackendError("no TFLite interpreter installed: pip install ai-edge-litert") from None
 
 
 class TFLiteBackend:
     """A .tflite model on LiteRT (XNNPACK on CPU)."""
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int):
         interpreter_class, self.engine = _tflite_interpreter_class()
+        self.threads = threads
         try:
             self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
             self.interpreter.allocate_tensors()
@@ -59,13 +64,13 @@ class ONNXBackend:
 
     engine = "onnxruntime"
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int):
         import onnxruntime as ort
 
+        self.threads = threads
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types
@@ -84,10 +89,11 @@ BACKENDS = {".tflite": TFLiteBackend, ".onnx": ONNXBackend}
 
 
 def make_interpreter(path: str | Path, threads: int | None = None):
-    """Load an artifact with the interpreter its file type needs."""
+    """Load an artifact with the interpreter its file type needs, on `threads` CPU threads (default: every CPU
+    this process may use, see default_threads)."""
     path = Path(path)
     if not path.is_file():
         raise BackendError(f"model file not found: {path}")
     if path.suffix not in BACKENDS:
         raise BackendError(f"unknown model type {path.suffix!r} for {path}; expected .tflite or .onnx")
-    return BACKENDS[path.suffix](path, threads)
+    return BACKENDS[path.suffix](path, threads or default_threads())

@@ -1,19 +1,23 @@
 """`catdog-cam`: classify a camera, a stream, a video file or a folder of images, frame by frame.
 
-Capture runs in its own thread (FrameReader). A live source (camera index, stream URL) keeps only the
+Sources: a camera index (USB webcams, through OpenCV), `picam` or `picam:N` (the Raspberry Pi camera, through
+picamera2: see picam.py), a stream URL, a video file or a folder of images.
+Capture runs in its own thread (FrameReader). A live source (camera, stream) keeps only the
 newest frame, so the loop always works on the present; frames it had no time for are dropped and counted.
 A video file or a folder of images is handed over whole and in order, so its results are reproducible.
 A live source that stops is reopened up to RETRIES times in a row; then the run ends with its summary.
 The capture thread also prepares each frame (resize, BGR to RGB), so on a board with two or more cores
 decoding and preparing the next frame overlap with inference on this one.
 
-Output: a window with label, confidence, inference ms and loop FPS (q or Esc quits), or with --no-display
-one JSON line per frame on stdout: {"frame", "timestamp", "source", "label", "probability", "probabilities",
-"inference_ms"}. "frame" is the frame's number in the source (gaps: dropped frames); "timestamp" is the
-position in a video file, else seconds since capture started; "source" is the image path for a folder.
-label and probabilities are smoothed with --smooth; inference_ms is the interpreter's time alone.
-The summary (frames, dropped, loop FPS, inference p50/p90 ms) is the last line on stderr, never on
-stdout, so stdout stays one object per frame. Exit status: 0; 1 if no frame could be read or shown;
+Output: a window with label, confidence, inference ms and loop FPS (q or Esc quits); with --json (implied by
+--no-display) one JSON line per frame on stdout: {"frame", "timestamp", "source", "label", "probability",
+"probabilities", "inference_ms", "age_ms", "fps"}; with --serve a live view for a browser (serve.py).
+"frame" is the frame's number in the source (gaps: dropped frames); "timestamp" is the position in a video
+file, else seconds since capture started; "source" is the image path for a folder. label and probabilities
+are smoothed with --smooth; inference_ms is the interpreter's time alone; age_ms is the time from the
+frame's capture to its prediction (the lag a person sees); fps is the loop's rate over the last frames.
+The summary (frames, dropped, loop FPS, inference and frame age p50/p90 ms) is the last line on stderr, never
+on stdout, so stdout stays one object per frame. Exit status: 0; 1 if no frame could be read or shown;
 2 for an unusable model or source.
 """
 from __future__ import annotations
@@ -33,14 +37,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from catdog.runtime import picam
 from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, load_model, positive_int
+from catdog.runtime.classifier import Prediction
 from catdog.runtime.files import atomic_path
-from catdog.runtime.images import ImageError, list_images, read_image
+from catdog.runtime.images import ImageError, read_image, scan_images, skipped_lines
+from catdog.runtime.serve import LOOPBACK, LiveView, ServeError, parse_address
 
 RETRIES = 5  # reopen attempts in a row for a live source that stopped
 RETRY_WAIT_S = 1.0
 FPS_WINDOW = 10  # frames the on-screen loop FPS is averaged over
-RECORD_FPS = 10.0  # frame rate of --record when the source does not say
+DEFAULT_FPS = 10.0  # frame rate of --record and --realtime when the source does not say
 WINDOW = "catdog-cam"
 
 
@@ -50,14 +57,15 @@ class CamError(RuntimeError):
 
 @dataclass
 class Frame:
-    """One captured frame: its number in the source, when it was taken, where from, the BGR pixels and,
-    once the reader has prepared it, the model input."""
+    """One captured frame: its number in the source, when it was taken (source time, and this process's
+    perf_counter when it was read), where from, the BGR pixels and, once prepared, the model input."""
 
     index: int
     timestamp: float
     name: str
     image: np.ndarray
     input: np.ndarray | None = None
+    captured: float = field(default_factory=time.perf_counter)
 
 
 def video_frames(capture, name: str, reopen=None, retries: int = RETRIES, wait: float = RETRY_WAIT_S):
@@ -100,12 +108,31 @@ def folder_frames(images: list[Path]):
         yield Frame(index, time.monotonic() - started, str(path), image)
 
 
-def open_source(spec: str):
-    """Frames of --source (camera index, stream URL, video file or folder of images) as a generator, whether
-    the source is live, and its frame rate (0 if unknown). CamError if it cannot be opened."""
+def numbered(images, name: str):
+    """Frames of a live source's images: numbered, with seconds since capture started. Closing it closes them."""
+    started = time.monotonic()
+    try:
+        for index, image in enumerate(images):
+            yield Frame(index, time.monotonic() - started, name, image)
+    finally:
+        images.close()
+
+
+def open_source(spec: str, capture_size: tuple[int, int] = (640, 480), capture_format: str = picam.DEFAULT_FORMAT):
+    """Frames of --source (camera index, picam[:N], stream URL, video file or folder of images) as a generator,
+    whether the source is live, and its frame rate (0 if unknown). CamError if it cannot be opened.
+    capture_size and capture_format apply to the Raspberry Pi camera."""
+    if (number := picam.camera_number(spec)) is not None:
+        try:
+            camera = picam.open_picamera(number, capture_size, capture_format)
+        except picam.PicameraError as error:
+            raise CamError(str(error)) from None
+        return numbered(picam.picamera_images(camera, spec, capture_format, capture_size[0]), spec), True, 0.0
     path = Path(spec)
     if path.is_dir():
-        images = list_images(path)
+        images, skipped = scan_images(path)  # every other file is reported, by reason
+        for line in skipped_lines(skipped):
+            print(f"catdog-cam: {line}", file=sys.stderr)
         if not images:
             raise CamError(f"no images in folder {spec}")
         return folder_frames(images), False, 0.0
@@ -119,11 +146,25 @@ def open_source(spec: str):
         raise CamError(f"no such camera index, stream URL, file or folder: {spec}")
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
-        raise CamError(f"cannot open {what}")
+        hint = "; for a Raspberry Pi camera module use --source picam" if (
+            isinstance(target, int) and picam.picamera2_available()) else ""
+        raise CamError(f"cannot open {what}{hint}")
     if live:
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # where the driver allows: no queue of stale frames
     reopen = (lambda: cv2.VideoCapture(target)) if live else None
     return video_frames(capture, spec, reopen), live, capture.get(cv2.CAP_PROP_FPS)
+
+
+def paced(frames, fps: float):
+    """Frames of a file or folder handed on at `fps`, as a camera would deliver them (--realtime)."""
+    started = time.monotonic()
+    try:
+        for frame in frames:
+            time.sleep(max(0.0, started + frame.index / fps - time.monotonic()))
+            frame.captured = time.perf_counter()
+            yield frame
+    finally:
+        frames.close()
 
 
 class FrameReader:
@@ -190,7 +231,7 @@ class Recorder:
     """Writes frames to a video (mp4v) at `path`, sized like the first frame (others are resized to it)."""
 
     def __init__(self, path: Path, fps: float, name: str):
-        self.path, self.fps, self.name = path, fps if fps > 0 else RECORD_FPS, name
+        self.path, self.fps, self.name = path, fps if fps > 0 else DEFAULT_FPS, name
         self.writer = self.size = None
 
     def write(self, image: np.ndarray) -> None:
@@ -216,12 +257,15 @@ class Stats:
     dropped: int = 0
     seconds: float = 0.0
     inference_ms: list[float] = field(default_factory=list)
+    age_ms: list[float] = field(default_factory=list)
 
     def summary(self) -> str:
         p50, p90 = np.percentile(self.inference_ms, [50, 90])
+        age50, age90 = np.percentile(self.age_ms, [50, 90])
         mean = float(np.mean(self.inference_ms))
         return (f"{self.frames} frames, {self.dropped} dropped, loop {self.frames / self.seconds:.1f} FPS, "
-                f"inference p50 {p50:.2f} ms p90 {p90:.2f} ms mean {mean:.2f} ms ({1000 / mean:.1f} FPS inference only)")
+                f"inference p50 {p50:.2f} ms p90 {p90:.2f} ms mean {mean:.2f} ms ({1000 / mean:.1f} FPS inference "
+                f"only), frame age p50 {age50:.1f} ms p90 {age90:.1f} ms")
 
 
 def annotate(image: np.ndarray, label: str, probability: float, inference_ms: float, fps: float) -> np.ndarray:
@@ -254,9 +298,14 @@ def show(image: np.ndarray) -> bool:
     return key not in (ord("q"), 27)
 
 
-def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None) -> Stats:
-    """Classify frames as they come, smooth, then show, record or print each; stop at the end of the source,
-    at --max-frames, on q or Esc, or on Ctrl-C."""
+def annotate_record(image: np.ndarray, record: dict) -> np.ndarray:
+    """`annotate` with the values of a frame's JSON line."""
+    return annotate(image, record["label"], record["probability"], record["inference_ms"], record["fps"])
+
+
+def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None, view: LiveView | None = None) -> Stats:
+    """Classify frames as they come, smooth, then show, record, serve or print each; stop at the end of the
+    source, at --max-frames, on q or Esc, or on Ctrl-C."""
     stats, recent, smoothed, started = Stats(), deque(maxlen=FPS_WINDOW), None, None
     try:
         for frame in reader:
@@ -265,18 +314,23 @@ def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None) -
             probabilities = np.array([prediction.probabilities[label] for label in classifier.labels])
             smoothed = probabilities if smoothed is None else args.smooth * probabilities + (1 - args.smooth) * smoothed
             best = int(smoothed.argmax())
-            label, probability = classifier.labels[best], float(smoothed[best])
+            shown = Prediction(classifier.labels[best], float(smoothed[best]),
+                               dict(zip(classifier.labels, map(float, smoothed))), prediction.inference_ms)
+            now = time.perf_counter()
+            age_ms = (now - frame.captured) * 1000
             stats.frames += 1
             stats.inference_ms.append(prediction.inference_ms)
-            recent.append(time.perf_counter())
+            stats.age_ms.append(age_ms)
+            recent.append(now)
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-            if args.no_display:
-                print(json.dumps({"frame": frame.index, "timestamp": round(frame.timestamp, 3), "source": frame.name,
-                                  "label": label, "probability": round(probability, 6),
-                                  "probabilities": {k: round(float(v), 6) for k, v in zip(classifier.labels, smoothed)},
-                                  "inference_ms": round(prediction.inference_ms, 3)}), flush=True)
+            record = {"frame": frame.index, "timestamp": round(frame.timestamp, 3), "source": frame.name,
+                      **shown.to_dict(), "age_ms": round(age_ms, 3), "fps": round(fps, 2)}
+            if args.json:
+                print(json.dumps(record), flush=True)
+            if view:
+                view.publish(frame.image, record)
             if recorder or not args.no_display:
-                annotated = annotate(frame.image, label, probability, prediction.inference_ms, fps)
+                annotated = annotate_record(frame.image, record)
                 if recorder:
                     recorder.write(annotated)
                 if not args.no_display and not show(annotated):
@@ -308,36 +362,86 @@ def smoothing(text: str) -> float:
     return value
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """argparse type: 'WxH' as (width, height), each at least 16."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or min(int(width), int(height)) < 16:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, not {text!r}")
+    return int(width), int(height)
+
+
+def address(text: str) -> tuple[str, int]:
+    """argparse type: HOST:PORT for --serve."""
+    try:
+        return parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="catdog-cam", description="Classify a camera, stream, video or folder "
                                      "of images frame by frame.")
     add = parser.add_argument
     add("--model", help="an artifact or an export folder (default: the newest runs/*/export folder)")
-    add("--source", default="0", help="camera index, stream URL, video file or folder of images (default: 0)")
+    add("--source", default="0", help="camera index (USB webcam), picam or picam:N (Raspberry Pi camera), stream "
+        "URL, video file or folder of images (default: 0)")
+    add("--capture-size", type=frame_size, default=(640, 480), metavar="WxH",
+        help="picam: size of the captured frames (default: 640x480)")
+    add("--capture-format", choices=tuple(picam.TO_BGR), default=picam.DEFAULT_FORMAT,
+        help=f"picam: picamera2 pixel format of the main stream (default: {picam.DEFAULT_FORMAT})")
     add_model_arguments(parser)
-    add("--no-display", action="store_true", help="no window: one JSON line per frame on stdout")
+    add("--no-display", action="store_true", help="no window (implies --json)")
+    add("--json", action="store_true", help="one JSON line per frame on stdout")
+    add("--serve", type=address, metavar="HOST:PORT", help="live view for a browser at http://HOST:PORT/ "
+        "(HOST defaults to 127.0.0.1; any other address lets anyone who can reach it see the camera)")
     add("--record", type=Path, metavar="OUT.mp4", help="also write the annotated frames as a video (mp4v)")
+    add("--realtime", action="store_true", help="read a video file or folder at its own frame rate (a folder at "
+        f"{DEFAULT_FPS:g} FPS) like a live camera: frames the loop has no time for are dropped")
     add("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     add("--smooth", type=smoothing, default=1.0, metavar="ALPHA", help="exponential smoothing of the "
         "probabilities: weight of the newest frame, in (0, 1] (default 1: none)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.json = args.json or args.no_display
+    return args
 
 
 def main(argv=None) -> int:
     """Entry point of catdog-cam."""
     args = parse_args(argv)
+    try:
+        return start(args)
+    except KeyboardInterrupt:  # Ctrl-C before the first frame (once frames flow, the loop ends with its summary)
+        print("catdog-cam: interrupted before the first frame", file=sys.stderr)
+        return 130
+
+
+def start(args) -> int:
+    """Load the model, open the source and the live view, then run."""
     if not args.no_display and not display_available():
         print("catdog-cam: error: no display to open a window on; use --no-display", file=sys.stderr)
         return 2
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # our one-line errors instead of FFmpeg's and OpenCV's
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        classifier, note = load_model(args.model or newest_export(), args.backend, args.threads)
-        frames, live, fps = open_source(args.source)
-    except (*LOAD_ERRORS, CamError) as error:
-        print(f"catdog-cam: error: {error}", file=sys.stderr)
-        return 2
-    print(f"catdog-cam: {note}", file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        try:
+            classifier, note = load_model(args.model or newest_export(), args.backend, args.threads)
+            view = stack.enter_context(LiveView(*args.serve, annotate_record)) if args.serve else None
+            frames, live, fps = open_source(args.source, args.capture_size, args.capture_format)
+            if args.realtime and not live:
+                frames, live = paced(frames, fps or DEFAULT_FPS), True
+        except (*LOAD_ERRORS, CamError, ServeError) as error:
+            print(f"catdog-cam: error: {error}", file=sys.stderr)
+            return 2
+        print(f"catdog-cam: {note}", file=sys.stderr)
+        if view:
+            exposed = "" if view.address[0] in LOOPBACK else (
+                " (not loopback: anyone who can reach this address can see the camera)")
+            print(f"catdog-cam: live view at {view.url}{exposed}", file=sys.stderr, flush=True)
+        return run(classifier, frames, live, fps, args, view)
+
+
+def run(classifier, frames, live: bool, fps: float, args, view: LiveView | None) -> int:
+    """Read, classify and output every frame of an opened source; print the summary. The exit status."""
     reader = FrameReader(frames, live, classifier.prepare)
     try:
         with contextlib.ExitStack() as stack:
@@ -345,7 +449,7 @@ def main(argv=None) -> int:
             if args.record:
                 temp = stack.enter_context(atomic_path(args.record))
                 recorder = stack.enter_context(contextlib.closing(Recorder(temp, fps, str(args.record))))
-            stats = run_loop(classifier, reader, args, recorder)
+            stats = run_loop(classifier, reader, args, recorder, view)
             if not stats.frames:
                 raise CamError(f"no frame could be read from {args.source}")
     except CamError as error:

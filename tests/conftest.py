@@ -7,6 +7,8 @@ import pytest
 
 from support import DATA, TINY, make_class_folders, run_cli
 
+CAMERA_PHOTOS = 6
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
@@ -40,3 +42,13 @@ def tiny_export(tmp_path_factory, tiny_run) -> Path:
     run_cli("catdog-export", tiny_run, "--int8", "--fp16", "--calibration-size", "32", "--max-drop", "100",
             "--out", out, check=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def camera_photos(tmp_path_factory, shared_data) -> Path:
+    """Three cats and three dogs from the validation split, named in the order the stand-in camera serves them."""
+    folder = tmp_path_factory.mktemp("camera_photos")
+    sources = [p for kind in ("cats", "dogs") for p in sorted((shared_data / "validation" / kind).glob("*.jpg"))[:3]]
+    for i, source in enumerate(sources):
+        (folder / f"{i:02d}.jpg").symlink_to(source)
+    return folder

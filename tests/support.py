@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CATDOG_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data" / "cats_and_dogs_filtered"
 WEIGHTS = SHARED / "weights"
+STANDIN = ROOT / "tests" / "standin"  # a stand-in picamera2 module (no Raspberry Pi camera here)
 TINY = ["--model", "mobilenetv2", "--alpha", "0.35", "--size", "96", "--epochs", "1", "--fine-tune-epochs", "1",
         "--batch-size", "16", "--quiet"]
 
@@ -34,3 +35,10 @@ def make_class_folders(target: Path, per_class: int, split: str = "train") -> Pa
     return target
 
 
+
+
+def standin_camera_env(photos: Path, log: Path, fps: float = 30, **extra) -> dict:
+    """The environment that makes a command import the stand-in picamera2, serving `photos`, logging to `log`."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])),
+            "PICAMERA2_STANDIN_PHOTOS": str(photos), "PICAMERA2_STANDIN_LOG": str(log),
+            "PICAMERA2_STANDIN_FPS": str(fps), **{key: str(value) for key, value in extra.items()}}

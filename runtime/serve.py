@@ -1,0 +1,198 @@
+"""`catdog-cam --serve HOST:PORT`: the live view for a browser, from the standard library's HTTP server.
+
+  /              a small page: the annotated video and the newest label, probability, inference ms, loop FPS
+  /stream.mjpg   the annotated video as MJPEG (multipart/x-mixed-replace), at most STREAM_FPS frames a second
+  /latest.json   the newest prediction, with the same keys as a catdog-cam JSON line
+
+The server never slows the classification loop: the loop only hands over a reference to its newest frame and
+prediction (`publish`); annotating and JPEG encoding run on the server's own encoder thread, only while a
+client watches the stream, and only for the newest frame. Each client gets the newest JPEG when it is ready
+for one, so a slow client skips frames and never holds anyone up; a client that disconnects is dropped;
+at most MAX_CLIENTS streams at once, the next one gets 503.
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+MAX_CLIENTS = 4
+STREAM_FPS = 15.0  # at most this many JPEGs a second are encoded for the stream
+JPEG_QUALITY = 80
+CLIENT_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+BOUNDARY = "catdogframe"
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>catdog-cam</title>
+<style>body{font-family:system-ui,sans-serif;margin:1em;background:#111;color:#eee}
+img{max-width:100%;background:#000}#label{font-size:2em;font-weight:bold}td{padding:0 1em 0 0}</style></head>
+<body><div id="label">waiting for the first frame</div>
+<table><tr><td>probability</td><td id="probability"></td></tr>
+<tr><td>inference</td><td id="inference_ms"></td></tr><tr><td>loop</td><td id="fps"></td></tr>
+<tr><td>frame age</td><td id="age_ms"></td></tr><tr><td>source</td><td id="source"></td></tr></table>
+<img src="/stream.mjpg" alt="live view">
+<script>
+async function update() {
+  try {
+    const response = await fetch("/latest.json", {cache: "no-store"});
+    if (response.ok) {
+      const p = await response.json();
+      document.getElementById("label").textContent = p.label;
+      document.getElementById("probability").textContent = (100 * p.probability).toFixed(1) + " %";
+      document.getElementById("inference_ms").textContent = p.inference_ms.toFixed(2) + " ms";
+      document.getElementById("fps").textContent = p.fps.toFixed(1) + " FPS";
+      document.getElementById("age_ms").textContent = p.age_ms.toFixed(1) + " ms";
+      document.getElementById("source").textContent = p.source + " frame " + p.frame;
+    }
+  } catch (error) {}
+  setTimeout(update, 250);
+}
+update();
+</script></body></html>
+"""
+
+
+class ServeError(RuntimeError):
+    """An address that cannot be served on."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """'HOST:PORT', ':PORT' or 'PORT' (host 127.0.0.1); IPv6 as '[::]:PORT'. ValueError if malformed."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, e.g. 127.0.0.1:8090, not {text!r}")
+    return host, int(port)
+
+
+class LiveView:
+    """The newest frame and prediction, served over HTTP while the loop runs. Use as a context manager."""
+
+    def __init__(self, host: str, port: int, annotate: Callable[[np.ndarray, dict], np.ndarray]):
+        self.annotate = annotate
+        self._changed = threading.Condition()
+        self._newest: tuple[np.ndarray, dict] | None = None  # from the loop, not yet encoded
+        self.latest: dict | None = None  # the newest prediction, as a JSON line
+        self.jpeg, self.sequence = b"", 0  # the newest encoded frame and its number
+        self.clients = threading.BoundedSemaphore(MAX_CLIENTS)
+        self.watching = 0
+        self.closed = False
+        server_class = type("Server", (http.server.ThreadingHTTPServer,), {
+            "daemon_threads": True, "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET})
+        try:
+            self.server = server_class((host, port), self._handler())
+        except OSError as error:
+            raise ServeError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+        self.address = self.server.server_address[:2]
+        self._threads = [threading.Thread(target=self.server.serve_forever, name="catdog-serve", daemon=True),
+                         threading.Thread(target=self._encode, name="catdog-encode", daemon=True)]
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    def __enter__(self) -> LiveView:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def publish(self, image: np.ndarray, record: dict) -> None:
+        """Hand over the loop's newest frame (BGR, not copied: the loop must not change it) and its JSON line."""
+        with self._changed:
+            self._newest, self.latest = (image, record), record
+            self._changed.notify_all()
+
+    def _encode(self) -> None:
+        """Annotate and encode the newest frame, while someone watches, at most STREAM_FPS times a second."""
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self.closed or (self._newest is not None and self.watching))
+                if self.closed:
+                    return
+                (image, record), self._newest = self._newest, None
+            started = time.monotonic()
+            ok, jpeg = cv2.imencode(".jpg", self.annotate(image, record), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if ok:
+                with self._changed:
+                    self.jpeg, self.sequence = jpeg.tobytes(), self.sequence + 1
+                    self._changed.notify_all()
+            time.sleep(max(0.0, 1 / STREAM_FPS - (time.monotonic() - started)))
+
+    def next_jpeg(self, after: int) -> tuple[bytes, int] | None:
+        """The newest JPEG once it is newer than number `after`; None when the server closes."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.closed or self.sequence > after)
+            return None if self.closed else (self.jpeg, self.sequence)
+
+    def _handler(self):
+        view = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = CLIENT_TIMEOUT_S
+
+            def log_message(self, *args) -> None:  # stderr carries catdog-cam's own lines only
+                pass
+
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                if path in ("/", "/index.html"):
+                    self.reply(200, "text/html; charset=utf-8", PAGE.encode())
+                elif path == "/latest.json":
+                    if view.latest is None:
+                        self.reply(503, "application/json", b'{"error": "no frame classified yet"}\n')
+                    else:
+                        self.reply(200, "application/json", json.dumps(view.latest).encode())
+                elif path == "/stream.mjpg":
+                    self.stream()
+                else:
+                    self.reply(404, "text/plain", b"not found\n")
+
+            def reply(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def stream(self) -> None:
+                if not view.clients.acquire(blocking=False):
+                    self.reply(503, "text/plain", f"too many viewers (at most {MAX_CLIENTS}); try again later\n".encode())
+                    return
+                with view._changed:
+                    view.watching += 1
+                    view._changed.notify_all()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+                    self.send_header("Cache-Control", "no-store")
+                    self.end_headers()
+                    sent = 0
+                    while (newest := view.next_jpeg(sent)) is not None:
+                        jpeg, sent = newest
+                        self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                         f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                except OSError:  # the client went away or stalled: drop it
+                    pass
+                finally:
+                    with view._changed:
+                        view.watching -= 1
+                    view.clients.release()
+
+        return Handler

@@ -1,0 +1,182 @@
+"""catdog-cam --serve: the live view read by an HTTP client and by a real browser (Debian's headless chromium).
+The source is the stand-in Raspberry Pi camera (tests/standin), which serves real photos without end."""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from support import run_cli, standin_camera_env
+
+from catdog.runtime.serve import MAX_CLIENTS
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+SIZE = (320, 240)
+
+
+@contextlib.contextmanager
+def serving(model, photos, tmp_path, *args, serve: str = "127.0.0.1:0"):
+    """catdog-cam on the stand-in camera with --serve on a free port: yields (host, port, process);
+    stops it with Ctrl-C (SIGINT) and checks that it ended with its summary."""
+    env = {**os.environ, **standin_camera_env(photos, tmp_path / "camera.log"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [str(Path(sys.executable).parent / "catdog-cam"), "--model", str(model), "--source", "picam",
+               "--capture-size", "x".join(map(str, SIZE)), "--serve", serve, *map(str, args)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        while not (match := re.search(r"live view at http://\[?([^\]/]+?)\]?:(\d+)/", lines[-1] if lines else "")):
+            line = process.stderr.readline()
+            assert line, f"catdog-cam ended before serving:\n{''.join(lines)}"
+            lines.append(line)
+        process.banner = lines
+        yield match.group(1), int(match.group(2)), process
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=30)[1]
+    assert process.returncode == 0, rest
+    assert "Traceback" not in rest and " frames, " in rest.strip().splitlines()[-1]
+
+
+def get(host: str, port: int, path: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+def latest(host: str, port: int) -> dict:
+    """/latest.json once a frame has been classified."""
+    for _ in range(100):
+        status, body = get(host, port, "/latest.json")
+        if status == 200:
+            return json.loads(body)
+        assert status == 503 and b"no frame classified yet" in body
+        time.sleep(0.1)
+    raise AssertionError("no prediction in 10 s")
+
+
+def open_stream(host: str, port: int):
+    """An MJPEG stream: (connection, response) with the response's status read."""
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.request("GET", "/stream.mjpg")
+    return connection, connection.getresponse()
+
+
+def read_part(response) -> np.ndarray:
+    """The next JPEG of a multipart MJPEG response, decoded."""
+    boundary = "--" + response.getheader("Content-Type").split("boundary=")[1]
+    while (line := response.fp.readline().decode().strip()) != boundary:
+        assert line == "", line
+    headers = {}
+    while line := response.fp.readline().decode().strip():
+        name, _, value = line.partition(":")
+        headers[name.lower()] = value.strip()
+    assert headers["content-type"] == "image/jpeg"
+    jpeg = response.fp.read(int(headers["content-length"]))
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "not a JPEG"
+    return image
+
+
+def test_latest_json_and_the_mjpeg_stream(tiny_export, camera_photos, tmp_path):
+    with serving(tiny_export / "model_int8.tflite", camera_photos, tmp_path, "--no-display") as (host, port, process):
+        assert host == "127.0.0.1" and not any("not loopback" in line for line in process.banner)
+        first = latest(host, port)
+        assert set(first) == {"frame", "timestamp", "source", "label", "probability", "probabilities",
+                              "inference_ms", "age_ms", "fps"}
+        assert first["source"] == "picam" and first["label"] in first["probabilities"]
+        assert first["age_ms"] >= first["inference_ms"] > 0
+        connection, response = open_stream(host, port)
+        assert response.status == 200
+        parts = [read_part(response) for _ in range(5)]
+        connection.close()
+        assert all(part.shape == (SIZE[1], SIZE[0], 3) for part in parts)
+        assert len({part.tobytes() for part in parts}) > 1  # a moving picture, not one frame again
+        assert latest(host, port)["frame"] > first["frame"]
+        status, page = get(host, port, "/")
+        assert status == 200 and b'src="/stream.mjpg"' in page
+        assert get(host, port, "/nothing")[0] == 404
+
+
+def test_a_bounded_number_of_viewers_and_a_freed_place(tiny_export, camera_photos, tmp_path):
+    with serving(tiny_export / "model_int8.tflite", camera_photos, tmp_path, "--no-display") as (host, port, _):
+        viewers = [open_stream(host, port) for _ in range(MAX_CLIENTS)]
+        for _, response in viewers:
+            assert response.status == 200 and read_part(response).size
+        status, body = get(host, port, "/stream.mjpg")
+        assert status == 503 and body.decode() == f"too many viewers (at most {MAX_CLIENTS}); try again later\n"
+        viewers.pop()[0].close()  # one leaves: the server notices on its next frame and frees the place
+        for _ in range(50):
+            connection, response = open_stream(host, port)
+            if response.status == 200:
+                break
+            connection.close()
+            time.sleep(0.1)
+        assert response.status == 200 and read_part(response).size
+        for connection, _ in [*viewers, (connection, response)]:
+            connection.close()
+
+
+def test_any_address_but_loopback_is_announced(tiny_export, camera_photos, tmp_path):
+    with serving(tiny_export, camera_photos, tmp_path, "--no-display", serve="0.0.0.0:0") as (_, port, process):
+        assert latest("127.0.0.1", port)["source"] == "picam"
+        assert process.banner[-1].rstrip() == (f"catdog-cam: live view at http://0.0.0.0:{port}/ (not loopback: anyone "
+                                               "who can reach this address can see the camera)")
+
+
+def test_the_page_shows_the_live_label_in_a_real_browser(tiny_export, camera_photos, tmp_path):
+    if os.environ.get("CATDOG_NO_BROWSER") == "1":
+        pytest.skip("CATDOG_NO_BROWSER=1: the browser test was turned off")
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
+        "the browser test needs Debian's chromium and chromium-driver (apt install chromium chromium-driver); "
+        "set CATDOG_NO_BROWSER=1 to skip it")
+    from selenium import webdriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    options.page_load_strategy = "none"  # the page holds an endless MJPEG stream: never "loaded"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=800,700"):
+        options.add_argument(flag)
+    with serving(tiny_export / "model_int8.tflite", camera_photos, tmp_path, "--no-display") as (host, port, _):
+        labels = set(latest(host, port)["probabilities"])
+        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(CHROMEDRIVER)))
+        try:
+            driver.get(f"http://{host}:{port}/")
+            wait = WebDriverWait(driver, 30)
+            wait.until(lambda d: d.find_element("id", "label").text in labels)
+            wait.until(lambda d: d.execute_script("return document.querySelector('img').naturalWidth") == SIZE[0])
+            shown = driver.find_element("id", "label").text
+            probability = driver.find_element("id", "probability").text
+            screenshot = tmp_path / "live_view.png"
+            driver.save_screenshot(str(screenshot))
+        finally:
+            driver.quit()
+    assert shown in labels and re.fullmatch(r"\d+\.\d %", probability)
+    assert cv2.imread(str(screenshot)).std() > 10  # a real picture, not a blank page
+
+
+def test_realtime_reads_a_file_like_a_camera(tiny_export, camera_photos, tmp_path):
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 20, SIZE)
+    for path in sorted(camera_photos.glob("*.jpg")):
+        writer.write(cv2.resize(cv2.imread(str(path)), SIZE, interpolation=cv2.INTER_AREA))
+    writer.release()
+    result = run_cli("catdog-cam", "--model", tiny_export, "--source", video, "--realtime", "--json",
+                     "--no-display", check=True)
+    frames = [json.loads(line)["frame"] for line in result.stdout.splitlines()]
+    assert frames == sorted(set(frames)) and frames[-1] == 5  # newest-frame rule; the last frame always arrives
