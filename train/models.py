@@ -3,11 +3,16 @@ int8 models can be fed camera pixels directly."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import keras
 
-ARCHITECTURES = ("mobilenetv2", "resnet50", "resnet101", "cnn")
+PRETRAINED = ("mobilenetv2", "resnet50", "resnet101")
+FROM_SCRATCH = ("mlp", "cnn2", "cnn4", "cnn8")
+ARCHITECTURES = (*PRETRAINED, *FROM_SCRATCH, "cnn")  # "cnn": the old name of cnn4
+MLP_SIDE = 32  # the numpy MLP sees the input average-pooled down to about 32x32 RGB
+MLP_HIDDEN = 64
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0)
 # Keras ImageNet file names for ResNet (caffe-style BGR means); $CATDOG_WEIGHTS_DIR may hold these files.
 WEIGHT_PATTERNS = {
@@ -61,7 +66,7 @@ def _load_base(arch: str, size: int, alpha: float, weights: str | None):
 def build_model(arch: str = "mobilenetv2", size: int = 160, num_classes: int = 2, alpha: float = 1.0,
                 weights: str | None = "imagenet", dropout: float = 0.2, l2: float = 0.0):
     """Return (model, base): a classifier on raw RGB 0-255 input with a softmax output, and its
-    pretrained base (None for the from-scratch `cnn`). The base's BatchNorm layers are frozen."""
+    pretrained base (None for the from-scratch models). The base's BatchNorm layers are frozen."""
     if arch not in ARCHITECTURES:
         raise ModelError(f"unknown model {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if arch == "mobilenetv2" and alpha not in MOBILENET_ALPHAS:
@@ -71,7 +76,12 @@ def build_model(arch: str = "mobilenetv2", size: int = 160, num_classes: int = 2
     inputs = keras.Input((size, size, 3), name="pixels")
     regularizer = keras.regularizers.L2(l2) if l2 else None
     if arch == "cnn":
-        return _small_cnn(inputs, num_classes, dropout or 0.5, regularizer), None
+        warnings.warn("--model cnn is now called cnn4 (the old name still works)", FutureWarning, stacklevel=2)
+        arch = "cnn4"
+    if arch == "mlp":
+        return _mlp(inputs, num_classes), None
+    if arch in FROM_SCRATCH:
+        return _cnn(arch, inputs, num_classes, dropout or 0.5, regularizer), None
     base = _load_base(arch, size, alpha, resolve_weights(arch, alpha, weights))
     base.trainable = False
     freeze_batchnorm(base)
@@ -87,17 +97,47 @@ def build_model(arch: str = "mobilenetv2", size: int = 160, num_classes: int = 2
     return keras.Model(inputs, outputs, name=f"{arch}_{size}"), base
 
 
-def _small_cnn(inputs, num_classes: int, dropout: float, regularizer):
-    """The classic Keras cats-vs-dogs baseline: four conv + max-pool blocks, dropout, dense 512."""
-    x = keras.layers.Rescaling(1 / 255, name="scale_to_unit")(inputs)
-    for filters in (32, 64, 128, 128):
-        x = keras.layers.Conv2D(filters, 3, activation="relu", kernel_regularizer=regularizer)(x)
-        x = keras.layers.MaxPooling2D()(x)
+def mlp_pool(size: int) -> int:
+    """The average-pooling factor that takes a `size` input down to about MLP_SIDE pixels a side."""
+    return max(1, size // MLP_SIDE)
+
+
+def _mlp(inputs, num_classes: int):
+    """The Keras twin of catdog.train.mlp's numpy network: average-pool, scale to 0-1, flatten,
+    dense ReLU, dense softmax. Its weights come from the numpy training."""
+    size = inputs.shape[1]
+    x = keras.layers.AveragePooling2D(mlp_pool(size), name="downscale")(inputs)
+    x = keras.layers.Rescaling(1 / 255, name="scale_to_unit")(x)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(dropout)(x)
-    x = keras.layers.Dense(512, activation="relu", kernel_regularizer=regularizer)(x)
+    x = keras.layers.Dense(MLP_HIDDEN, activation="relu", name="hidden")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="cnn")
+    return keras.Model(inputs, outputs, name="mlp")
+
+
+# Filters per convolution block; cnn8 has two convolutions per block, each with batch normalisation.
+CNN_BLOCKS = {"cnn2": (32, 64), "cnn4": (32, 64, 128, 128), "cnn8": (16, 32, 64, 128)}
+
+
+def _cnn(arch: str, inputs, num_classes: int, dropout: float, regularizer):
+    """From-scratch CNNs: cnn2 (two conv + max-pool blocks, dropout, dense 128), cnn4 (the classic Keras
+    cats-vs-dogs baseline: four blocks, dropout, dense 512), cnn8 (four blocks of two conv + batch norm,
+    global average pooling, dropout)."""
+    x = keras.layers.Rescaling(1 / 255, name="scale_to_unit")(inputs)
+    for filters in CNN_BLOCKS[arch]:
+        if arch == "cnn8":
+            for _ in range(2):
+                x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=regularizer)(x)
+                x = keras.layers.BatchNormalization()(x)
+                x = keras.layers.ReLU()(x)
+        else:
+            x = keras.layers.Conv2D(filters, 3, activation="relu", kernel_regularizer=regularizer)(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x) if arch == "cnn8" else keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(dropout)(x)
+    if arch != "cnn8":
+        x = keras.layers.Dense(128 if arch == "cnn2" else 512, activation="relu", kernel_regularizer=regularizer)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=arch)
 
 
 def freeze_batchnorm(base) -> None:
@@ -118,13 +158,15 @@ def unfreeze_top(base, layers: int) -> int:
     return sum(1 for layer in base.layers if layer.trainable and layer.weights)
 
 
-def augmentation(seed: int = 42):
-    """Random flip, rotation, zoom, translation, contrast and brightness, applied in the input pipeline."""
+def augmentation(seed: int = 42, strength: float = 1.0):
+    """Random flip, rotation, zoom, translation, contrast and brightness, applied in the input pipeline;
+    `strength` scales every range (1: the defaults below)."""
+    k = strength
     return keras.Sequential([
         keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(0.08, fill_mode="reflect", seed=seed),
-        keras.layers.RandomZoom((-0.2, 0.1), fill_mode="reflect", seed=seed),
-        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed),
-        keras.layers.RandomContrast(0.2, seed=seed),
-        keras.layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
+        keras.layers.RandomRotation(0.08 * k, fill_mode="reflect", seed=seed),
+        keras.layers.RandomZoom((-0.2 * k, 0.1 * k), fill_mode="reflect", seed=seed),
+        keras.layers.RandomTranslation(0.08 * k, 0.08 * k, fill_mode="reflect", seed=seed),
+        keras.layers.RandomContrast(0.2 * k, seed=seed),
+        keras.layers.RandomBrightness(0.15 * k, value_range=(0, 255), seed=seed),
     ], name="augmentation")

@@ -1,0 +1,144 @@
+"""Training tools on real photos: the numpy MLP and its Keras twin, the from-scratch CNNs, the learning-rate
+range test, --config, and catdog-tune (local and distributed over Keras Tuner's oracle)."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from support import TINY, run_cli
+
+
+def test_mlp_backward_matches_finite_differences():
+    from catdog.train import mlp
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((6, 5)), np.array([0, 1, 2, 1, 0, 2])
+    params = mlp.initialize(5, 4, 3, seed=1)
+    _, cache = mlp.forward(params, x)
+    grads = mlp.backward(params, cache, y, l2=0.01)
+    for key in params:
+        index = tuple(rng.integers(0, n) for n in params[key].shape)
+        step = np.zeros_like(params[key])
+        step[index] = 1e-6
+        costs = []
+        for sign in (1, -1):
+            params[key] += sign * step
+            costs.append(mlp.cost(mlp.forward(params, x)[0], y, params, l2=0.01))
+            params[key] -= sign * step
+        assert abs((costs[0] - costs[1]) / 2e-6 - grads[key][index]) < 1e-6, key
+
+
+def test_mlp_features_are_what_the_keras_model_computes():
+    import keras
+
+    from catdog.train import mlp
+    from catdog.train.models import build_model, mlp_pool
+
+    model, base = build_model("mlp", 96, 2)
+    assert base is None and mlp_pool(96) == 3
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 96, 96, 3)).astype(np.float32)
+    flatten = keras.Model(model.input, model.get_layer("hidden").input)
+    assert np.allclose(flatten.predict(pixels, verbose=0), mlp.features(pixels, 3), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory, tiny_data):
+    runs = tmp_path_factory.mktemp("mlp_runs")
+    result = run_cli("catdog-train", "--data", tiny_data, "--model", "mlp", "--size", "64", "--epochs", "8",
+                     "--batch-size", "16", "--runs-dir", runs, "--name", "mlp", check=True)
+    assert "numpy vs Keras: largest probability difference" in result.stdout
+    return runs / "mlp"
+
+
+def test_mlp_run_gives_numpy_probabilities_through_keras(mlp_run):
+    import keras
+
+    from catdog.train import mlp
+
+    assert {"model.keras", "config.json", "metrics.json", "history.json", "curves.png", "mlp.json"} <= {
+        p.name for p in mlp_run.iterdir()}
+    assert json.loads((mlp_run / "mlp.json").read_text())["numpy_keras_max_difference"] < 1e-5
+    history = json.loads((mlp_run / "history.json").read_text())
+    assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0]
+    # The saved Keras model's dense weights, run through the numpy forward pass on real photos.
+    model = keras.models.load_model(mlp_run / "model.keras", compile=False)
+    params = dict(zip(("W1", "b1"), model.get_layer("hidden").get_weights()))
+    params.update(zip(("W2", "b2"), model.get_layer("probabilities").get_weights()))
+    split = json.loads((mlp_run / "split.json").read_text())
+    pixels, _ = mlp.load_pixels([tuple(i) for i in split["validation"]], 64)
+    numpy_probabilities, _ = mlp.forward({k: v.astype(np.float64) for k, v in params.items()}, mlp.features(pixels, 2))
+    keras_probabilities = model.predict(pixels.astype(np.float32), verbose=0)
+    assert np.abs(numpy_probabilities - keras_probabilities).max() < 1e-5
+    assert len(set(keras_probabilities.argmax(axis=1))) == 2  # it learnt something: both classes predicted
+
+
+def test_mlp_exports_and_runs_through_the_runtime(mlp_run, tmp_path):
+    run_cli("catdog-export", mlp_run, "--int8", "--calibration-size", "16", "--max-drop", "100", "--out", tmp_path,
+            check=True)
+    parity = json.loads((tmp_path / "parity.json").read_text())
+    assert {"model_int8.tflite", "model_int8.onnx"} <= {p.name for p in tmp_path.iterdir()}
+    assert parity and "tflite" in json.dumps(parity)
+
+
+def test_config_reproduces_a_run_and_flags_override_it(mlp_run, tmp_path):
+    again = run_cli("catdog-train", "--config", mlp_run / "config.json", "--runs-dir", tmp_path, "--name", "again",
+                    "--quiet", check=True)
+    assert "validation accuracy" in again.stdout
+    first, second = (json.loads((folder / "metrics.json").read_text()) for folder in (mlp_run, tmp_path / "again"))
+    assert first["confusion_matrix"] == second["confusion_matrix"] and first["log_loss"] == second["log_loss"]
+
+    from catdog.train.cli import parse_args
+
+    args = parse_args(["--config", str(mlp_run / "config.json"), "--epochs", "3"])
+    assert (args.model, args.size, args.batch_size, args.epochs) == ("mlp", 64, 16, 3)
+
+
+def test_config_that_is_not_json(tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text("{not json")
+    result = run_cli("catdog-train", "--config", bad)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"catdog-train: error: --config {bad}: not a readable JSON object" in result.stderr
+
+
+def test_cnn_variants():
+    import keras
+
+    from catdog.train.models import build_model
+
+    def count(model, kind):
+        return sum(isinstance(layer, kind) for layer in model.layers)
+
+    for name, convs in (("cnn2", 2), ("cnn4", 4), ("cnn8", 8)):
+        model, base = build_model(name, 96, 2)
+        assert base is None and model.output_shape == (None, 2) and count(model, keras.layers.Conv2D) == convs
+        assert count(model, keras.layers.Dropout) == 1
+        assert count(model, keras.layers.BatchNormalization) == (8 if name == "cnn8" else 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old, _ = build_model("cnn", 96, 2)
+    assert old.name == "cnn4" and "cnn4" in str(caught[0].message)
+
+
+def test_find_lr_writes_the_plot_and_the_suggestion(tmp_path, tiny_data):
+    result = run_cli("catdog-train", "--data", tiny_data, *TINY, "--find-lr", "--find-lr-steps", "6",
+                     "--runs-dir", tmp_path, "--name", "find", check=True)
+    found = json.loads((tmp_path / "find" / "lr_find.json").read_text())
+    assert found["phase"] == "head" and 2 <= found["steps_run"] <= 6 == found["steps"]
+    assert found["rates"][0] == pytest.approx(1e-7) and all(np.diff(found["rates"]) > 0)
+    assert found["suggested_lr"] == pytest.approx(found["rates"][int(np.argmin(found["smoothed"]))] / 10)
+    assert f"suggested rate {found['suggested_lr']:.3g}" in result.stdout
+    assert (tmp_path / "find" / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "find" / "model.keras").exists()
+
+
+def test_lr_find_trains_with_the_suggestion(tmp_path, tiny_data):
+    run_cli("catdog-train", "--data", tiny_data, *TINY, "--lr", "find", "--find-lr-steps", "6", "--fine-tune-epochs",
+            "0", "--runs-dir", tmp_path, "--name", "found", check=True)
+    run = tmp_path / "found"
+    found = json.loads((run / "lr_find.json").read_text())
+    assert json.loads((run / "config.json").read_text())["hyperparameters"]["lr"] == found["suggested_lr"]
+    assert (run / "model.keras").is_file()
