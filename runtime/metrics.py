@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
+ECE_BINS = 15  # confidence bins of the expected calibration error and the reliability diagram
+
 
 def classification_metrics(labels: list[str], y_true, probabilities) -> dict:
-    """Accuracy, log loss and confusion matrix (rows: true class, columns: predicted)."""
+    """Accuracy, log loss, expected calibration error and confusion matrix (rows: true class, columns:
+    predicted)."""
     y_true = np.asarray(y_true, dtype=int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predicted = probabilities.argmax(axis=1)
@@ -17,8 +20,33 @@ def classification_metrics(labels: list[str], y_true, probabilities) -> dict:
         "images": int(len(y_true)),
         "accuracy": float((predicted == y_true).mean()),
         "log_loss": float(-np.log(picked).mean()),
+        "ece": expected_calibration_error(y_true, probabilities),
         "confusion_matrix": confusion.tolist(),
     }
+
+
+def reliability_bins(y_true, probabilities, bins: int = ECE_BINS) -> list[dict]:
+    """Images binned by confidence (the top probability) in `bins` equal-width bins over [0, 1]:
+    each bin's image count, mean confidence and accuracy (empty bins: count 0, the others None)."""
+    y_true = np.asarray(y_true, dtype=int)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    confidence, correct = probabilities.max(axis=1), probabilities.argmax(axis=1) == y_true
+    which = np.minimum((confidence * bins).astype(int), bins - 1)  # confidence 1.0 goes in the last bin
+    result = []
+    for b in range(bins):
+        inside = which == b
+        count = int(inside.sum())
+        result.append({"low": b / bins, "high": (b + 1) / bins, "count": count,
+                       "confidence": float(confidence[inside].mean()) if count else None,
+                       "accuracy": float(correct[inside].mean()) if count else None})
+    return result
+
+
+def expected_calibration_error(y_true, probabilities, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: the image-weighted mean |accuracy - confidence| over confidence bins."""
+    total = len(y_true)
+    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"])
+                     for b in reliability_bins(y_true, probabilities, bins) if b["count"])) if total else 0.0
 
 
 def agreement(reference, probabilities) -> dict:
@@ -35,7 +63,8 @@ def format_metrics(metrics: dict) -> str:
     labels = metrics["labels"]
     width = max(8, *(len(label) for label in labels))
     lines = [
-        f"accuracy {metrics['accuracy']:.2%}  log loss {metrics['log_loss']:.4f}  ({metrics['images']} images)",
+        f"accuracy {metrics['accuracy']:.2%}  log loss {metrics['log_loss']:.4f}  ECE {metrics['ece']:.4f}  "
+        f"({metrics['images']} images)",
         "confusion matrix (rows true, columns predicted):",
         " " * width + "".join(f"{label:>{width}}" for label in labels),
     ]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from catdog.train.data import DataError, labelled_items, load_dataset
+from catdog.runtime.images import NOT_AN_IMAGE, TOO_SMALL, UNREADABLE
+from catdog.train.data import OUTSIDE, UNNAMED, DataError, labelled_items, load_dataset
 from support import DATA, make_class_folders
 
 
@@ -15,7 +16,8 @@ def test_train_and_validation_folders(tiny_data):
     assert dataset.labels == ["cats", "dogs"]
     assert len(dataset.train) == 80 and len(dataset.validation) == 48
     assert all(Path(path).parent.name == dataset.labels[label] for path, label in dataset.train + dataset.validation)
-    assert dataset.skipped == []
+    assert dataset.skipped == {}
+    assert dataset.layout == "class folders in train/ and validation/ splits"
 
 
 def test_class_folders_get_a_stratified_seeded_split(tmp_path):
@@ -33,26 +35,90 @@ def test_class_folders_get_a_stratified_seeded_split(tmp_path):
     assert load_dataset(root, validation_fraction=0.2, seed=8).validation != first.validation
 
 
-def test_kaggle_flat_layout(tmp_path):
-    flat = tmp_path / "train"
-    flat.mkdir()
+def kaggle_flat(root: Path, per_class: int = 10) -> Path:
+    """ROOT/train/cat.0.jpg ... dog.N.jpg, linked from the real photos."""
+    flat = root / "train"
+    flat.mkdir(parents=True)
     for name in ("cats", "dogs"):
-        for source in sorted((DATA / "train" / name).iterdir())[:10]:
+        for source in sorted((DATA / "train" / name).iterdir())[:per_class]:
             (flat / source.name).symlink_to(source)  # cat.0.jpg, dog.0.jpg ...
+    return flat
+
+
+def test_kaggle_flat_layout(tmp_path):
+    kaggle_flat(tmp_path)
     dataset = load_dataset(tmp_path, validation_fraction=0.3)
     assert dataset.labels == ["cat", "dog"]
     assert len(dataset.train) + len(dataset.validation) == 20
     assert sorted(y for _, y in dataset.validation) == [0, 0, 0, 1, 1, 1]
+    assert dataset.layout == f"Kaggle file names in {tmp_path / 'train'}, stratified 30% validation split, seed 42"
 
 
-def test_unreadable_files_are_skipped_and_counted(tmp_path):
+def test_kaggle_class_without_a_training_image_is_refused(tmp_path):
+    flat = kaggle_flat(tmp_path)
+    (flat / "bird.1.jpg").symlink_to(DATA / "train" / "cats" / "cat.500.jpg")
+    with pytest.raises(DataError) as error:
+        load_dataset(tmp_path)
+    assert str(error.value) == (f"class 'bird' has no training image (1 went to the validation split); "
+                                f"add images of it to {flat} or remove it")
+
+
+def test_kaggle_names_without_a_class_or_number_are_reported(tmp_path):
+    flat = kaggle_flat(tmp_path)
+    (flat / "cat..jpg").symlink_to(DATA / "train" / "cats" / "cat.500.jpg")
+    (flat / "dog.jpg").symlink_to(DATA / "train" / "dogs" / "dog.500.jpg")
+    dataset = load_dataset(tmp_path)
+    assert len(dataset.train) + len(dataset.validation) == 20
+    assert {reason: [p.name for p in paths] for reason, paths in dataset.skipped.items()} == {
+        UNNAMED: ["cat..jpg", "dog.jpg"]}
+
+
+def test_selection_split_is_stratified_seeded_and_disjoint(tiny_data):
+    dataset = load_dataset(tiny_data)
+    dataset.carve_selection(0.1, seed=3)
+    train, selection, validation = ({p for p, _ in items} for items in (dataset.train, dataset.selection,
+                                                                         dataset.validation))
+    assert not train & selection and not train & validation and not selection & validation
+    assert len(train | selection) == 80  # every training image is in exactly one of the two
+    assert sorted(y for _, y in dataset.selection) == [0] * 4 + [1] * 4
+    assert all(Path(p).parent.name == dataset.labels[y] for p, y in dataset.selection)
+    again = load_dataset(tiny_data)
+    again.carve_selection(0.1, seed=3)
+    assert again.selection == dataset.selection and again.train == dataset.train
+    other = load_dataset(tiny_data)
+    other.carve_selection(0.1, seed=4)
+    assert other.selection != dataset.selection
+    assert dataset.summary().startswith("72 train, 8 selection, 48 validation images (")
+
+
+def test_selection_fraction_zero_keeps_every_training_image(tiny_data):
+    dataset = load_dataset(tiny_data)
+    dataset.carve_selection(0.0, seed=3)
+    assert dataset.selection == [] and len(dataset.train) == 80
+
+
+def test_selection_that_would_leave_no_training_image_is_refused(tmp_path):
+    dataset = load_dataset(make_class_folders(tmp_path / "pets", 3), validation_fraction=0.34)
+    with pytest.raises(DataError, match=r"^class 'cats' has 2 training image\(s\): too few to set 90% aside"):
+        dataset.carve_selection(0.9, seed=1)
+
+
+def test_unusable_files_are_skipped_and_counted_by_reason(tmp_path):
+    import cv2
+    import numpy as np
+
     root = make_class_folders(tmp_path / "pets", 8)
     real = sorted((DATA / "train" / "cats").iterdir())[20]
     (root / "cats" / "empty.jpg").write_bytes(b"")
     (root / "cats" / "truncated.jpg").write_bytes(real.read_bytes()[:300])
     (root / "dogs" / "notes.jpg").write_text("not a picture at all")
+    (root / "dogs" / "readme.txt").write_text("dogs")
+    cv2.imwrite(str(root / "dogs" / "pixel.png"), np.zeros((1, 1, 3), np.uint8))
+    (root / "stray.jpg").symlink_to(real)
     dataset = load_dataset(root, validation_fraction=0.25)
-    assert sorted(Path(p).name for p in dataset.skipped) == ["empty.jpg", "notes.jpg", "truncated.jpg"]
+    assert {reason: sorted(p.name for p in paths) for reason, paths in dataset.skipped.items()} == {
+        UNREADABLE: ["empty.jpg", "notes.jpg", "truncated.jpg"], NOT_AN_IMAGE: ["readme.txt"],
+        TOO_SMALL: ["pixel.png"], OUTSIDE: ["stray.jpg"]}
     assert len(dataset.train) + len(dataset.validation) == 16
 
 

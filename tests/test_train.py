@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
-from support import TINY, WEIGHTS, make_class_folders, run_cli
+from support import DATA, TINY, WEIGHTS, make_class_folders, run_cli
 
-RUN_FILES = {"model.keras", "config.json", "split.json", "history.json", "metrics.json", "curves.png"}
+RUN_FILES = {"model.keras", "config.json", "split.json", "history.json", "metrics.json", "curves.png",
+             "reliability.png"}
 
 
 def error_lines(result) -> list[str]:
@@ -28,6 +30,17 @@ def test_tiny_run_writes_every_file(tiny_run):
     assert metrics["images"] == 48 and 0 <= metrics["accuracy"] <= 1
     assert np.array(metrics["confusion_matrix"]).sum() == 48
     assert (tiny_run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tiny_run_chose_on_a_selection_split_recorded_in_split_json(tiny_run, tiny_data):
+    split = json.loads((tiny_run / "split.json").read_text())
+    train, selection, validation = ({p for p, _ in split[key]} for key in ("train", "selection", "validation"))
+    assert len(selection) == 8 and len(train) == 72 and len(validation) == 48
+    assert not train & selection and not train & validation and not selection & validation
+    assert all("/train/" in p for p in train | selection) and all("/validation/" in p for p in validation)
+    assert sorted(y for _, y in split["selection"]) == [0, 0, 0, 0, 1, 1, 1, 1]  # 10% of each class
+    history = json.loads((tiny_run / "history.json").read_text())
+    assert history["val_split"] == "selection"
 
 
 def test_saved_model_reloads_with_the_same_predictions(tiny_run):
@@ -57,6 +70,39 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_data):
     assert (tmp_path / "mirrored" / "model.keras").is_file()
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--batch-size", "0", "argument --batch-size: must be an integer >= 1, not 0"),
+    ("--validation-fraction", "1.5", "argument --validation-fraction: must be a number in (0, 1), not 1.5"),
+    ("--epochs", "-1", "argument --epochs: must be an integer >= 1, not -1"),
+    ("--selection-fraction", "1", "argument --selection-fraction: must be a number in [0, 1), not 1"),
+    ("--label-smoothing", "-0.1", "argument --label-smoothing: must be a number in [0, 1), not -0.1"),
+    ("--size", "16", "argument --size: must be an integer in [32, 512], not 16"),
+    ("--fine-tune-epochs", "two", "argument --fine-tune-epochs: must be an integer >= 0, not 'two'"),
+    ("--lr", "nan", "argument --lr: must be a number > 0, not nan"),
+    ("--max-images", "1", "argument --max-images: must be an integer >= 2, not 1"),
+    ("--name", "../elsewhere", "argument --name: must be a plain folder name (no '/', not starting with '.'), "
+                               "not '../elsewhere'"),
+])
+def test_bad_options_are_refused_in_one_line(tmp_path, option, value, message):
+    result = run_cli("catdog-train", option, value, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2
+    assert error_lines(result) == [f"catdog-train: error: {message}"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_kaggle_class_without_training_image_stops_before_any_run_folder(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for source in [*sorted((DATA / "train" / "cats").iterdir())[:5], *sorted((DATA / "train" / "dogs").iterdir())[:5]]:
+        (flat / source.name).symlink_to(source)
+    (flat / "bird.1.jpg").symlink_to(DATA / "train" / "cats" / "cat.500.jpg")
+    result = run_cli("catdog-train", "--data", flat, *TINY, "--runs-dir", tmp_path / "runs")
+    assert result.returncode == 2
+    assert error_lines(result) == [f"catdog-train: error: class 'bird' has no training image (1 went to the "
+                                   f"validation split); add images of it to {flat} or remove it"]
+    assert not (tmp_path / "runs").exists()
+
+
 def test_missing_data_folder(tmp_path):
     result = run_cli("catdog-train", "--data", tmp_path / "nope", *TINY, "--runs-dir", tmp_path)
     assert result.returncode == 2
@@ -75,10 +121,11 @@ def test_one_class_only(tmp_path):
 
 def test_weights_that_do_not_fit_the_model(tmp_path, tiny_data):
     wrong = next(WEIGHTS.glob("mobilenet_v2_1.0_*.h5"))  # alpha 1.0 weights for an alpha 0.35 model
-    result = run_cli("catdog-train", "--data", tiny_data, *TINY, "--weights", wrong, "--runs-dir", tmp_path)
+    result = run_cli("catdog-train", "--data", tiny_data, *TINY, "--weights", wrong, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2
     [line] = error_lines(result)
     assert line.startswith("catdog-train: error: weights") and "do not fit mobilenetv2 alpha 0.35" in line
+    assert list((tmp_path / "runs").iterdir()) == []  # failed before its first epoch: no run folder, not even hidden
 
 
 def test_from_scratch_cnn_and_resnet_build():

@@ -1,7 +1,11 @@
 """`catdog-train`: transfer learning in two phases (head, then top layers), one run folder per run.
 
-runs/<name>/ holds model.keras (best by validation loss), config.json, split.json, history.json,
-metrics.json and curves.png.
+A stratified, seeded share of the training images (--selection-fraction) is set aside as the selection
+split: early stopping, the best checkpoint and the temperature calibration are chosen on it, and the
+validation split is measured once, at the end. runs/<name>/ holds model.keras (best by selection loss,
+temperature folded in), config.json, split.json, history.json, metrics.json, curves.png and
+reliability.png. The folder is built hidden and appears whole at the end; a run that fails leaves
+nothing, and one interrupted after its first epoch keeps its best checkpoint.
 """
 from __future__ import annotations
 
@@ -14,9 +18,41 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from catdog.runtime.files import atomic_path, write_json
+from catdog.runtime.files import atomic_folder, atomic_path, write_json
 from catdog.runtime.images import PREPARATION
-from catdog.runtime.metrics import format_metrics
+from catdog.runtime.metrics import classification_metrics, format_metrics
+
+
+CHECKPOINT = "checkpoint-best.keras"
+
+
+def bounded(kind: type, low: float, high: float | None = None, exclusive: str = ""):
+    """An argparse type: an int or float within [low, high] (`exclusive` may name the 'low' and 'high'
+    ends to leave out), refused in argparse's one line otherwise."""
+    what = "an integer" if kind is int else "a number"
+    if high is None:
+        rule = f"{what} {'>' if 'low' in exclusive else '>='} {low}"
+    else:
+        rule = f"{what} in {'(' if 'low' in exclusive else '['}{low}, {high}{')' if 'high' in exclusive else ']'}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {text!r}") from None
+        inside = (math.isfinite(value) and (value > low if "low" in exclusive else value >= low)
+                  and (high is None or (value < high if "high" in exclusive else value <= high)))
+        if not inside:
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {text}")
+        return value
+    return parse
+
+
+def folder_name(text: str) -> str:
+    """An argparse type: a plain, visible folder name (the run folder goes directly under --runs-dir)."""
+    if not text or text.startswith(".") or "/" in text or os.sep in text:
+        raise argparse.ArgumentTypeError(f"must be a plain folder name (no '/', not starting with '.'), not {text!r}")
+    return text
 
 
 def parse_args(argv=None):
@@ -25,29 +61,37 @@ def parse_args(argv=None):
     add("--data", help="data set folder (default: $CATDOG_DATA, else TensorFlow's cats_and_dogs_filtered download)")
     add("--model", default="mobilenetv2", choices=("mobilenetv2", "resnet50", "resnet101", "cnn"))
     add("--alpha", type=float, default=1.0, help="MobileNetV2 width: 0.35, 0.5, 0.75 or 1.0")
-    add("--size", type=int, default=160, help="input size in pixels (square)")
+    add("--size", type=bounded(int, 32, 512), default=160, help="input size in pixels (square)")
     add("--weights", default="imagenet", help="'imagenet' ($CATDOG_WEIGHTS_DIR first, else Keras' download), 'none', or a file")
-    add("--epochs", type=int, default=6, help="phase 1: epochs training the head on the frozen base")
-    add("--fine-tune-epochs", type=int, default=16, help="phase 2: epochs fine-tuning the top of the base (0: skip)")
-    add("--fine-tune-layers", type=int, default=100, help="how many top layers of the base to fine-tune")
-    add("--lr", type=float, default=1e-3, help="phase 1 learning rate (Adam)")
-    add("--fine-tune-lr", type=float, default=5e-5, help="phase 2 learning rate (Adam)")
+    add("--epochs", type=bounded(int, 1), default=6, help="phase 1: epochs training the head on the frozen base")
+    add("--fine-tune-epochs", type=bounded(int, 0), default=16, help="phase 2: epochs fine-tuning the top of the base (0: skip)")
+    add("--fine-tune-layers", type=bounded(int, 1), default=100, help="how many top layers of the base to fine-tune")
+    add("--lr", type=bounded(float, 0, exclusive="low"), default=1e-3, help="phase 1 learning rate (Adam)")
+    add("--fine-tune-lr", type=bounded(float, 0, exclusive="low"), default=5e-5, help="phase 2 learning rate (Adam)")
     add("--fine-tune-schedule", choices=("cosine", "constant"), default="cosine",
         help="phase 2 learning rate: cosine decay from --fine-tune-lr to 0 over --fine-tune-epochs, or constant")
-    add("--batch-size", type=int, default=32)
-    add("--patience", type=int, default=4, help="early stopping patience on validation loss, per phase")
-    add("--dropout", type=float, default=0.2, help="dropout before the classifier layer")
-    add("--l2", type=float, default=0.0, help="L2 weight decay on the classifier layer")
+    add("--batch-size", type=bounded(int, 1), default=32)
+    add("--patience", type=bounded(int, 0), default=4, help="early stopping patience on selection loss, per phase")
+    add("--dropout", type=bounded(float, 0, 1, exclusive="high"), default=0.2, help="dropout before the classifier layer")
+    add("--l2", type=bounded(float, 0), default=0.0, help="L2 weight decay on the classifier layer")
     add("--no-ema", dest="ema", action="store_false",
         help="turn off the exponential moving average of weights (evaluated and checkpointed instead of raw weights)")
     add("--no-augment", dest="augment", action="store_false", help="turn off flip/rotation/zoom/... augmentation")
-    add("--validation-fraction", type=float, default=0.2, help="share held out when the data has no validation split")
-    add("--max-images", type=int, help="use at most this many training images (quick tries, tests)")
-    add("--seed", type=int, default=42)
+    add("--validation-fraction", type=bounded(float, 0, 1, exclusive="low high"), default=0.2,
+        help="share held out when the data has no validation split")
+    add("--selection-fraction", type=bounded(float, 0, 1, exclusive="high"), default=0.1,
+        help="stratified share of the training images set aside to choose on (early stopping, best checkpoint, "
+             "calibration), so that the validation split is only measured; 0: choose on validation as before")
+    add("--no-calibrate", dest="calibrate", action="store_false",
+        help="do not fit a temperature on the selection split and fold it into the classifier layer")
+    add("--label-smoothing", type=bounded(float, 0, 1, exclusive="high"), default=0.0,
+        help="label smoothing of the training loss (0: none)")
+    add("--max-images", type=bounded(int, 2), help="use at most this many training images (quick tries, tests)")
+    add("--seed", type=bounded(int, 0), default=42)
     add("--distribute", choices=("none", "mirrored"), default="none",
         help="'mirrored': tf.distribute.MirroredStrategy over all GPUs, or two logical CPU devices")
     add("--runs-dir", default="runs", help="where run folders go")
-    add("--name", help="run folder name (default: model, size and time)")
+    add("--name", type=folder_name, help="run folder name (default: model, size and time)")
     add("--quiet", action="store_true", help="no progress bars, only the result lines")
     return parser.parse_args(argv)
 
@@ -78,63 +122,96 @@ def take_stratified(items, count: int, seed: int):
 
 
 def train(args) -> dict:
-    """Train as the arguments say; return the final validation metrics. Writes the run folder."""
-    from catdog.train.data import default_data_dir, load_dataset, make_tf_dataset, skipped_line
+    """Train as the arguments say; return the final validation metrics. The run folder is built hidden
+    and appears whole at the end (or, interrupted after an epoch, with its best checkpoint)."""
+    from catdog.runtime.images import skipped_lines
+    from catdog.train.data import default_data_dir, load_dataset
 
     started = time.time()
-    say = (lambda *a: None) if args.quiet else print
     dataset = load_dataset(args.data or default_data_dir(), args.validation_fraction, args.seed)
     if args.max_images:
         dataset.train = take_stratified(dataset.train, args.max_images, args.seed)
         dataset.validation = take_stratified(dataset.validation, max(2, args.max_images // 2), args.seed)
+    dataset.carve_selection(args.selection_fraction, args.seed)
     print(dataset.summary())
-    if dataset.skipped:
-        print(skipped_line(dataset.skipped))
+    for line in skipped_lines(dataset.skipped):
+        print(f"catdog-train: {line}", file=sys.stderr)
+    run_dir = Path(args.runs_dir) / (args.name or f"{args.model}{args.alpha if args.model == 'mobilenetv2' else ''}"
+                                     f"-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
+    interrupted = False
+    with atomic_folder(run_dir) as building:
+        try:
+            metrics = fit_and_measure(args, dataset, building, started)
+        except KeyboardInterrupt:
+            if not (building / CHECKPOINT).is_file():
+                raise  # no epoch finished: nothing worth keeping
+            interrupted = True  # the folder is put in place with its best checkpoint
+    if interrupted:
+        raise KeyboardInterrupt(f"{run_dir} keeps the best checkpoint so far")
+    print(f"validation accuracy {metrics['accuracy']:.2%}, log loss {metrics['log_loss']:.4f}, "
+          f"{metrics['wall_seconds'] / 60:.1f} min; run folder {run_dir}")
+    return metrics
 
+
+def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
+    """Build, train (choosing on the selection split), calibrate and measure the model in `run_dir`;
+    return the validation metrics."""
+    from catdog.train.data import default_data_dir, make_tf_dataset
+
+    say = (lambda *a: None) if args.quiet else print
     strategy = make_strategy(args.distribute)  # before anything else touches TensorFlow's devices
     import keras
     import tensorflow as tf
 
+    from catdog.train.calibration import fit_temperature, fold_temperature, plot_reliability, predict_logits, softmax
     from catdog.train.evaluate import evaluate_model, plot_curves
     from catdog.train.models import augmentation, build_model, unfreeze_top
 
+    tf.get_logger().setLevel("ERROR")  # not its retracing warnings: predicting on several splits is intended
     keras.utils.set_random_seed(args.seed)
     # Same seed, same machine and versions: the same model, bit for bit (augmentation and shuffling included).
     tf.config.experimental.enable_op_determinism()
-    run_dir = Path(args.runs_dir) / (args.name or f"{args.model}{args.alpha if args.model == 'mobilenetv2' else ''}"
-                                     f"-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    chooser = "selection" if dataset.selection else "validation"  # the split everything is chosen on
+    choice_items = dataset.selection or dataset.validation
+    smoothing = args.label_smoothing
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if smoothing else "sparse_categorical_crossentropy"
+    one_hot = len(dataset.labels) if smoothing else 0  # CategoricalCrossentropy takes one-hot targets
+
     def optimizer(learning_rate):
         return keras.optimizers.Adam(learning_rate, use_ema=args.ema, ema_momentum=0.99)
 
     with strategy.scope():
         model, base = build_model(args.model, args.size, len(dataset.labels), args.alpha, args.weights,
                                   args.dropout, args.l2)
-        model.compile(optimizer(args.lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer(args.lr), loss, metrics=["accuracy"])
     config = {
         "model": args.model, "alpha": args.alpha if args.model == "mobilenetv2" else None, "size": args.size,
         "labels": dataset.labels, "preparation": PREPARATION, "weights": args.weights, "seed": args.seed,
         "data": str(Path(args.data or default_data_dir()).resolve()), "layout": dataset.layout,
         "train_images": len(dataset.train), "validation_images": len(dataset.validation),
         "hyperparameters": {k: getattr(args, k) for k in ("epochs", "fine_tune_epochs", "fine_tune_layers", "lr",
-                            "fine_tune_lr", "fine_tune_schedule", "batch_size", "patience", "dropout", "l2", "ema", "augment", "distribute")},
+                            "fine_tune_lr", "fine_tune_schedule", "batch_size", "patience", "dropout", "l2", "ema", "augment", "distribute",
+                            "selection_fraction", "label_smoothing", "calibrate")},
+        "selection_images": len(dataset.selection), "chosen_on": chooser,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
     write_json(run_dir / "config.json", config)
-    write_json(run_dir / "split.json", {"labels": dataset.labels, "train": dataset.train, "validation": dataset.validation})
+    write_json(run_dir / "split.json", {"labels": dataset.labels, "train": dataset.train,
+                                        "selection": dataset.selection, "validation": dataset.validation})
 
     train_ds = make_tf_dataset(dataset.train, args.size, args.batch_size, shuffle=True,
-                               augment=augmentation(args.seed) if args.augment else None, seed=args.seed)
-    val_ds = make_tf_dataset(dataset.validation, args.size, args.batch_size)
-    checkpoint_path = run_dir / "checkpoint-best.keras"
+                               augment=augmentation(args.seed) if args.augment else None, seed=args.seed, one_hot=one_hot)
+    choice_ds = make_tf_dataset(choice_items, args.size, args.batch_size, one_hot=one_hot)
+    checkpoint_path = run_dir / CHECKPOINT
     checkpoint = keras.callbacks.ModelCheckpoint(checkpoint_path, monitor="val_loss", save_best_only=True)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
 
     def fit(epochs: int, initial_epoch: int = 0) -> dict:
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
-        # With EMA on, validation, checkpoint and early stopping all see the averaged weights.
+        # With EMA on, the selection loss, checkpoint and early stopping all see the averaged weights.
+        # Keras names the metrics of `validation_data` val_*: here they are the selection split's.
         swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else []
-        result = model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + epochs,
+        result = model.fit(train_ds, validation_data=choice_ds, epochs=initial_epoch + epochs,
                            initial_epoch=initial_epoch, callbacks=[*swap, checkpoint, stop], verbose=verbose,
                            shuffle=False)  # train_ds shuffles itself
         return result.history
@@ -149,8 +226,7 @@ def train(args) -> dict:
             if args.fine_tune_schedule == "cosine":
                 steps = args.fine_tune_epochs * math.ceil(len(dataset.train) / args.batch_size)
                 learning_rate = keras.optimizers.schedules.CosineDecay(args.fine_tune_lr, steps)
-            model.compile(optimizer(learning_rate), "sparse_categorical_crossentropy",
-                          metrics=["accuracy"])
+            model.compile(optimizer(learning_rate), loss, metrics=["accuracy"])
         say(f"phase 2: fine-tuning the top {args.fine_tune_layers} layers ({trainable} with weights, BatchNorm "
             f"frozen) for up to {args.fine_tune_epochs} epochs at lr {args.fine_tune_lr}"
             f"{' with cosine decay' if args.fine_tune_schedule == 'cosine' else ''}")
@@ -158,18 +234,44 @@ def train(args) -> dict:
             history[key] += values
 
     best = keras.models.load_model(checkpoint_path, compile=False)
+    choice_y, val_y = [y for _, y in choice_items], [y for _, y in dataset.validation]
+    val_logits = predict_logits(best, dataset.validation, args.size, args.batch_size)
+    temperature = None
+    if args.calibrate and dataset.selection:
+        choice_logits = predict_logits(best, choice_items, args.size, args.batch_size)
+        temperature = fit_temperature(choice_logits, choice_y)
+        fold_temperature(best, temperature)
+    elif args.calibrate:
+        say("no selection split: not calibrating (the temperature would be fitted on the validation split)")
     with atomic_path(run_dir / "model.keras") as temp:
         best.save(temp)
     checkpoint_path.unlink()
-    metrics = evaluate_model(best, dataset.validation, dataset.labels, args.size, args.batch_size)
+    write_json(run_dir / "config.json", {**config, "temperature": temperature})
+
+    # The validation split's only use: measuring the chosen model once.
+    metrics = {"split": "validation", "chosen_on": chooser,
+               **evaluate_model(best, dataset.validation, dataset.labels, args.size, args.batch_size)}
+    before = softmax(val_logits)
+    metrics["before_calibration"] = {k: v for k, v in classification_metrics(dataset.labels, val_y, before).items()
+                                     if k in ("accuracy", "log_loss", "ece")}
+    metrics["temperature"] = temperature
+    if dataset.selection:
+        metrics["selection"] = {k: v for k, v in evaluate_model(best, dataset.selection, dataset.labels, args.size,
+                                                                args.batch_size).items() if k != "confusion_matrix"}
     metrics["wall_seconds"] = round(time.time() - started, 1)
-    history = {key: [float(v) for v in values] for key, values in history.items()}
-    write_json(run_dir / "history.json", {"head_epochs": head_epochs, **history})
     write_json(run_dir / "metrics.json", metrics)
-    plot_curves(history, run_dir / "curves.png", head_epochs if len(history["loss"]) > head_epochs else None)
+    history = {key: [float(v) for v in values] for key, values in history.items()}
+    write_json(run_dir / "history.json", {"head_epochs": head_epochs, "val_split": chooser, **history})
+    plot_curves(history, run_dir / "curves.png", head_epochs if len(history["loss"]) > head_epochs else None, chooser)
+    calibrated = softmax(val_logits / temperature) if temperature else None
+    plot_reliability(val_y, before, calibrated, run_dir / "reliability.png",
+                     f"validation split, {len(val_y)} images" + (f"; T = {temperature:.3f} fitted on {chooser}"
+                                                                 if temperature else ""))
     print(format_metrics(metrics))
-    print(f"validation accuracy {metrics['accuracy']:.2%}, log loss {metrics['log_loss']:.4f}, "
-          f"{metrics['wall_seconds'] / 60:.1f} min; run folder {run_dir}")
+    if temperature:
+        print(f"temperature {temperature:.3f} (fitted on {len(choice_y)} selection images): validation log loss "
+              f"{metrics['before_calibration']['log_loss']:.4f} -> {metrics['log_loss']:.4f}, ECE "
+              f"{metrics['before_calibration']['ece']:.4f} -> {metrics['ece']:.4f}")
     return metrics
 
 
@@ -182,11 +284,11 @@ def main(argv=None) -> int:
 
     try:
         train(args)
-    except (DataError, ModelError) as error:
+    except (DataError, ModelError, OSError) as error:
         print(f"catdog-train: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("catdog-train: interrupted; the run folder keeps the best checkpoint so far", file=sys.stderr)
+    except KeyboardInterrupt as error:
+        print(f"catdog-train: interrupted; {error or 'no epoch had finished: no run folder was left'}", file=sys.stderr)
         return 130
     return 0
 

@@ -15,11 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from catdog.runtime.images import ImageError, list_images, read_image
+from catdog.runtime.images import ImageError, read_image, scan_images
 
 DATA_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 VALIDATION_FOLDERS = ("validation", "val", "valid")
 KAGGLE_NAME = re.compile(r"^([A-Za-z][A-Za-z _-]*?)[._]\d+\.")
+# Why a file was not used, besides the runtime's reasons (not an image, dangling link, unreadable, too small).
+OUTSIDE = "outside any class folder"
+UNNAMED = "not named like cat.1.jpg: class, dot, number"
 
 
 class DataError(ValueError):
@@ -28,21 +31,40 @@ class DataError(ValueError):
 
 @dataclass
 class Dataset:
-    """Labelled image paths: `train` and `validation` are lists of (path, class index)."""
+    """Labelled image paths: `train`, `selection` and `validation` are lists of (path, class index).
+    `selection` is carved from the training images to choose on (early stopping, best checkpoint,
+    calibration), so that `validation` is only measured. `skipped` maps a reason to the files it covers."""
 
     labels: list[str]
     train: list[tuple[str, int]]
     validation: list[tuple[str, int]]
     layout: str
-    skipped: list[str] = field(default_factory=list)
+    skipped: dict[str, list[Path]] = field(default_factory=dict)
+    selection: list[tuple[str, int]] = field(default_factory=list)
+
+    def carve_selection(self, fraction: float, seed: int) -> None:
+        """Move a stratified, seeded `fraction` of each class's training images to `selection`."""
+        if fraction <= 0:
+            return
+        by_class = {i: sorted(item for item in self.train if item[1] == i) for i in range(len(self.labels))}
+        self.train, self.selection = [], []
+        for i, items in by_class.items():
+            random.Random(f"{seed}-selection-{self.labels[i]}").shuffle(items)
+            n_selection = max(1, round(len(items) * fraction))
+            if n_selection >= len(items):
+                raise DataError(f"class {self.labels[i]!r} has {len(items)} training image(s): too few to set "
+                                f"{fraction:.0%} aside for selection (lower --selection-fraction, or 0 for none)")
+            self.selection += items[:n_selection]
+            self.train += items[n_selection:]
 
     def summary(self) -> str:
         """One line saying what was found."""
-        counts = ", ".join(
-            f"{label} {sum(1 for _, y in self.train if y == i)}/{sum(1 for _, y in self.validation if y == i)}"
-            for i, label in enumerate(self.labels)
-        )
-        return f"{len(self.train)} training, {len(self.validation)} validation images ({self.layout}; train/val per class: {counts})"
+        splits = [("train", self.train), *([("selection", self.selection)] if self.selection else []),
+                  ("validation", self.validation)]
+        counts = ", ".join(f"{label} " + "/".join(str(sum(1 for _, y in items if y == i)) for _, items in splits)
+                           for i, label in enumerate(self.labels))
+        return (", ".join(f"{len(items)} {name}" for name, items in splits) + f" images ({self.layout}; "
+                f"{'/'.join(name for name, _ in splits)} per class: {counts})")
 
 
 def default_data_dir() -> Path:
@@ -58,19 +80,35 @@ def default_data_dir() -> Path:
     return found[0]
 
 
-def find_classes(folder: Path) -> dict[str, list[Path]]:
-    """Map class name to image files: from sub-folders if there are any, else from Kaggle-style file names."""
+def add_skipped(skipped: dict[str, list[Path]], more: dict[str, list[Path]]) -> None:
+    """Merge skipped files by reason into `skipped`."""
+    for reason, paths in more.items():
+        skipped.setdefault(reason, []).extend(paths)
+
+
+def find_classes(folder: Path, skipped: dict[str, list[Path]]) -> tuple[dict[str, list[Path]], str]:
+    """Map class name to image files: from sub-folders if there are any, else from Kaggle-style file names.
+    Returns the classes and the layout's name; files not used are added to `skipped` by reason."""
     subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    classes = {p.name: list_images(p) for p in subfolders}
-    classes = {name: files for name, files in classes.items() if files}
+    scanned = {p.name: scan_images(p) for p in subfolders}
+    classes = {name: images for name, (images, _) in scanned.items() if images}
     if classes:
-        return classes
+        for _, found in scanned.values():
+            add_skipped(skipped, found)
+        loose = [p for p in folder.iterdir() if not p.is_dir()]
+        if loose:
+            add_skipped(skipped, {OUTSIDE: sorted(loose)})
+        return classes, "class folders"
+    images, found = scan_images(folder)
+    add_skipped(skipped, found)
     by_prefix: dict[str, list[Path]] = defaultdict(list)
-    for path in list_images(folder):
+    for path in images:
         match = KAGGLE_NAME.match(path.name)
         if match:
             by_prefix[match.group(1).lower()].append(path)
-    return dict(by_prefix)
+        else:
+            skipped.setdefault(UNNAMED, []).append(path)
+    return dict(by_prefix), "Kaggle file names"
 
 
 def stratified_split(classes: dict[str, list[Path]], validation_fraction: float, seed: int):
@@ -84,21 +122,25 @@ def stratified_split(classes: dict[str, list[Path]], validation_fraction: float,
     return train, validation
 
 
-def _is_readable(path: Path) -> bool:
+def _unusable(path: Path) -> str | None:
+    """Why an image file cannot be used (the runtime's reason), or None if it can."""
     try:
         read_image(path)
-        return True
-    except ImageError:
-        return False
+        return None
+    except ImageError as error:
+        return error.reason
 
 
-def drop_unreadable(classes: dict[str, list[Path]], workers: int = 4) -> tuple[dict[str, list[Path]], list[str]]:
-    """Decode every file once; return the readable ones and the paths skipped."""
+def drop_unreadable(classes: dict[str, list[Path]], skipped: dict[str, list[Path]],
+                    workers: int = 4) -> dict[str, list[Path]]:
+    """Decode every file once; return the usable ones and add the others to `skipped` by reason."""
     everything = [p for files in classes.values() for p in files]
     with ThreadPoolExecutor(workers) as pool:  # OpenCV releases the GIL while decoding
-        readable = dict(zip(everything, pool.map(_is_readable, everything)))
-    kept = {name: [p for p in files if readable[p]] for name, files in classes.items()}
-    return kept, [str(p) for p, ok in readable.items() if not ok]
+        reasons = dict(zip(everything, pool.map(_unusable, everything)))
+    for path, reason in reasons.items():
+        if reason:
+            skipped.setdefault(reason, []).append(path)
+    return {name: [p for p in files if not reasons[p]] for name, files in classes.items()}
 
 
 def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int = 42) -> Dataset:
@@ -108,12 +150,10 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
         raise DataError(f"data folder not found: {root}")
     train_dir = root / "train" if (root / "train").is_dir() else root
     val_dir = next((root / v for v in VALIDATION_FOLDERS if (root / v).is_dir()), None)
-    train_classes = find_classes(train_dir)
-    val_classes = find_classes(val_dir) if val_dir else None
-    train_classes, skipped = drop_unreadable(train_classes)
-    if val_classes is not None:
-        val_classes, skipped_val = drop_unreadable(val_classes)
-        skipped += skipped_val
+    skipped: dict[str, list[Path]] = {}
+    train_classes, kind = find_classes(train_dir, skipped)
+    val_classes = drop_unreadable(find_classes(val_dir, skipped)[0], skipped) if val_dir else None
+    train_classes = drop_unreadable(train_classes, skipped)
     labels = sorted(name for name, files in train_classes.items() if files)
     if len(labels) < 2:
         found = f"only {labels[0]!r}" if labels else "no class with images"
@@ -121,12 +161,17 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
                         "(use one sub-folder per class, e.g. cats/ and dogs/, or Kaggle names like cat.1.jpg)")
     if val_classes is None:
         train_classes, val_classes = stratified_split(train_classes, validation_fraction, seed)
-        layout = f"class folders in {train_dir}, stratified {validation_fraction:.0%} validation split, seed {seed}"
+        layout = f"{kind} in {train_dir}, stratified {validation_fraction:.0%} validation split, seed {seed}"
     else:
         extra = sorted(set(val_classes) - set(labels))
         if extra:
             raise DataError(f"validation folder {val_dir} has classes not in training: {', '.join(extra)}")
-        layout = f"{train_dir.name}/ and {val_dir.name}/ splits"
+        layout = f"{kind} in {train_dir.name}/ and {val_dir.name}/ splits"
+    for name in labels:
+        if not train_classes.get(name):
+            held = len(val_classes.get(name, []))
+            raise DataError(f"class {name!r} has no training image ({held} went to the validation split); "
+                            f"add images of it to {train_dir} or remove it")
 
     def pairs(classes):
         return [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])]
@@ -134,14 +179,10 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
     return Dataset(labels, pairs(train_classes), pairs(val_classes), layout, skipped)
 
 
-def skipped_line(skipped: list[str]) -> str:
-    """The one summary line about unreadable files."""
-    example = f", e.g. {skipped[0]}" if skipped else ""
-    return f"skipped {len(skipped)} unreadable files (corrupt, empty or not images){example}"
-
-
-def make_tf_dataset(items, size: int, batch_size: int, shuffle: bool = False, augment=None, seed: int = 42):
-    """Stream (pixels 0-255 float32, class index) batches from disk, decoding with the runtime's `prepare`."""
+def make_tf_dataset(items, size: int, batch_size: int, shuffle: bool = False, augment=None, seed: int = 42,
+                    one_hot: int = 0):
+    """Stream (pixels 0-255 float32, class index) batches from disk, decoding with the runtime's `prepare`;
+    with `one_hot` (the number of classes), one-hot targets instead of class indices."""
     import numpy as np
     import tensorflow as tf
 
@@ -159,7 +200,7 @@ def make_tf_dataset(items, size: int, batch_size: int, shuffle: bool = False, au
         lambda p, y: (tf.ensure_shape(tf.numpy_function(load, [p], tf.uint8), (size, size, 3)), y),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, one_hot) if one_hot else y))
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -172,7 +213,8 @@ def labelled_items(root: str | Path, labels: list[str] | None = None) -> tuple[l
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
     val_dir = next((root / v for v in VALIDATION_FOLDERS if (root / v).is_dir()), root)
-    classes, _ = drop_unreadable(find_classes(val_dir))
+    skipped: dict[str, list[Path]] = {}
+    classes = drop_unreadable(find_classes(val_dir, skipped)[0], skipped)
     labels = labels or sorted(classes)
     unknown = sorted(set(classes) - set(labels))
     if unknown or not classes:

@@ -24,8 +24,9 @@ def evaluate_model(model, items, labels: list[str], size: int, batch_size: int =
     return classification_metrics(labels, [y for _, y in items], probabilities)
 
 
-def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None) -> None:
-    """Loss and accuracy per epoch, training and validation, with the start of fine-tuning marked."""
+def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None, held_out: str = "validation") -> None:
+    """Loss and accuracy per epoch, training and held out (the split Keras calls val_*, named `held_out`),
+    with the start of fine-tuning marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,7 +39,7 @@ def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None) ->
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, key in zip(axes, ("loss", "accuracy")):
         axis.plot(epochs, history[key], "o-", label=f"training {key}")
-        axis.plot(epochs, history[f"val_{key}"], "o-", label=f"validation {key}")
+        axis.plot(epochs, history[f"val_{key}"], "o-", label=f"{held_out} {key}")
         if fine_tune_from:
             axis.axvline(fine_tune_from + 0.5, color="gray", linestyle="--", label="fine-tuning starts")
         axis.set_xlabel("epoch")
