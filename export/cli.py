@@ -178,7 +178,8 @@ def export_all(args) -> int:
     common = {
         "schema": SCHEMA_VERSION, "labels": labels,
         "source": {"model": str(source.model_path.resolve()), "sha256": file_sha256(source.model_path),
-                   "architecture": source.config.get("model"), "alpha": source.config.get("alpha")},
+                   "architecture": source.config.get("model"), "alpha": source.config.get("alpha"),
+                   "temperature": source.config.get("temperature")},  # folded into the model by catdog-train
         "tools": tool_versions(),
     }
     failures = []

@@ -60,3 +60,9 @@ def test_run_records_temperature_and_the_split_of_every_number(tiny_run):
     assert set(metrics["before_calibration"]) == {"accuracy", "log_loss", "ece"}
     assert metrics["before_calibration"]["accuracy"] == metrics["accuracy"]  # a temperature never changes a label
     assert (tiny_run / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_sidecar_records_the_temperature(tiny_run, tiny_export):
+    temperature = json.loads((tiny_run / "config.json").read_text())["temperature"]
+    sidecars = sorted(tiny_export.glob("model_*.json"))
+    assert sidecars and all(json.loads(p.read_text())["source"]["temperature"] == temperature for p in sidecars)
