@@ -145,7 +145,12 @@ class Run:
                 "model": config.get("model") or source.get("architecture"),
                 "alpha": config.get("alpha", source.get("alpha")),
                 "input": (metadata.get("input") or {}).get("shape"), "labels": metadata.get("labels"),
-                "calibration": {name: value for name, value in calibration.items() if value}}
+                "calibration": {name: value for name, value in calibration.items() if value},
+                # Runs made before the selection split chose their checkpoint on the validation split.
+                "chosen_on": config.get("chosen_on", "validation") if config else None,
+                "temperature": config.get("temperature", source.get("temperature")),
+                "reliability": str(self.folder / "reliability.png")
+                if self.folder and (self.folder / "reliability.png").is_file() else None}
 
 
 def has_artifacts(folder: Path) -> bool:

@@ -3,6 +3,7 @@ latency_vs_accuracy.png, written atomically into the report folder at the end of
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -126,6 +127,15 @@ def markdown(results: dict) -> str:
         out.append(f"- run `{name}`: {run.get('model')} alpha {run.get('alpha')}, input {run.get('input')}, "
                    f"export `{run.get('export')}`; validation: {validation.get('images', '?')} images from "
                    f"{validation.get('source', '?')}; float reference: {run.get('float_reference')}")
+        if run.get("chosen_on"):
+            temperature = run.get("temperature")
+            out.append(f"  - early stopping and checkpoint chosen on the {run['chosen_on']} split"
+                       + (" (so its validation figures are optimistic)" if run["chosen_on"] == "validation" else
+                          ", the validation split only measured")
+                       + (f"; temperature {temperature:.3f} folded into the model" if temperature else "; no temperature"))
+        if run.get("reliability"):
+            out.append(f"  - reliability diagram on the validation split: ![reliability of {name}]"
+                       f"(reliability_{name}.png)")
         for artifact, calibration in (run.get("calibration") or {}).items():
             settings_line = ", ".join(f"{k} {v}" for k, v in calibration.items() if k not in ("images", "source"))
             out.append(f"  - {artifact}: calibrated on {calibration.get('images')} images "
@@ -252,6 +262,11 @@ def write_report(results: Results, folder: Path) -> list[Path]:
     written = [folder / "report.json", folder / "report.md"]
     if plot(data, folder / "latency_vs_accuracy.png"):
         written.append(folder / "latency_vs_accuracy.png")
+    for name, run in data["runs"].items():  # each run's reliability diagram, beside the report that shows it
+        if run.get("reliability") and Path(run["reliability"]).is_file():
+            with atomic_path(folder / f"reliability_{name}.png") as temp:
+                shutil.copyfile(run["reliability"], temp)
+            written.append(folder / f"reliability_{name}.png")
     write_json(folder / "report.json", data)
     with atomic_path(folder / "report.md") as temp:
         temp.write_text(markdown(data))

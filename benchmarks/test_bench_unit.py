@@ -215,3 +215,20 @@ def test_build_trains_and_exports_with_the_console_scripts(tmp_path, monkeypatch
     calls.clear()
     core.build_default_run(tmp_path / "runs")  # trained already: export only
     assert [call[0] for call in calls] == ["catdog-export"]
+
+
+def test_report_names_the_split_chosen_on_and_shows_the_reliability_diagram(tmp_path):
+    diagram = tmp_path / "reliability.png"
+    diagram.write_bytes(b"\x89PNG\r\n\x1a\n")
+    results = sample_results()
+    results.runs["r1"].update(chosen_on="selection", temperature=1.7, reliability=str(diagram))
+    results.runs["old"] = {**results.runs["r1"], "chosen_on": "validation", "temperature": None, "reliability": None}
+    written = report.write_report(results, tmp_path / "out")
+    assert (tmp_path / "out" / "reliability_r1.png").read_bytes() == diagram.read_bytes()
+    assert tmp_path / "out" / "reliability_r1.png" in written
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert ("  - early stopping and checkpoint chosen on the selection split, the validation split only measured; "
+            "temperature 1.700 folded into the model") in text
+    assert ("  - early stopping and checkpoint chosen on the validation split (so its validation figures are "
+            "optimistic); no temperature") in text
+    assert "![reliability of r1](reliability_r1.png)" in text and "reliability_old" not in text
