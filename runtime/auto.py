@@ -71,9 +71,10 @@ def pick_fastest(artifacts, threads: int | None = None) -> tuple[Classifier, str
         raise ModelChoiceError("no artifact passed parity and loaded: " + "; ".join(skipped))
     timed.sort(key=lambda pair: pair[0])
     (best_ms, best), others = timed[0], timed[1:]
-    line = f"picked {best.path.name} at {threads_text(best.threads)}: {best_ms:.2f} ms median"
+    line = f"picked {best.path.name}: {best_ms:.2f} ms median"
     if others:
         line += " vs " + ", ".join(f"{c.path.name} {ms:.2f} ms" for ms, c in others)
+    line += f", each at {threads_text(best.threads)}"
     if skipped:
         line += "; skipped " + "; ".join(skipped)
     return best, line
@@ -105,6 +106,9 @@ def load_model(model: str | Path, backend: str | None = None, threads: int | Non
     if not model.exists():
         raise ModelChoiceError(f"model not found: {model}")
     if model.is_file():
+        if backend == "auto":
+            raise ModelChoiceError(f"--backend auto chooses among an export folder's artifacts; {model} is one file "
+                                   f"(give its folder, {model.parent})")
         if backend in FORMATS and model.suffix != FORMATS[backend]:
             raise ModelChoiceError(f"{model} is not a {backend} model (--backend {backend})")
         classifier = Classifier(model, threads)

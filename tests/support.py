@@ -42,3 +42,20 @@ def standin_camera_env(photos: Path, log: Path, fps: float = 30, **extra) -> dic
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])),
             "PICAMERA2_STANDIN_PHOTOS": str(photos), "PICAMERA2_STANDIN_LOG": str(log),
             "PICAMERA2_STANDIN_FPS": str(fps), **{key: str(value) for key, value in extra.items()}}
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def chromium_driver(profile: Path):
+    """Debian's chromium, headless, driven by selenium; page loads never wait (an MJPEG page never finishes)."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    options.page_load_strategy = "none"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=800,700"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(str(CHROMEDRIVER)))

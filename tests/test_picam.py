@@ -3,6 +3,8 @@ pixel formats and memory layouts: there is no Raspberry Pi camera here."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 
@@ -127,3 +129,13 @@ def test_a_camera_index_that_does_not_open_points_to_picam_when_picamera2_is_the
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "catdog-cam: error: cannot open camera 9; for a Raspberry Pi camera module use --source picam")
+
+
+def test_the_runtime_imports_picamera2_only_for_picam(camera_photos, tmp_path):
+    code = ("import sys; import catdog.runtime, catdog.runtime.cam, catdog.runtime.predict, catdog.runtime.serve\n"
+            "assert not {'picamera2', 'tensorflow', 'keras'} & set(sys.modules), sorted(sys.modules)\n"
+            "import catdog.runtime.cam as cam; frames, live, _ = cam.open_source('picam'); next(frames); frames.close()\n"
+            "assert 'picamera2' in sys.modules")
+    env = {**os.environ, **standin_camera_env(camera_photos, tmp_path / "camera.log")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr

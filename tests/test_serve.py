@@ -16,11 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from support import run_cli, standin_camera_env
+from support import CHROMEDRIVER, CHROMIUM, chromium_driver, run_cli, standin_camera_env
 
 from catdog.runtime.serve import MAX_CLIENTS
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SIZE = (320, 240)
 
 
@@ -142,19 +141,11 @@ def test_the_page_shows_the_live_label_in_a_real_browser(tiny_export, camera_pho
     assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
         "the browser test needs Debian's chromium and chromium-driver (apt install chromium chromium-driver); "
         "set CATDOG_NO_BROWSER=1 to skip it")
-    from selenium import webdriver
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    options.page_load_strategy = "none"  # the page holds an endless MJPEG stream: never "loaded"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=800,700"):
-        options.add_argument(flag)
     with serving(tiny_export / "model_int8.tflite", camera_photos, tmp_path, "--no-display") as (host, port, _):
         labels = set(latest(host, port)["probabilities"])
-        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(CHROMEDRIVER)))
+        driver = chromium_driver(tmp_path / "chromium")
         try:
             driver.get(f"http://{host}:{port}/")
             wait = WebDriverWait(driver, 30)

@@ -1,0 +1,124 @@
+"""What the live view costs: catdog-cam on a 640x480 video, without --serve and with --serve while headless
+chromium shows the page, alternating runs; loop FPS and frame age over the frames after the browser shows
+the stream (the same frames in both kinds of run). Needs Debian's chromium and chromium-driver, and selenium.
+
+    python benchmarks/live_view.py runs/default/export/model_int8.tflite [--threads 1] [--frames 4000] [--repeats 3]
+
+Writes benchmarks/results/live_view.md and .json, and live_view.png: the page as the browser showed it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import bench_core as core  # noqa: E402
+from support import DATA, chromium_driver  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class CamRun:
+    """catdog-cam running on a video with --json; each stdout line kept with the moment it arrived."""
+
+    def __init__(self, model: Path, video: Path, threads: int, serve: bool):
+        command = [*core.cam_command(), "--model", str(model), "--source", str(video), "--threads", str(threads),
+                   "--json", "--no-display", *(["--serve", "127.0.0.1:0"] if serve else [])]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[tuple[float, dict]] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.url = None
+        if serve:
+            while not self.url:
+                line = self.process.stderr.readline()
+                if not line:
+                    raise RuntimeError("catdog-cam ended before serving")
+                if match := re.search(r"live view at (\S+)", line):
+                    self.url = match.group(1)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append((time.perf_counter(), json.loads(line)))
+
+    def wait(self) -> None:
+        self.process.wait(timeout=600)
+        self.reader.join()
+
+
+def measure(lines: list[tuple[float, dict]], first_frame: int) -> dict:
+    """Loop FPS and frame age over the frames from `first_frame` on."""
+    kept = [(arrived, line) for arrived, line in lines if line["frame"] >= first_frame]
+    ages = [line["age_ms"] for _, line in kept]
+    return {"frames": len(kept), "loop_fps": (len(kept) - 1) / (kept[-1][0] - kept[0][0]),
+            "age_p50_ms": float(np.percentile(ages, 50)), "age_p90_ms": float(np.percentile(ages, 90))}
+
+
+def served_run(model: Path, video: Path, threads: int, screenshot: Path) -> tuple[dict, int]:
+    """A run with a browser on the page from the moment it shows the stream; its figures and that frame."""
+    run = CamRun(model, video, threads, serve=True)
+    with tempfile.TemporaryDirectory() as profile:
+        driver = chromium_driver(Path(profile))
+        try:
+            driver.get(run.url)
+            while not driver.execute_script("return document.querySelector('img').naturalWidth"):
+                time.sleep(0.02)
+            first_frame = run.lines[-1][1]["frame"] + 1
+            time.sleep(1.0)
+            driver.save_screenshot(str(screenshot))
+            run.wait()
+        finally:
+            driver.quit()
+    return measure(run.lines, first_frame), first_frame
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--frames", type=int, default=4000, help="video length (default 4000)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(exist_ok=True)
+    photos = sorted(str(p) for p in (DATA / "validation").rglob("*.jpg"))[::10]
+    with tempfile.TemporaryDirectory() as folder:
+        video = core.make_video(photos, Path(folder) / "clip", args.frames, fps=30)
+        rows = []
+        for repeat in range(args.repeats):
+            served, first_frame = served_run(args.model, video, args.threads, RESULTS / "live_view.png")
+            plain = CamRun(args.model, video, args.threads, serve=False)
+            plain.wait()
+            rows += [{"repeat": repeat, "serve": False, **measure(plain.lines, first_frame)},
+                     {"repeat": repeat, "serve": True, **served}]
+            print(rows[-2], rows[-1], file=sys.stderr)
+    summary = {serve: {key: float(np.median([row[key] for row in rows if row["serve"] == serve]))
+                       for key in ("loop_fps", "age_p50_ms", "age_p90_ms")} for serve in (False, True)}
+    cost = 1 - summary[True]["loop_fps"] / summary[False]["loop_fps"]
+    machine = core.machine_info()
+    lines = [f"# Live view cost ({args.model.name}, {args.threads} thread(s), 640x480 video of {args.frames} frames)",
+             "", f"Machine: {machine['cpu']}, {machine['usable_cores']} usable cores, load average {machine['load_average']}. Command: `python benchmarks/live_view.py "
+             f"{args.model} --threads {args.threads} --frames {args.frames} --repeats {args.repeats}`", "",
+             "| run | loop FPS | frame age p50 ms | frame age p90 ms |", "|---|---:|---:|---:|"]
+    for serve, label in ((False, "no --serve"), (True, "--serve, one browser on the page")):
+        row = summary[serve]
+        lines.append(f"| {label} | {row['loop_fps']:.1f} | {row['age_p50_ms']:.1f} | {row['age_p90_ms']:.1f} |")
+    lines += ["", f"Serving cost {cost:.1%} of loop FPS (medians of {args.repeats} alternating runs; each over the "
+              "frames after the browser showed the stream).", "", "![the page](live_view.png)"]
+    (RESULTS / "live_view.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / "live_view.json").write_text(json.dumps({"machine": machine, "rows": rows, "summary": {
+        "plain": summary[False], "serve": summary[True], "cost": cost}}, indent=2) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
