@@ -4,7 +4,8 @@ model on the validation split before it is put in place.
     catdog-export runs/<name> --int8 [--fp16] [--formats tflite,onnx] [--out DIR]
 
 writes DIR/model_<precision>.<tflite|onnx>, a sidecar <artifact>.json each, and parity.md / parity.json
-(the table below, plus every image's predicted class per artifact).
+(the table below, plus every image's predicted class per artifact). The export is built in a hidden folder
+beside DIR and replaces DIR whole at the end, so DIR is always one complete export, old or new.
 """
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.export.formats import select_formats
+from catdog.export.formats import FAMILIES, FORMATS, select_formats
+from catdog.runtime.auto import positive_int
 from catdog.runtime.classifier import Classifier
-from catdog.runtime.files import atomic_path, write_json
-from catdog.runtime.images import PREPARATION, ImageError, list_images, load_prepared
+from catdog.runtime.files import atomic_folder, atomic_path, read_json, require_zip, write_json
+from catdog.runtime.images import PREPARATION, ImageError, load_prepared, scan_images, skipped_lines
 from catdog.runtime.metadata import SCHEMA_VERSION, file_sha256, sidecar_path
+
+REPORTS = ("parity.md", "parity.json")
 from catdog.runtime.metrics import agreement, classification_metrics
 
 
@@ -41,17 +45,34 @@ class Source:
     split: dict | None
 
 
+def families(text: str) -> list[str]:
+    """argparse type: a comma-separated list of format families."""
+    chosen = [family.strip() for family in text.split(",") if family.strip()]
+    unknown = [family for family in chosen if family not in FAMILIES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"unknown format {', '.join(unknown) or repr(text)} (use {', '.join(FAMILIES)})")
+    return chosen
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a number >= 0."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="catdog-export", description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("source", help="a run folder (from catdog-train) or a model.keras file")
     add("--int8", action="store_true", help="also export full-integer int8 models (TFLite and ONNX)")
     add("--fp16", action="store_true", help="also export a float16-weights TFLite model")
-    add("--formats", default="tflite,onnx", help="comma-separated families to export: tflite, onnx")
+    add("--formats", type=families, default="tflite,onnx", help="comma-separated families to export: tflite, onnx")
     add("--calibration-data", help="folder of images to calibrate int8 on (default: the run's training split)")
-    add("--calibration-size", type=int, default=300, help="how many calibration images (default 300)")
+    add("--calibration-size", type=positive_int, default=300, help="how many calibration images (default 300)")
     add("--data", help="labelled images to check parity on (default: the run's validation split)")
-    add("--max-drop", type=float, default=1.0, help="most accuracy points an artifact may lose vs the float model")
+    add("--max-drop", type=non_negative_float, default=1.0, help="most accuracy points an artifact may lose vs the float model")
     add("--reduce-range", action=argparse.BooleanOptionalAction, default=True,
         help="ONNX int8 weights in 7 bits (default), so that x86 CPUs without VNNI compute exactly what ARM and "
              "VNNI CPUs compute; --no-reduce-range: 8 bits, for artifacts that never run on such an x86 (README)")
@@ -66,43 +87,76 @@ def load_source(path: Path) -> Source:
     if not model_path.is_file():
         raise ExportError(f"model not found: {model_path}")
     run_dir = model_path.parent
-    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
-    split = json.loads((run_dir / "split.json").read_text()) if (run_dir / "split.json").is_file() else None
+    try:
+        config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+        split = read_json(run_dir / "split.json") if (run_dir / "split.json").is_file() else None
+    except ValueError as error:
+        raise ExportError(f"unusable run folder: {error}") from None
     return Source(model_path, config.get("labels", []), config, split)
+
+
+def is_export_file(name: str) -> bool:
+    """Whether catdog-export writes files of this name (or, hidden and partial, left them when killed)."""
+    artifacts = {f.filename for f in FORMATS}
+    return (name in artifacts or name in REPORTS or name.removesuffix(".json") in artifacts
+            or (name.startswith(".") and ".partial-" in name))
+
+
+def check_out(out: Path) -> None:
+    """ExportError unless `out` can become an export folder: new, empty, or an earlier export (replaced whole)."""
+    existing = next(path for path in (out, *out.parents) if path.exists())
+    if not existing.is_dir():
+        raise ExportError(f"cannot export to {out}: {existing} is a file, not a folder")
+    foreign = sorted(path.name for path in out.iterdir() if not is_export_file(path.name)) if out.is_dir() else []
+    if foreign:
+        raise ExportError(f"{out} holds files that are not from catdog-export ({', '.join(foreign[:3])}); "
+                          "it would be replaced whole: give --out a new or empty folder")
 
 
 def load_keras_model(path: Path):
     """Load the float model, turning any failure into one line."""
-    import keras
-
     try:
+        require_zip(path, ".keras model")  # before importing Keras: a quick answer, and a clean one
+        import keras
+
         return keras.models.load_model(path, compile=False)
     except Exception as error:  # a truncated or foreign file fails in many different ways
-        raise ExportError(f"cannot load model {path}: {str(error).splitlines()[0][:200] or type(error).__name__}") from None
+        raise ExportError(f"cannot load model {path}: {(str(error).splitlines() or [type(error).__name__])[0][:200]}") from None
 
 
 def calibration_set(args, source: Source, size: int) -> list[np.ndarray]:
     """Prepared RGB images to calibrate int8 on: a seeded sample of the given folder or of the training split."""
+    skipped = {}
     if args.calibration_data:
         if not Path(args.calibration_data).is_dir():
             raise ExportError(f"calibration folder not found: {args.calibration_data}")
-        paths = [str(p) for p in list_images(args.calibration_data)]
+        paths, skipped = scan_images(args.calibration_data)
     elif source.split:
         paths = [p for p, _ in source.split["train"]]
     else:
         raise ExportError("no run folder beside the model: give --calibration-data DIR of training images")
     random.Random(args.seed).shuffle(paths)
-    images = []
-    for path in paths:
-        if len(images) == args.calibration_size:
-            break
-        try:
-            images.append(load_prepared(path, size))
-        except ImageError:
-            continue
+    images, _ = prepared_images(paths, size, args.calibration_size, skipped)
     if not images:
         raise ExportError(f"no readable calibration images in {args.calibration_data or 'the training split'}")
     return images
+
+
+def prepared_images(paths, size: int, limit: int | None = None, skipped: dict | None = None):
+    """The first `limit` (default all) readable images of `paths`, prepared, and their paths. Files that
+    cannot be used are reported on stderr by reason, with those already in `skipped`."""
+    images, used, skipped = [], [], dict(skipped or {})
+    for path in paths:
+        if len(images) == limit:
+            break
+        try:
+            images.append(load_prepared(path, size))
+            used.append(path)
+        except ImageError as error:
+            skipped.setdefault(error.reason, []).append(path)
+    for line in skipped_lines(skipped):
+        print(f"catdog-export: {line}", file=sys.stderr)
+    return images, used
 
 
 def validation_set(args, source: Source) -> tuple[list[str], list[tuple[str, int]]]:
@@ -154,21 +208,22 @@ def io_metadata(path: Path) -> tuple[dict, dict]:
 def export_all(args) -> int:
     """Export, check parity, put artifacts in place; return the exit code."""
     source = load_source(Path(args.source))
-    families = [f.strip() for f in args.formats.split(",") if f.strip()]
-    formats = select_formats(families, {flag for flag in ("int8", "fp16") if getattr(args, flag)})
-    if not formats:
-        raise ExportError(f"no known format in --formats {args.formats!r} (use tflite, onnx)")
+    out = Path(args.out) if args.out else source.model_path.parent / "export"
+    check_out(out)
+    formats = select_formats(args.formats, {flag for flag in ("int8", "fp16") if getattr(args, flag)})
     labels, items = validation_set(args, source)
     model = load_keras_model(source.model_path)
     size = int(model.input_shape[1])
     labels = source.labels or labels
     calibration = calibration_set(args, source, size) if any(f.precision == "int8" for f in formats) else []
-    out = Path(args.out) if args.out else source.model_path.parent / "export"
-    out.mkdir(parents=True, exist_ok=True)
 
+    images, used = prepared_images([path for path, _ in items], size)
+    if not images:
+        raise ExportError("no readable image to check parity on")
+    usable = set(used)
+    items = [item for item in items if item[0] in usable]
     print(f"checking parity on {len(items)} images; float model first")
-    images = np.stack([load_prepared(path, size) for path, _ in items])
-    truth = [y for _, y in items]
+    images, truth = np.stack(images), [y for _, y in items]
     float_probabilities = model.predict(images.astype(np.float32), batch_size=32, verbose=0)
     float_metrics = classification_metrics(labels, truth, float_probabilities)
     rows = [{"artifact": "model.keras", "format": "keras", "precision": "fp32",
@@ -184,22 +239,23 @@ def export_all(args) -> int:
     }
     failures = []
     check = ParityCheck(labels, images, truth, float_probabilities, float_metrics, args.max_drop)
-    for fmt in formats:
-        print(f"{fmt.format} {fmt.precision}: converting...", flush=True)
-        try:
-            row, predicted = export_one(fmt, model, size, calibration, out, common, check, args)
-        except Exception as error:  # one exporter failing must not stop the others
-            message = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
-            row, predicted = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
-                              "status": f"export failed: {message}"}, None
-        rows.append(row)
-        if predicted is not None:
-            predictions[fmt.filename] = predicted
-        if row["status"] != "ok":
-            failures.append(f"{fmt.filename}: {row['status']}" + ("; marked failed in its metadata"
-                                                                   if predicted is not None else ""))
-
-    write_report(out, rows, labels, items, predictions)
+    with atomic_folder(out) as staging:
+        for fmt in formats:
+            print(f"{fmt.format} {fmt.precision}: converting...", flush=True)
+            try:
+                row, predicted = export_one(fmt, model, size, calibration, staging, common, check, args)
+            except Exception as error:  # one exporter failing must not stop the others
+                message = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+                row, predicted = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
+                                  "status": f"export failed: {message}"}, None
+            rows.append(row)
+            if predicted is not None:
+                predictions[fmt.filename] = predicted
+            if row["status"] != "ok":
+                failures.append(f"{fmt.filename}: {row['status']}" + ("; marked failed in its metadata"
+                                                                       if predicted is not None else ""))
+        write_report(staging, rows, labels, items, predictions)
+    print(f"wrote {out}")
     for failure in failures:
         print(f"catdog-export: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
@@ -241,6 +297,7 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
         input_meta, output_meta = io_metadata(temp)
         metadata = {
             **common, "format": fmt.format, "precision": fmt.precision, "artifact": fmt.filename,
+            "sha256": file_sha256(temp), "size_bytes": temp.stat().st_size,
             "input": {**input_meta, "preparation": PREPARATION}, "output": {**output_meta, "kind": "probabilities"},
             "calibration": ({"images": len(calibration), "source": args.calibration_data or "training split",
                              "seed": args.seed, **({"reduce_range": args.reduce_range} if fmt.format == "onnx" else {})}
@@ -251,11 +308,11 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
             parity, probabilities = check(temp)
         finally:
             sidecar_path(temp).unlink(missing_ok=True)
-        metadata.update(sha256=file_sha256(temp), size_bytes=temp.stat().st_size, parity=parity)
+        metadata["parity"] = parity
     write_json(sidecar_path(final), metadata)
     drop = -parity["delta_points"]
     row = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
-           "size_mb": final.stat().st_size / 1e6, **parity, "export_seconds": round(seconds, 1),
+           "size_mb": metadata["size_bytes"] / 1e6, **parity, "export_seconds": round(seconds, 1),
            "status": "ok" if parity["passed"] else "FAILED: " + (
                f"lost {drop:.2f} points (more than --max-drop {args.max_drop})" if parity["finite"]
                else "NaN or infinite probabilities")}
@@ -298,8 +355,11 @@ def main(argv=None) -> int:
     except ExportError as error:
         print(f"catdog-export: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"catdog-export: error: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("catdog-export: interrupted; no partial artifact was left in place", file=sys.stderr)
+        print("catdog-export: interrupted; the export folder was left as it was", file=sys.stderr)
         return 130
 
 

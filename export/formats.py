@@ -138,6 +138,9 @@ FORMATS = [
 ]
 
 
+FAMILIES = sorted({f.format for f in FORMATS})
+
+
 def select_formats(families: list[str], flags: set[str]) -> list[Format]:
     """The formats of the given families (tflite, onnx) that the flags ask for."""
     return [f for f in FORMATS if f.format in families and (f.flag is None or f.flag in flags)]

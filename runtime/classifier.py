@@ -9,7 +9,7 @@ import numpy as np
 
 from catdog.runtime.backends import make_interpreter
 from catdog.runtime.images import prepare, read_image
-from catdog.runtime.metadata import read_metadata
+from catdog.runtime.metadata import MismatchError, check_sha256, read_metadata, sidecar_path
 
 
 @dataclass
@@ -43,17 +43,37 @@ def dequantize(values: np.ndarray, scale: float | None, zero_point: int | None) 
 
 
 class Classifier:
-    """Classify images with an exported model. `threads` sets the interpreter's CPU threads."""
+    """Classify images with an exported model. `threads` sets the interpreter's CPU threads.
+    On load the artifact is checked against its sidecar: its SHA-256, then the input shape and dtype the
+    model takes and the number of outputs it gives (one inference on a blank image) against the labels;
+    a mismatch is a MismatchError naming both values."""
 
     def __init__(self, artifact: str | Path, threads: int | None = None):
         self.path = Path(artifact)
         self.metadata = read_metadata(self.path)
+        if self.path.is_file():  # else make_interpreter says it is missing
+            check_sha256(self.path, self.metadata)
         self.backend = make_interpreter(self.path, threads)
         self.labels: list[str] = self.metadata["labels"]
         self.input = self.metadata["input"]
         self.output = self.metadata["output"]
         self.size = tuple(self.input["shape"][1:3])
-        self.threads = threads
+        self.threads: int = self.backend.threads  # as resolved: every usable CPU unless given
+        self.check_model()
+
+    def check_model(self) -> None:
+        """MismatchError unless the model takes the input and gives the outputs its sidecar says."""
+        sidecar, artifact = sidecar_path(self.path).name, self.path.name
+        declared, actual = list(self.input["shape"]), list(self.backend.input_shape)
+        if declared != actual:
+            raise MismatchError(f"{sidecar} says input shape {declared} but {artifact} takes {actual}")
+        if self.input.get("dtype") != self.backend.input_dtype.name:
+            raise MismatchError(f"{sidecar} says input dtype {self.input.get('dtype')} "
+                                f"but {artifact} takes {self.backend.input_dtype.name}")
+        outputs = self.backend.run(np.zeros(actual, self.backend.input_dtype)).shape[-1]
+        if outputs != len(self.labels):
+            raise MismatchError(f"{sidecar} has {len(self.labels)} labels ({', '.join(self.labels)}) "
+                                f"but {artifact} gives {outputs} outputs")
 
     @property
     def name(self) -> str:

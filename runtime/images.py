@@ -11,6 +11,17 @@ import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Smallest width and height of a picture worth classifying: below it, it is an icon or a tracking pixel,
+# not a photo, and whatever a model says about it means nothing.
+MIN_IMAGE_SIDE = 32
+
+# Why a file is not used (ImageError.reason), as reported by every command that reads images.
+NOT_AN_IMAGE = "not an image"
+MISSING = "not found"
+DANGLING_LINK = "dangling link"
+UNREADABLE = "unreadable"
+TOO_SMALL = f"smaller than {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels"
+EXAMPLES = 3  # names shown per reason
 
 # How pixels are prepared, as written into every artifact's metadata.
 PREPARATION = {
@@ -23,17 +34,29 @@ PREPARATION = {
 
 
 class ImageError(ValueError):
-    """An image file that cannot be read or decoded."""
+    """An image file that cannot be used; `reason` is one of the reasons above."""
+
+    def __init__(self, message: str, reason: str = UNREADABLE):
+        super().__init__(message)
+        self.reason = reason
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as a BGR uint8 array (OpenCV's order); raise ImageError if unreadable."""
-    if not Path(path).is_file():
-        raise ImageError(f"no such image file: {path}")
+    """Read an image file as a BGR uint8 array (OpenCV's order); raise ImageError if it is missing, cannot
+    be decoded, or is smaller than MIN_IMAGE_SIDE either way."""
+    path = Path(path)
+    if not path.is_file():
+        if path.is_symlink():
+            raise ImageError(f"dangling link: {path}", DANGLING_LINK)
+        raise ImageError(f"no such image file: {path}", MISSING)
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode, unlike imread, copes with any path
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None or image.size == 0:
         raise ImageError(f"not a readable image: {path}")
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise ImageError(f"too small to be a photo: {path} is {width}x{height} pixels "
+                         f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})", TOO_SMALL)
     return image
 
 
@@ -52,6 +75,36 @@ def load_prepared(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """All image files under a folder (recursively), sorted by path."""
-    folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    """All image files under a folder (recursively), sorted by path; see scan_images for the others."""
+    return scan_images(folder)[0]
+
+
+def scan_images(folder: str | Path, decode: bool = False) -> tuple[list[Path], dict[str, list[Path]]]:
+    """Every file under a folder (recursively, sorted): the image files to use, and the others by reason
+    (not an image by its extension, dangling link). With `decode`, each image is also read once, and those
+    that cannot be used move to their reason (unreadable, too small)."""
+    images, skipped = [], {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_dir():
+            continue
+        reason = (DANGLING_LINK if not path.exists() else
+                  NOT_AN_IMAGE if path.suffix.lower() not in IMAGE_EXTENSIONS else None)
+        if reason is None and decode:
+            try:
+                read_image(path)
+            except ImageError as error:
+                reason = error.reason
+        if reason:
+            skipped.setdefault(reason, []).append(path)
+        else:
+            images.append(path)
+    return images, skipped
+
+
+def skipped_lines(skipped: dict[str, list]) -> list[str]:
+    """One line per reason: how many files, and the first few of them."""
+    lines = []
+    for reason, paths in skipped.items():
+        names = ", ".join(map(str, paths[:EXAMPLES])) + (", ..." if len(paths) > EXAMPLES else "")
+        lines.append(f"skipped {len(paths)} file{'s' if len(paths) > 1 else ''} ({reason}): {names}")
+    return lines

@@ -2,19 +2,26 @@
 
 `model_int8.tflite` has `model_int8.tflite.json` beside it with, among others:
   labels, input {shape, dtype, scale, zero_point, preparation}, output {dtype, scale, zero_point},
-  format, precision, source model hash, calibration, tool versions, parity (passed or not).
+  format, precision, the artifact's own SHA-256, source model hash, calibration, tool versions,
+  parity (passed or not).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
+from catdog.runtime.files import read_json
+
 SCHEMA_VERSION = 1
+REQUIRED = ("labels", "input", "output", "format", "precision", "sha256")
 
 
 class MetadataError(ValueError):
-    """A missing or incomplete sidecar."""
+    """A missing, unreadable or incomplete sidecar."""
+
+
+class MismatchError(MetadataError):
+    """A sidecar that does not describe the artifact beside it."""
 
 
 def sidecar_path(artifact: str | Path) -> Path:
@@ -29,13 +36,29 @@ def read_metadata(artifact: str | Path) -> dict:
     if not path.is_file():
         raise MetadataError(f"no metadata beside {artifact} (expected {path.name}; made by catdog-export)")
     try:
-        metadata = json.loads(path.read_text())
-        missing = [k for k in ("labels", "input", "output", "format", "precision") if k not in metadata]
-    except (json.JSONDecodeError, TypeError) as error:
-        raise MetadataError(f"unreadable metadata {path}: {error}") from None
+        metadata = read_json(path)
+    except ValueError as error:
+        raise MetadataError(f"unreadable metadata: {error}") from None
+    if not isinstance(metadata, dict):
+        raise MetadataError(f"unreadable metadata: {path} is not a JSON object")
+    missing = [key for key in REQUIRED if key not in metadata]
     if missing:
         raise MetadataError(f"metadata {path} lacks {', '.join(missing)}")
+    shape, labels = (metadata["input"] or {}).get("shape"), metadata["labels"]
+    if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) for d in shape)):
+        raise MetadataError(f"metadata {path}: input shape {shape!r} is not [batch, height, width, channels]")
+    if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)):
+        raise MetadataError(f"metadata {path}: labels {labels!r} is not a list of names")
     return metadata
+
+
+def check_sha256(artifact: str | Path, metadata: dict) -> None:
+    """MismatchError unless the artifact's SHA-256 is the one its sidecar records."""
+    actual = file_sha256(artifact)
+    if actual != metadata["sha256"]:
+        raise MismatchError(f"{artifact} is not the file its sidecar describes: SHA-256 {actual[:12]}..., "
+                            f"{sidecar_path(artifact).name} says {str(metadata['sha256'])[:12]}... "
+                            "(copy an artifact and its sidecar together, or export again)")
 
 
 def file_sha256(path: str | Path) -> str:

@@ -2,8 +2,10 @@
 
 Output: one line per image on stdout (path, label, probability, inference ms; tab-separated), or with
 --json one JSON object per line. --csv FILE also writes a Kaggle "Dogs vs. Cats Redux" submission
-(`id,label`, label = probability of the dog class). What was loaded, unreadable images and a summary go to
-stderr. Exit status: 0, 1 if any image could not be read, 2 if the model or the arguments are unusable.
+(`id,label`, label = probability of the dog class). What was loaded and a summary go to stderr, and every file
+that was not classified, one line per reason (not an image, not found, dangling link, unreadable, smaller than
+MIN_IMAGE_SIDE pixels: catdog.runtime.images) with a count and the first few names.
+Exit status: 0, 1 if any file was skipped or no image classified, 2 if the model or the arguments are unusable.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, load_model
 from catdog.runtime.files import atomic_path
-from catdog.runtime.images import ImageError, list_images
+from catdog.runtime.images import ImageError, scan_images, skipped_lines
 
 
 def parse_args(argv=None):
@@ -32,9 +34,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def expand_paths(paths) -> list[Path]:
-    """Files as given and the images in folders (recursively), in order."""
-    return [image for path in map(Path, paths) for image in (list_images(path) if path.is_dir() else [path])]
+def expand_paths(paths) -> tuple[list[Path], dict[str, list[Path]]]:
+    """Files as given and the images in folders (recursively), in order; and the folders' other files by reason."""
+    files, skipped = [], {}
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        images, others = scan_images(path)
+        files += images
+        for reason, found in others.items():
+            skipped.setdefault(reason, []).extend(found)
+    return files, skipped
 
 
 def kaggle_id(path: Path) -> str:
@@ -52,14 +63,15 @@ def dog_index(labels: list[str]) -> int:
 
 
 def classify_all(classifier, paths, as_json: bool, dog_label: str | None):
-    """Classify and print each image; return its Kaggle rows (with a dog label), inference times, failures."""
-    rows, times, failed = [], [], 0
-    for path in expand_paths(paths):
+    """Classify and print each image; return its Kaggle rows (with a dog label), inference times, and the
+    files not classified by reason."""
+    rows, times = [], []
+    files, skipped = expand_paths(paths)
+    for path in files:
         try:
             prediction = classifier.classify_file(path)
         except ImageError as error:
-            print(f"catdog-predict: skipped: {error}", file=sys.stderr)
-            failed += 1
+            skipped.setdefault(error.reason, []).append(path)
             continue
         times.append(prediction.inference_ms)
         if as_json:
@@ -69,7 +81,7 @@ def classify_all(classifier, paths, as_json: bool, dog_label: str | None):
                   flush=True)
         if dog_label:
             rows.append((kaggle_id(path), f"{prediction.probabilities[dog_label]:.6f}"))
-    return rows, times, failed
+    return rows, times, skipped
 
 
 def main(argv=None) -> int:
@@ -83,7 +95,7 @@ def main(argv=None) -> int:
         return 2
     print(f"catdog-predict: {note}", file=sys.stderr)
     try:
-        rows, times, failed = classify_all(classifier, args.paths, args.json, dog_label)
+        rows, times, skipped = classify_all(classifier, args.paths, args.json, dog_label)
     except BrokenPipeError:  # stdout closed by its reader (e.g. `| head`): stop quietly, write no CSV
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
@@ -96,10 +108,13 @@ def main(argv=None) -> int:
         except OSError as error:
             print(f"catdog-predict: error: cannot write {args.csv}: {error.strerror}", file=sys.stderr)
             return 2
+    for line in skipped_lines(skipped):
+        print(f"catdog-predict: {line}", file=sys.stderr)
     timing = f", inference median {np.median(times):.2f} ms" if times else ""
     written = f"; wrote {args.csv}" if args.csv else ""
-    print(f"catdog-predict: {len(times)} images classified, {failed} unreadable{timing}{written}", file=sys.stderr)
-    return 1 if failed or not times else 0
+    not_used = sum(map(len, skipped.values()))
+    print(f"catdog-predict: {len(times)} images classified, {not_used} files skipped{timing}{written}", file=sys.stderr)
+    return 1 if not_used or not times else 0
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -96,13 +98,19 @@ def test_exporting_again_gives_the_same_int8_model(tiny_export, tiny_run, tmp_pa
 
 
 def test_exceeded_max_drop_fails_and_marks_the_artifact(tiny_run, tmp_path):
-    result = run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-size", "8",
-                     "--max-drop", "-100", "--out", tmp_path)
+    """int8 calibrated on one plain gray picture loses what the float model knows; fp32 loses nothing."""
+    (tmp_path / "gray").mkdir()
+    cv2.imwrite(str(tmp_path / "gray" / "gray.png"), np.full((96, 96, 3), 128, np.uint8))
+    out = tmp_path / "out"
+    result = run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-data",
+                     tmp_path / "gray", "--max-drop", "0", "--out", out)
     assert result.returncode == 1
-    lines = error_lines(result)
-    assert len(lines) == 2 and all("more than --max-drop -100" in line for line in lines)
-    assert read_metadata(tmp_path / "model_int8.tflite")["parity"]["passed"] is False
-    assert "FAILED" in (tmp_path / "parity.md").read_text()
+    [line] = error_lines(result)
+    assert re.fullmatch(r"catdog-export: error: model_int8.tflite: FAILED: lost \d+\.\d\d points "
+                        r"\(more than --max-drop 0.0\); marked failed in its metadata", line), line
+    assert read_metadata(out / "model_int8.tflite")["parity"]["passed"] is False
+    assert read_metadata(out / "model_fp32.tflite")["parity"]["passed"] is True
+    assert "FAILED" in (out / "parity.md").read_text()
 
 
 def test_missing_model(tmp_path):

@@ -78,8 +78,9 @@ def test_unreadable_images_are_reported_and_counted(tiny_export, shared_data, tm
     result = run_cli("catdog-predict", tiny_export / "model_int8.onnx", broken, good, tmp_path / "missing.jpg")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [str(good)]
-    assert "broken.jpg" in result.stderr and "missing.jpg" in result.stderr
-    assert "1 images classified, 2 unreadable" in result.stderr
+    assert result.stderr.splitlines()[-3:-1] == [f"catdog-predict: skipped 1 file (unreadable): {broken}",
+                                                 f"catdog-predict: skipped 1 file (not found): {tmp_path / 'missing.jpg'}"]
+    assert "catdog-predict: 1 images classified, 2 files skipped, inference median" in result.stderr
 
 
 def test_missing_model(tmp_path):
@@ -114,7 +115,7 @@ def test_auto_picks_the_fastest_that_passed_parity(tiny_export, tmp_path):
     copy_artifact(tiny_export, failing, tmp_path, parity={"passed": False})
     classifier, line = pick_fastest(artifacts, threads=1)
     timed = re.findall(r"(model_\w+\.\w+):? ([\d.]+) ms", line)
-    assert line.startswith(f"picked {classifier.path.name}: ") and line.endswith(f"; skipped {failing}: failed parity")
+    assert line.startswith(f"picked {classifier.path.name} at 1 thread: ") and line.endswith(f"; skipped {failing}: failed parity")
     assert sorted(name for name, _ in timed) == sorted(set(ARTIFACTS) - {failing})
     assert float(timed[0][1]) == min(float(ms) for _, ms in timed)
     assert load_model(tmp_path, "auto", threads=1)[0].path.name != failing

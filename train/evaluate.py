@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.runtime.auto import positive_int
+from catdog.runtime.files import read_json, require_zip
+from catdog.runtime.images import ImageError, read_image, scan_images, skipped_lines
 from catdog.runtime.metrics import classification_metrics, format_metrics
 
 
@@ -53,35 +56,77 @@ def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None, he
     plt.close(figure)
 
 
+def unused_files(folder: Path, items) -> dict[str, list[Path]]:
+    """Files under `folder` that are not among the (path, label) items, by reason."""
+    images, skipped = scan_images(folder)
+    used = {Path(path) for path, _ in items}
+    for path in images:
+        if path in used:
+            continue
+        try:
+            read_image(path)
+            reason = "in no class"
+        except ImageError as error:
+            reason = error.reason
+        skipped.setdefault(reason, []).append(path)
+    return skipped
+
+
+def usable_items(items) -> tuple[list, dict[str, list[Path]]]:
+    """The (path, label) items whose image can be read, and the others' paths by reason."""
+    kept, skipped = [], {}
+    for path, label in items:
+        try:
+            read_image(path)
+            kept.append((path, label))
+        except ImageError as error:
+            skipped.setdefault(error.reason, []).append(Path(path))
+    return kept, skipped
+
+
 def main(argv=None) -> int:
     """catdog-eval MODEL --data DIR: accuracy, log loss and confusion matrix of a saved model."""
     parser = argparse.ArgumentParser(prog="catdog-eval", description=main.__doc__)
     parser.add_argument("model", help="a model.keras file, or a run folder holding one")
     parser.add_argument("--data", help="labelled images: class folders, Kaggle names, or a train/validation "
                         "folder (its validation split is used); default: the run's own validation split")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
-    from catdog.train.data import DataError, labelled_items
+    from catdog.train.data import VALIDATION_FOLDERS, DataError, labelled_items
 
     model_path = Path(args.model) / "model.keras" if Path(args.model).is_dir() else Path(args.model)
     config_path = model_path.parent / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     try:
         if not model_path.is_file():
             raise DataError(f"model not found: {model_path}")
+        config = read_json(config_path) if config_path.is_file() else {}
         if args.data:
-            labels, items = labelled_items(args.data, config.get("labels"))
+            root = Path(args.data)
+            folder = next((root / v for v in VALIDATION_FOLDERS if (root / v).is_dir()), root)
+            labels, items = labelled_items(root, config.get("labels"))
+            skipped = unused_files(folder, items)
         elif config:
-            split = json.loads((model_path.parent / "split.json").read_text())
+            split = read_json(model_path.parent / "split.json")
             labels, items = config["labels"], [tuple(item) for item in split["validation"]]
+            folder = "the run's validation split"
+            items, skipped = usable_items(items)
         else:
             raise DataError("no --data given and no run folder beside the model to take a validation split from")
+        for line in skipped_lines(skipped):
+            print(f"catdog-eval: {line}", file=sys.stderr)
+        if not items:
+            raise DataError(f"no image to evaluate in {folder}: every file was skipped")
+    except (DataError, OSError, ValueError) as error:
+        print(f"catdog-eval: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+    try:
+        require_zip(model_path, ".keras model")
         import keras
 
         model = keras.models.load_model(model_path, compile=False)
-    except (DataError, OSError, ValueError) as error:
-        print(f"catdog-eval: error: {str(error).splitlines()[0]}", file=sys.stderr)
+    except Exception as error:  # a truncated or foreign file fails in many different ways
+        print(f"catdog-eval: error: cannot load model {model_path}: {str(error).splitlines()[0][:200]}", file=sys.stderr)
         return 2
     size = model.input_shape[1]
     metrics = evaluate_model(model, items, labels, size, args.batch_size)
