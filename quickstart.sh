@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for a fresh machine: make .venv, install catdog with its training and test extras, then
 #   bash quickstart.sh          train the default MobileNetV2 on the default data and export it (int8 included)
-#   bash quickstart.sh test     run the tests and the benchmark's smoke mode (what CI runs)
+#   bash quickstart.sh test     run the lean tests on the base install (.venv-lean), then all tests and the
+#                               benchmark's smoke mode (what CI runs)
 # Data and weights: $CATDOG_DATA and $CATDOG_WEIGHTS_DIR if set; else ../shared/ beside the project if it
 # exists (this workplace has no internet); else the code downloads them as on any connected machine.
 set -euo pipefail
@@ -19,6 +20,12 @@ fi
 
 case "${1:-train}" in
     test)
+        # First the lean layer on the base install alone (what goes on the board: no TensorFlow), in seconds;
+        # then everything, with the tiny model trained once.
+        [ -x .venv-lean/bin/python ] || python3 -m venv .venv-lean
+        .venv-lean/bin/python -m pip install --quiet --upgrade pip
+        .venv-lean/bin/python -m pip install --quiet -e . pytest
+        .venv-lean/bin/python -m pytest -q tests/lean
         exec .venv/bin/python -m pytest --benchmark --smoke "${@:2}"
         ;;
     train)

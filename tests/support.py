@@ -1,10 +1,16 @@
 """Helpers for the tests: where the real photos are, running the console scripts, small data sets."""
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CATDOG_SHARED", ROOT.parent / "shared"))
@@ -59,3 +65,59 @@ def chromium_driver(profile: Path):
                  f"--user-data-dir={profile}", "--window-size=800,700"):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(str(CHROMEDRIVER)))
+
+
+def expected_camera_frame(photos: Path, index: int, size, pixel_format: str):
+    """The BGR pixels the camera's frame `index` should give: the photo at the capture size, through YUV 4:2:0
+    for YUV420 (chroma subsampling is lossy, the byte order of the others is not)."""
+    served = sorted(photos.glob("*.jpg"))
+    photo = cv2.imread(str(served[index % len(served)]))
+    frame = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+    if pixel_format == "YUV420":
+        frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420)
+    return frame
+
+
+# --- reading catdog-cam's live view (--serve) as a client ---
+
+def get(host: str, port: int, path: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+def latest(host: str, port: int) -> dict:
+    """/latest.json once a frame has been classified."""
+    for _ in range(100):
+        status, body = get(host, port, "/latest.json")
+        if status == 200:
+            return json.loads(body)
+        assert status == 503 and b"no frame classified yet" in body
+        time.sleep(0.1)
+    raise AssertionError("no prediction in 10 s")
+
+
+def open_stream(host: str, port: int):
+    """An MJPEG stream: (connection, response) with the response's status read."""
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.request("GET", "/stream.mjpg")
+    return connection, connection.getresponse()
+
+
+def read_part(response) -> np.ndarray:
+    """The next JPEG of a multipart MJPEG response, decoded."""
+    boundary = "--" + response.getheader("Content-Type").split("boundary=")[1]
+    while (line := response.fp.readline().decode().strip()) != boundary:
+        assert line == "", line
+    headers = {}
+    while line := response.fp.readline().decode().strip():
+        name, _, value = line.partition(":")
+        headers[name.lower()] = value.strip()
+    assert headers["content-type"] == "image/jpeg"
+    jpeg = response.fp.read(int(headers["content-length"]))
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "not a JPEG"
+    return image

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import cv2
 import numpy as np
 import pytest
 from support import run_cli
 
-from catdog.runtime.cam import Frame, FrameReader, video_frames
 
 FPS = 10
 SIZE = (320, 240)
@@ -88,37 +86,6 @@ def test_smoothing_recording_and_max_frames(tiny_export, video, cam_on_video, tm
     recorded = read_all(out)
     assert len(recorded) == 10 and recorded[0].shape == (SIZE[1], SIZE[0], 3)
     assert list(out.parent.iterdir()) == [out]  # written atomically: no partial file left
-
-
-def frames_of(count: int):
-    for index in range(count):
-        yield Frame(index, index / FPS, "synthetic", np.full((4, 4, 3), index % 256, np.uint8))
-
-
-@pytest.mark.parametrize("live", [False, True])
-def test_reader_hands_over_file_frames_whole_and_live_frames_newest(live):
-    reader = FrameReader(frames_of(60), live=live, prepare=lambda image: int(image[0, 0, 0]))
-    received = []
-    for frame in reader:  # a loop slower than the source
-        assert frame.input == frame.index % 256  # prepared on the reader's thread
-        received.append(frame.index)
-        time.sleep(0.002)
-    reader.close()
-    if live:  # whatever was dropped, the rest is in order and the newest frame is never lost
-        assert received == sorted(set(received)) and received[-1] == 59
-        assert len(received) + reader.dropped == 60
-    else:
-        assert received == list(range(60)) and reader.dropped == 0
-
-
-def test_a_stream_that_stops_is_reopened_then_ends(video, tmp_path, capsys):
-    capture = cv2.VideoCapture(str(video / "photos.mp4"))
-    gone = str(tmp_path / "gone.mp4")  # the stream does not come back
-    frames = list(video_frames(capture, "stream", reopen=lambda: cv2.VideoCapture(gone), retries=2, wait=0))
-    assert [frame.index for frame in frames] == list(range(18))
-    messages = capsys.readouterr().err.splitlines()
-    assert messages == ["catdog-cam: stream stopped; reopening (1/2)", "catdog-cam: stream stopped; reopening (2/2)",
-                        "catdog-cam: stream did not come back after 2 reopens; stopping"]
 
 
 @pytest.mark.parametrize("source, error", [("9", "cannot open camera 9"),

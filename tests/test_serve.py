@@ -3,7 +3,6 @@ The source is the stand-in Raspberry Pi camera (tests/standin), which serves rea
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import re
@@ -16,9 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from support import CHROMEDRIVER, CHROMIUM, chromium_driver, run_cli, standin_camera_env
-
-from catdog.runtime.serve import MAX_CLIENTS
+from support import CHROMEDRIVER, CHROMIUM, chromium_driver, get, latest, open_stream, read_part, run_cli, standin_camera_env
 
 SIZE = (320, 240)
 
@@ -46,49 +43,6 @@ def serving(model, photos, tmp_path, *args, serve: str = "127.0.0.1:0"):
     assert "Traceback" not in rest and " frames, " in rest.strip().splitlines()[-1]
 
 
-def get(host: str, port: int, path: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection(host, port, timeout=10)
-    connection.request("GET", path)
-    response = connection.getresponse()
-    body = response.read()
-    connection.close()
-    return response.status, body
-
-
-def latest(host: str, port: int) -> dict:
-    """/latest.json once a frame has been classified."""
-    for _ in range(100):
-        status, body = get(host, port, "/latest.json")
-        if status == 200:
-            return json.loads(body)
-        assert status == 503 and b"no frame classified yet" in body
-        time.sleep(0.1)
-    raise AssertionError("no prediction in 10 s")
-
-
-def open_stream(host: str, port: int):
-    """An MJPEG stream: (connection, response) with the response's status read."""
-    connection = http.client.HTTPConnection(host, port, timeout=10)
-    connection.request("GET", "/stream.mjpg")
-    return connection, connection.getresponse()
-
-
-def read_part(response) -> np.ndarray:
-    """The next JPEG of a multipart MJPEG response, decoded."""
-    boundary = "--" + response.getheader("Content-Type").split("boundary=")[1]
-    while (line := response.fp.readline().decode().strip()) != boundary:
-        assert line == "", line
-    headers = {}
-    while line := response.fp.readline().decode().strip():
-        name, _, value = line.partition(":")
-        headers[name.lower()] = value.strip()
-    assert headers["content-type"] == "image/jpeg"
-    jpeg = response.fp.read(int(headers["content-length"]))
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert image is not None, "not a JPEG"
-    return image
-
-
 def test_latest_json_and_the_mjpeg_stream(tiny_export, camera_photos, tmp_path):
     with serving(tiny_export / "model_int8.tflite", camera_photos, tmp_path, "--no-display") as (host, port, process):
         assert host == "127.0.0.1" and not any("not loopback" in line for line in process.banner)
@@ -107,25 +61,6 @@ def test_latest_json_and_the_mjpeg_stream(tiny_export, camera_photos, tmp_path):
         status, page = get(host, port, "/")
         assert status == 200 and b'src="/stream.mjpg"' in page
         assert get(host, port, "/nothing")[0] == 404
-
-
-def test_a_bounded_number_of_viewers_and_a_freed_place(tiny_export, camera_photos, tmp_path):
-    with serving(tiny_export / "model_int8.tflite", camera_photos, tmp_path, "--no-display") as (host, port, _):
-        viewers = [open_stream(host, port) for _ in range(MAX_CLIENTS)]
-        for _, response in viewers:
-            assert response.status == 200 and read_part(response).size
-        status, body = get(host, port, "/stream.mjpg")
-        assert status == 503 and body.decode() == f"too many viewers (at most {MAX_CLIENTS}); try again later\n"
-        viewers.pop()[0].close()  # one leaves: the server notices on its next frame and frees the place
-        for _ in range(50):
-            connection, response = open_stream(host, port)
-            if response.status == 200:
-                break
-            connection.close()
-            time.sleep(0.1)
-        assert response.status == 200 and read_part(response).size
-        for connection, _ in [*viewers, (connection, response)]:
-            connection.close()
 
 
 def test_any_address_but_loopback_is_announced(tiny_export, camera_photos, tmp_path):

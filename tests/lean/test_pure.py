@@ -1,0 +1,70 @@
+"""Pure functions of the lean runtime: quantization, metrics, pixel preparation, file names, atomic files.
+Runs on the base install alone (no TensorFlow, no model)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from catdog.runtime.classifier import dequantize, quantize
+from catdog.runtime.files import atomic_path
+from catdog.runtime.images import prepare
+from catdog.runtime.metrics import agreement, classification_metrics, expected_calibration_error
+from catdog.runtime.predict import kaggle_id
+
+
+def test_quantize_rounds_offsets_and_clips_and_dequantize_inverts():
+    values = np.array([-100.0, -1.26, 0.0, 0.74, 100.0], np.float32)
+    q = quantize(values, np.dtype(np.int8), 0.5, -3)
+    assert q.dtype == np.int8 and q.tolist() == [-128, -6, -3, -2, 127]
+    assert dequantize(q, 0.5, -3).tolist() == [-62.5, -1.5, 0.0, 0.5, 65.0]
+    assert quantize(values, np.dtype(np.float32), None, None).tolist() == pytest.approx(values.tolist())
+    pixels = np.arange(256, dtype=np.float32)
+    assert np.array_equal(quantize(pixels, np.dtype(np.uint8), 1.0, 0), np.arange(256, dtype=np.uint8))
+
+
+def test_classification_metrics_on_a_worked_example():
+    metrics = classification_metrics(["cats", "dogs"], [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    assert metrics["accuracy"] == pytest.approx(2 / 3)
+    assert metrics["log_loss"] == pytest.approx(-(math.log(0.9) + math.log(0.8) + math.log(0.4)) / 3)
+    assert metrics["confusion_matrix"] == [[1, 0], [1, 1]] and metrics["images"] == 3
+
+
+def test_expected_calibration_error_of_a_confident_mistake():
+    # two images in the 0.9-confidence bin, one right: |0.5 - 0.9| over all images
+    assert expected_calibration_error([0, 1], np.array([[0.9, 0.1], [0.9, 0.1]])) == pytest.approx(0.4)
+
+
+def test_agreement_counts_labels_and_the_largest_difference():
+    result = agreement([[0.9, 0.1], [0.4, 0.6]], [[0.7, 0.3], [0.6, 0.4]])
+    assert result["label_agreement"] == 0.5 and result["max_probability_difference"] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("name, expected", [("dog.123.jpg", "123"), ("123.jpg", "123"), ("photo.jpg", "photo"),
+                                            ("cat.7b.png", "cat.7b")])
+def test_kaggle_id(name, expected):
+    from pathlib import Path
+
+    assert kaggle_id(Path(name)) == expected
+
+
+def test_prepare_gives_rgb_at_the_input_size():
+    bgr = np.zeros((40, 60, 3), np.uint8)
+    bgr[..., 0] = 200  # blue in OpenCV's order
+    rgb = prepare(bgr, (20, 30))
+    assert rgb.shape == (20, 30, 3) and rgb.dtype == np.uint8
+    assert (rgb[..., 2] == 200).all() and (rgb[..., :2] == 0).all()
+    assert prepare(np.full((8, 8), 7, np.uint8), 4).shape == (4, 4, 3)  # grey frames get three channels
+
+
+def test_atomic_path_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out" / "result.txt"
+    with atomic_path(target) as temp:
+        temp.write_text("done")
+        assert not target.exists()
+    assert target.read_text() == "done"
+    with pytest.raises(RuntimeError), atomic_path(target) as temp:
+        temp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "done" and sorted(p.name for p in target.parent.iterdir()) == ["result.txt"]
