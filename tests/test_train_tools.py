@@ -142,3 +142,51 @@ def test_lr_find_trains_with_the_suggestion(tmp_path, tiny_data):
     found = json.loads((run / "lr_find.json").read_text())
     assert json.loads((run / "config.json").read_text())["hyperparameters"]["lr"] == found["suggested_lr"]
     assert (run / "model.keras").is_file()
+
+
+TUNE = ["--model", "mobilenetv2", "--alpha", "0.35", "--size", "96", "--epochs", "1", "--fine-tune-epochs", "0",
+        "--max-images", "32", "--batch-size", "16", "--quiet"]
+
+
+def trial_runs(out) -> dict[str, list[dict]]:
+    """Every time each trial ran, as its runs.jsonl records it."""
+    return {folder.name: [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+            for folder in sorted((out / "keras_tuner").glob("trial_*"))}
+
+
+def test_tune_with_an_oracle_and_two_workers_then_resume(tmp_path, tiny_data):
+    out = tmp_path / "tune"
+    result = run_cli("catdog-tune", "--data", tiny_data, *TUNE, "--trials", "2", "--workers", "2", "--out", out,
+                     check=True)
+    assert "2 local workers" in result.stdout
+    table = json.loads((out / "trials.json").read_text())
+    assert [row["status"] for row in table["trials"]] == ["COMPLETED", "COMPLETED"]
+    runs = trial_runs(out)
+    assert len(runs) == 2 and all(len(ran) == 1 for ran in runs.values())  # every trial ran exactly once
+    assert {row["worker"] for row in table["trials"]} <= {"tuner0", "tuner1"}
+    assert {ran[0]["worker"] for ran in runs.values()} == {row["worker"] for row in table["trials"]}
+    assert all(0 <= row["selection_loss"] < 10 and 0 <= row["selection_accuracy"] <= 1 for row in table["trials"])
+    assert len([line for line in (out / "trials.md").read_text().splitlines() if line.startswith("| ")]) == 3
+    assert (out / "search.png").read_bytes()[:4] == b"\x89PNG"
+
+    from catdog.train.cli import parse_args
+
+    best = json.loads((out / "best.json").read_text())
+    chosen = next(row for row in table["trials"] if row["trial"] == best["trial"])
+    assert chosen["selection_loss"] == min(row["selection_loss"] for row in table["trials"])
+    args = parse_args(["--config", str(out / "best.json")])
+    assert (args.lr, args.fine_tune_lr, args.dropout, args.fine_tune_layers, args.augment_strength, args.l2,
+            args.alpha, args.size) == (chosen["lr"], chosen["fine_tune_lr"], chosen["dropout"],
+                                       chosen["fine_tune_layers"], chosen["augment_strength"], chosen["l2"], 0.35, 96)
+
+    # Resumed in this process: both trials are finished, none runs again and the reports are the same.
+    result = run_cli("catdog-tune", "--data", tiny_data, *TUNE, "--trials", "2", "--out", out, check=True)
+    assert "(2 already in" in result.stdout
+    assert trial_runs(out) == runs
+    assert json.loads((out / "trials.json").read_text()) == table
+
+
+def test_tune_missing_data_folder(tmp_path):
+    result = run_cli("catdog-tune", "--data", tmp_path / "nope", *TUNE, "--out", tmp_path / "tune")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"catdog-tune: error: data folder not found: {tmp_path / 'nope'}" in result.stderr

@@ -59,15 +59,25 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="catdog-train", description="Train an image classifier on a folder of images.")
     add = parser.add_argument
     add("--data", help="data set folder (default: $CATDOG_DATA, else TensorFlow's cats_and_dogs_filtered download)")
-    add("--model", default="mobilenetv2", choices=("mobilenetv2", "resnet50", "resnet101", "cnn"))
+    add("--config", help="a run's config.json (or catdog-tune's best.json): its values become the defaults, "
+        "so it reproduces that run and the flags given override it")
+    add("--model", default="mobilenetv2", choices=("mobilenetv2", "resnet50", "resnet101", "mlp", "cnn2", "cnn4",
+                                                     "cnn8", "cnn"), help="mlp: the numpy baseline; cnn2/cnn4/cnn8: "
+        "from-scratch CNNs (README, Training tools); cnn: the old name of cnn4")
     add("--alpha", type=float, default=1.0, help="MobileNetV2 width: 0.35, 0.5, 0.75 or 1.0")
     add("--size", type=bounded(int, 32, 512), default=160, help="input size in pixels (square)")
     add("--weights", default="imagenet", help="'imagenet' ($CATDOG_WEIGHTS_DIR first, else Keras' download), 'none', or a file")
     add("--epochs", type=bounded(int, 1), default=6, help="phase 1: epochs training the head on the frozen base")
     add("--fine-tune-epochs", type=bounded(int, 0), default=16, help="phase 2: epochs fine-tuning the top of the base (0: skip)")
     add("--fine-tune-layers", type=bounded(int, 1), default=100, help="how many top layers of the base to fine-tune")
-    add("--lr", type=bounded(float, 0, exclusive="low"), default=1e-3, help="phase 1 learning rate (Adam)")
-    add("--fine-tune-lr", type=bounded(float, 0, exclusive="low"), default=5e-5, help="phase 2 learning rate (Adam)")
+    add("--lr", type=or_find(bounded(float, 0, exclusive="low")), default=1e-3,
+        help="phase 1 learning rate (Adam); 'find': the learning-rate range test's suggestion")
+    add("--fine-tune-lr", type=or_find(bounded(float, 0, exclusive="low")), default=5e-5,
+        help="phase 2 learning rate (Adam); 'find': the learning-rate range test's suggestion")
+    add("--find-lr", nargs="?", const="head", choices=("head", "fine-tune"),
+        help="only run the learning-rate range test for phase 1 (head, the default) or phase 2 (fine-tune, after "
+             "training the head): writes lr_find.png and lr_find.json to the run folder, prints the suggestion")
+    add("--find-lr-steps", type=bounded(int, 2), default=100, help="batches the range test runs at most")
     add("--fine-tune-schedule", choices=("cosine", "constant"), default="cosine",
         help="phase 2 learning rate: cosine decay from --fine-tune-lr to 0 over --fine-tune-epochs, or constant")
     add("--batch-size", type=bounded(int, 1), default=32)
@@ -77,6 +87,7 @@ def parse_args(argv=None):
     add("--no-ema", dest="ema", action="store_false",
         help="turn off the exponential moving average of weights (evaluated and checkpointed instead of raw weights)")
     add("--no-augment", dest="augment", action="store_false", help="turn off flip/rotation/zoom/... augmentation")
+    add("--augment-strength", type=bounded(float, 0), default=1.0, help="scales every augmentation range")
     add("--validation-fraction", type=bounded(float, 0, 1, exclusive="low high"), default=0.2,
         help="share held out when the data has no validation split")
     add("--selection-fraction", type=bounded(float, 0, 1, exclusive="high"), default=0.1,
@@ -93,6 +104,25 @@ def parse_args(argv=None):
     add("--runs-dir", default="runs", help="where run folders go")
     add("--name", type=folder_name, help="run folder name (default: model, size and time)")
     add("--quiet", action="store_true", help="no progress bars, only the result lines")
+    return parse_with_config(parser, argv)
+
+
+def or_find(parse):
+    """An argparse type: 'find' (the learning-rate range test chooses), else what `parse` accepts."""
+    return lambda text: text if text == "find" else parse(text)
+
+
+def parse_with_config(parser, argv):
+    """Parse `argv`; with --config FILE, the file's values (top level and its "hyperparameters") become the
+    parser's defaults first, so any flag given overrides them. Keys that are not options are left out."""
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        try:
+            saved = json.loads(Path(known.config).read_text())
+            values = {**saved, **saved.get("hyperparameters", {})}
+        except (OSError, ValueError, AttributeError, TypeError) as error:
+            parser.error(f"--config {known.config}: not a readable JSON object ({error})")
+        parser.set_defaults(**{k: v for k, v in values.items() if k in vars(known) and k != "config" and v is not None})
     return parser.parse_args(argv)
 
 
@@ -148,6 +178,9 @@ def train(args) -> dict:
             interrupted = True  # the folder is put in place with its best checkpoint
     if interrupted:
         raise KeyboardInterrupt(f"{run_dir} keeps the best checkpoint so far")
+    if args.find_lr:
+        print(f"range test written to {run_dir}")
+        return metrics
     print(f"validation accuracy {metrics['accuracy']:.2%}, log loss {metrics['log_loss']:.4f}, "
           f"{metrics['wall_seconds'] / 60:.1f} min; run folder {run_dir}")
     return metrics
@@ -165,7 +198,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
 
     from catdog.train.calibration import fit_temperature, fold_temperature, plot_reliability, predict_logits, softmax
     from catdog.train.evaluate import evaluate_model, plot_curves
-    from catdog.train.models import augmentation, build_model, unfreeze_top
+    from catdog.train.models import ModelError, augmentation, build_model, unfreeze_top
 
     tf.get_logger().setLevel("ERROR")  # not its retracing warnings: predicting on several splits is intended
     keras.utils.set_random_seed(args.seed)
@@ -177,8 +210,8 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if smoothing else "sparse_categorical_crossentropy"
     one_hot = len(dataset.labels) if smoothing else 0  # CategoricalCrossentropy takes one-hot targets
 
-    def optimizer(learning_rate):
-        return keras.optimizers.Adam(learning_rate, use_ema=args.ema, ema_momentum=0.99)
+    def optimizer(learning_rate):  # "find": a placeholder until the range test has chosen
+        return keras.optimizers.Adam(1e-3 if learning_rate == "find" else learning_rate, use_ema=args.ema, ema_momentum=0.99)
 
     with strategy.scope():
         model, base = build_model(args.model, args.size, len(dataset.labels), args.alpha, args.weights,
@@ -191,7 +224,8 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         "train_images": len(dataset.train), "validation_images": len(dataset.validation),
         "hyperparameters": {k: getattr(args, k) for k in ("epochs", "fine_tune_epochs", "fine_tune_layers", "lr",
                             "fine_tune_lr", "fine_tune_schedule", "batch_size", "patience", "dropout", "l2", "ema", "augment", "distribute",
-                            "selection_fraction", "label_smoothing", "calibrate")},
+                            "selection_fraction", "label_smoothing", "calibrate",
+                            "augment_strength", "max_images", "validation_fraction", "find_lr")},
         "selection_images": len(dataset.selection), "chosen_on": chooser,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
@@ -200,13 +234,17 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
                                         "selection": dataset.selection, "validation": dataset.validation})
 
     train_ds = make_tf_dataset(dataset.train, args.size, args.batch_size, shuffle=True,
-                               augment=augmentation(args.seed) if args.augment else None, seed=args.seed, one_hot=one_hot)
+                               augment=augmentation(args.seed, args.augment_strength) if args.augment else None, seed=args.seed, one_hot=one_hot)
     choice_ds = make_tf_dataset(choice_items, args.size, args.batch_size, one_hot=one_hot)
     checkpoint_path = run_dir / CHECKPOINT
     checkpoint = keras.callbacks.ModelCheckpoint(checkpoint_path, monitor="val_loss", save_best_only=True)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
 
     def fit(epochs: int, initial_epoch: int = 0) -> dict:
+        if args.model == "mlp":  # trained with numpy (mlp.py), then copied into the Keras model
+            from catdog.train.mlp import fit as fit_mlp
+
+            return fit_mlp(model, dataset.train, choice_items, args, checkpoint_path)
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
         # With EMA on, the selection loss, checkpoint and early stopping all see the averaged weights.
         # Keras names the metrics of `validation_data` val_*: here they are the selection split's.
@@ -216,12 +254,38 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
                            shuffle=False)  # train_ds shuffles itself
         return result.history
 
+    def find_rate(phase: str) -> float:
+        """The learning-rate range test's suggestion (lr_find.py), recorded in config.json."""
+        from catdog.train.lr_find import range_test
+
+        if args.model == "mlp" or (phase == "fine-tune" and base is None):
+            raise ModelError(f"no range test for {phase} of --model {args.model} (it has no such Keras phase)")
+        key = "lr" if phase == "head" else "fine_tune_lr"
+        with strategy.scope():
+            rate = range_test(model, train_ds, loss, args.find_lr_steps, run_dir, phase, parse_args([]).__dict__[key],
+                              args.quiet)
+        config["hyperparameters"][key] = rate
+        return rate
+
+    if args.find_lr == "head" or args.lr == "find":
+        args.lr = find_rate("head")
+        if args.find_lr == "head":
+            return {"suggested_lr": args.lr}
+        with strategy.scope():
+            model.compile(optimizer(args.lr), loss, metrics=["accuracy"])
+    if args.find_lr == "fine-tune" and (base is None or args.fine_tune_epochs == 0):
+        raise ModelError("--find-lr fine-tune needs a pretrained model and --fine-tune-epochs above 0")
     say(f"phase 1: training the head for up to {args.epochs} epochs, base frozen")
     history = fit(args.epochs)
     head_epochs = len(history["loss"])
     if base is not None and args.fine_tune_epochs > 0:
         with strategy.scope():
             trainable = unfreeze_top(base, args.fine_tune_layers)
+            if args.find_lr == "fine-tune" or args.fine_tune_lr == "find":
+                args.fine_tune_lr = find_rate("fine-tune")
+                if args.find_lr:
+                    (run_dir / CHECKPOINT).unlink()  # a range-test run keeps no model
+                    return {"suggested_lr": args.fine_tune_lr}
             learning_rate = args.fine_tune_lr
             if args.fine_tune_schedule == "cosine":
                 steps = args.fine_tune_epochs * math.ceil(len(dataset.train) / args.batch_size)
