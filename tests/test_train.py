@@ -63,11 +63,14 @@ def test_eval_prints_the_same_metrics(tiny_run, tiny_data):
     assert metrics["confusion_matrix"] == saved["confusion_matrix"]
 
 
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_data):
+def test_mirrored_strategy_on_two_logical_cpus_with_label_smoothing(tmp_path, tiny_data):
     result = run_cli("catdog-train", "--data", tiny_data, *TINY, "--fine-tune-epochs", "0", "--max-images", "16",
-                     "--distribute", "mirrored", "--runs-dir", tmp_path, "--name", "mirrored", check=True)
+                     "--distribute", "mirrored", "--label-smoothing", "0.1", "--runs-dir", tmp_path, "--name",
+                     "mirrored", check=True)
     assert "validation accuracy" in result.stdout
     assert (tmp_path / "mirrored" / "model.keras").is_file()
+    config = json.loads((tmp_path / "mirrored" / "config.json").read_text())
+    assert config["hyperparameters"]["label_smoothing"] == 0.1 and config["selection_images"] == 2
 
 
 @pytest.mark.parametrize("option, value, message", [
