@@ -75,12 +75,25 @@ def test_mlp_run_gives_numpy_probabilities_through_keras(mlp_run):
     assert len(set(keras_probabilities.argmax(axis=1))) == 2  # it learnt something: both classes predicted
 
 
-def test_mlp_exports_and_runs_through_the_runtime(mlp_run, tmp_path):
-    run_cli("catdog-export", mlp_run, "--int8", "--calibration-size", "16", "--max-drop", "100", "--out", tmp_path,
-            check=True)
-    parity = json.loads((tmp_path / "parity.json").read_text())
-    assert {"model_int8.tflite", "model_int8.onnx"} <= {p.name for p in tmp_path.iterdir()}
-    assert parity and "tflite" in json.dumps(parity)
+def test_mlp_exports_and_makes_a_baselines_row(mlp_run, tmp_path):
+    import importlib.util
+
+    from support import ROOT
+
+    run_cli("catdog-export", mlp_run, "--int8", "--calibration-size", "16", "--max-drop", "100", check=True)
+    parity = json.loads((mlp_run / "export" / "parity.json").read_text())
+    assert {"model_int8.tflite", "model_int8.onnx"} <= {p.name for p in (mlp_run / "export").iterdir()}
+
+    spec = importlib.util.spec_from_file_location("baselines", ROOT / "benchmarks" / "baselines.py")
+    baselines = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baselines)
+    assert baselines.main([str(mlp_run), "--out", str(tmp_path), "--timing-images", "4"]) == 0
+    [row] = json.loads((tmp_path / "baselines.json").read_text())["rows"]
+    metrics = json.loads((mlp_run / "metrics.json").read_text())
+    assert (row["model"], row["accuracy"], row["log_loss"]) == ("mlp", metrics["accuracy"], metrics["log_loss"])
+    assert row["int8_accuracy"] == parity["results"]["model_int8.tflite"]["accuracy"] and row["int8_ms"] > 0
+    assert row["command"].startswith("catdog-train --model mlp --size 64 --epochs 8 --batch-size 16 --data ")
+    assert "| mlp | none | 64 |" in (tmp_path / "baselines.md").read_text()
 
 
 def test_config_reproduces_a_run_and_flags_override_it(mlp_run, tmp_path):
