@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,14 +97,15 @@ def video_frames(capture, name: str, reopen=None, retries: int = RETRIES, wait: 
         capture.release()
 
 
-def folder_frames(images: list[Path]):
-    """Every readable image, in order; unreadable ones are reported on stderr and skipped."""
+def folder_frames(images: list[Path], skipped: dict[str, list[Path]]):
+    """Every readable image, in order; unreadable ones are reported on stderr and added to `skipped`."""
     started = time.monotonic()
     for index, path in enumerate(images):
         try:
             image = read_image(path)
         except ImageError as error:
             print(f"catdog-cam: skipped: {error}", file=sys.stderr)
+            skipped.setdefault(error.reason, []).append(path)
             continue
         yield Frame(index, time.monotonic() - started, str(path), image)
 
@@ -118,16 +120,27 @@ def numbered(images, name: str):
         images.close()
 
 
-def open_source(spec: str, capture_size: tuple[int, int] = (640, 480), capture_format: str = picam.DEFAULT_FORMAT):
-    """Frames of --source (camera index, picam[:N], stream URL, video file or folder of images) as a generator,
-    whether the source is live, and its frame rate (0 if unknown). CamError if it cannot be opened.
-    capture_size and capture_format apply to the Raspberry Pi camera."""
+@dataclass
+class Source:
+    """An opened --source: its frames (a generator), whether it is live, its frame rate (0 if unknown), and the
+    files of a folder that were not used, by reason (filled as the frames are read)."""
+
+    frames: Iterator[Frame]
+    live: bool
+    fps: float = 0.0
+    skipped: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def open_source(spec: str, capture_size: tuple[int, int] = (640, 480),
+                capture_format: str = picam.DEFAULT_FORMAT) -> Source:
+    """Open --source: a camera index, picam[:N], a stream URL, a video file or a folder of images. CamError if
+    it cannot be opened. capture_size and capture_format apply to the Raspberry Pi camera."""
     if (number := picam.camera_number(spec)) is not None:
         try:
             camera = picam.open_picamera(number, capture_size, capture_format)
         except picam.PicameraError as error:
             raise CamError(str(error)) from None
-        return numbered(picam.picamera_images(camera, spec, capture_format, capture_size[0]), spec), True, 0.0
+        return Source(numbered(picam.picamera_images(camera, spec, capture_format, capture_size[0]), spec), True)
     path = Path(spec)
     if path.is_dir():
         images, skipped = scan_images(path)  # every other file is reported, by reason
@@ -135,7 +148,7 @@ def open_source(spec: str, capture_size: tuple[int, int] = (640, 480), capture_f
             print(f"catdog-cam: {line}", file=sys.stderr)
         if not images:
             raise CamError(f"no images in folder {spec}")
-        return folder_frames(images), False, 0.0
+        return Source(folder_frames(images, skipped), False, skipped=skipped)
     if spec.isdigit():
         target, what, live = int(spec), f"camera {spec}", True
     elif "://" in spec:
@@ -152,7 +165,7 @@ def open_source(spec: str, capture_size: tuple[int, int] = (640, 480), capture_f
     if live:
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # where the driver allows: no queue of stale frames
     reopen = (lambda: cv2.VideoCapture(target)) if live else None
-    return video_frames(capture, spec, reopen), live, capture.get(cv2.CAP_PROP_FPS)
+    return Source(video_frames(capture, spec, reopen), live, capture.get(cv2.CAP_PROP_FPS))
 
 
 def paced(frames, fps: float):
@@ -426,9 +439,9 @@ def start(args) -> int:
         try:
             classifier, note = load_model(args.model or newest_export(), args.backend, args.threads)
             view = stack.enter_context(LiveView(*args.serve, annotate_record)) if args.serve else None
-            frames, live, fps = open_source(args.source, args.capture_size, args.capture_format)
-            if args.realtime and not live:
-                frames, live = paced(frames, fps or DEFAULT_FPS), True
+            source = open_source(args.source, args.capture_size, args.capture_format)
+            if args.realtime and not source.live:
+                source.frames, source.live = paced(source.frames, source.fps or DEFAULT_FPS), True
         except (*LOAD_ERRORS, CamError, ServeError) as error:
             print(f"catdog-cam: error: {error}", file=sys.stderr)
             return 2
@@ -437,18 +450,19 @@ def start(args) -> int:
             exposed = "" if view.address[0] in LOOPBACK else (
                 " (not loopback: anyone who can reach this address can see the camera)")
             print(f"catdog-cam: live view at {view.url}{exposed}", file=sys.stderr, flush=True)
-        return run(classifier, frames, live, fps, args, view)
+        return run(classifier, source, args, view)
 
 
-def run(classifier, frames, live: bool, fps: float, args, view: LiveView | None) -> int:
-    """Read, classify and output every frame of an opened source; print the summary. The exit status."""
-    reader = FrameReader(frames, live, classifier.prepare)
+def run(classifier, source: Source, args, view: LiveView | None) -> int:
+    """Read, classify and output every frame of an opened source; print the summary. The exit status: 0, or 1
+    if a file of a folder was skipped (as catdog-predict)."""
+    reader = FrameReader(source.frames, source.live, classifier.prepare)
     try:
         with contextlib.ExitStack() as stack:
             recorder = None
             if args.record:
                 temp = stack.enter_context(atomic_path(args.record))
-                recorder = stack.enter_context(contextlib.closing(Recorder(temp, fps, str(args.record))))
+                recorder = stack.enter_context(contextlib.closing(Recorder(temp, source.fps, str(args.record))))
             stats = run_loop(classifier, reader, args, recorder, view)
             if not stats.frames:
                 raise CamError(f"no frame could be read from {args.source}")
@@ -462,9 +476,11 @@ def run(classifier, frames, live: bool, fps: float, args, view: LiveView | None)
         reader.close()
         if not args.no_display:
             cv2.destroyAllWindows()
-    recorded = f"; recorded {args.record}" if args.record else ""
-    print(f"catdog-cam: {stats.summary()}{recorded}", file=sys.stderr)
-    return 0
+    skipped = sum(map(len, source.skipped.values()))
+    notes = (f", {skipped} file{'s' if skipped > 1 else ''} skipped" if skipped else "") + (
+        f"; recorded {args.record}" if args.record else "")
+    print(f"catdog-cam: {stats.summary()}{notes}", file=sys.stderr)
+    return 1 if skipped else 0
 
 
 if __name__ == "__main__":

@@ -104,3 +104,20 @@ def test_window_without_a_display_is_a_clear_error(video, tmp_path):
     result = run_cli("catdog-cam", "--source", video / "photos.mp4", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == "catdog-cam: error: no display to open a window on; use --no-display\n"
+
+
+def test_a_folder_reports_every_file_it_did_not_use_and_exits_1_as_predict_does(tiny_export, camera_photos, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for photo in sorted(camera_photos.glob("*.jpg"))[:2]:
+        (folder / photo.name).symlink_to(photo.resolve())
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    result = run_cli("catdog-cam", "--model", tiny_export, "--source", folder, "--json", "--no-display")
+    predict = run_cli("catdog-predict", tiny_export, folder)
+    assert result.returncode == predict.returncode == 1
+    assert [json_lines(result.stdout)[i]["source"] for i in range(2)] == [str(folder / "00.jpg"), str(folder / "01.jpg")]
+    messages = result.stderr.strip().splitlines()
+    assert f"catdog-cam: skipped 1 file (not an image): {folder / 'notes.txt'}" in messages
+    assert f"catdog-cam: skipped: not a readable image: {folder / 'broken.jpg'}" in messages
+    assert messages[-1].startswith("catdog-cam: 2 frames, ") and messages[-1].endswith(", 2 files skipped")

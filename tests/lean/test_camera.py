@@ -35,8 +35,9 @@ def camera(camera_photos, tmp_path, monkeypatch):
 @pytest.mark.parametrize("pixel_format", list(TO_BGR))
 @pytest.mark.parametrize("size", [SIZE, (200, 150)])  # 200 px rows are padded to the camera's 64-byte stride
 def test_every_format_gives_the_photos_in_bgr(camera, camera_photos, pixel_format, size):
-    frames, live, _ = open_source("picam", size, pixel_format)
-    assert live  # the newest-frame rule applies
+    source = open_source("picam", size, pixel_format)
+    frames = source.frames
+    assert source.live  # the newest-frame rule applies
     taken = [next(frames) for _ in range(8)]  # more than the 6 photos: the camera goes round
     frames.close()
     for frame in taken:
@@ -47,8 +48,8 @@ def test_every_format_gives_the_photos_in_bgr(camera, camera_photos, pixel_forma
 
 
 def test_a_slow_loop_gets_the_newest_frames_and_the_camera_is_closed(camera):
-    frames, live, _ = open_source("picam", SIZE, "RGB888")
-    reader = FrameReader(frames, live, prepare=lambda image: image.mean())
+    source = open_source("picam", SIZE, "RGB888")
+    reader = FrameReader(source.frames, source.live, prepare=lambda image: image.mean())
     received = []
     for frame in reader:  # much slower than the camera's 200 FPS
         received.append(frame.index)
@@ -76,7 +77,7 @@ def test_missing_cameras_are_one_clear_error(camera, monkeypatch, cameras, sourc
 def test_the_runtime_imports_picamera2_only_for_picam(camera_photos, tmp_path):
     code = ("import sys; import catdog.runtime, catdog.runtime.cam, catdog.runtime.predict, catdog.runtime.serve\n"
             "assert not {'picamera2', 'tensorflow', 'keras'} & set(sys.modules), sorted(sys.modules)\n"
-            "import catdog.runtime.cam as cam; frames, live, _ = cam.open_source('picam'); next(frames); frames.close()\n"
+            "import catdog.runtime.cam as cam; frames = cam.open_source('picam').frames; next(frames); frames.close()\n"
             "assert 'picamera2' in sys.modules")
     env = {**os.environ, **standin_camera_env(camera_photos, tmp_path / "camera.log")}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
