@@ -10,7 +10,9 @@
 # The guest cannot exec other programs (no binfmt_misc): no subprocess of arm64 code.
 #
 # Environment: CATDOG_ARM64_CACHE (as for setup), CATDOG_QEMU_CPU (qemu -cpu,
-# default cortex-a72 as on a Raspberry Pi 4; "max" enables newer extensions).
+# default cortex-a72 as on a Raspberry Pi 4; "max" enables newer extensions),
+# CATDOG_ARM64_PYTHON (run this arm64 python instead of the root's, e.g. a venv's made
+# with --copies; then no PYTHONPATH is set, so the venv's own packages are imported).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,6 +46,7 @@ elif [ -f "$PROJECT_ROOT/src/catdog/__init__.py" ]; then
 else
     PYPATH="$ROOT/opt/catdog-src:$PYPATH"
 fi
+[ -z "${CATDOG_ARM64_PYTHON:-}" ] || PYPATH=""
 
 # A clean guest environment: nothing of the host's venv or PYTHON* settings.
 # Bytecode goes to a cache dir outside ROOT: otherwise the guest would write .pyc
@@ -59,9 +62,9 @@ exec env -i \
     ${OMP_NUM_THREADS:+OMP_NUM_THREADS="$OMP_NUM_THREADS"} \
     CATDOG_PROJECT_ROOT="$PROJECT_ROOT" \
     CATDOG_ARM64_SUITE="$SUITE" \
-    PYTHONPATH="$PYPATH" \
+    ${PYPATH:+PYTHONPATH="$PYPATH"} \
     PYTHONPYCACHEPREFIX="$CACHE/$SUITE/pycache" \
     PYTHONNOUSERSITE=1 \
     QEMU_LD_PREFIX="$ROOT" \
     QEMU_CPU="${CATDOG_QEMU_CPU:-cortex-a72}" \
-    "$QEMU" "$ROOT/usr/bin/python3" "$@"
+    "$QEMU" "${CATDOG_ARM64_PYTHON:-$ROOT/usr/bin/python3}" "$@"

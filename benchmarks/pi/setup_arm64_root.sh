@@ -8,7 +8,10 @@
 # Environment:
 #   CATDOG_ARM64_CACHE     cache dir (default ~/.cache/catdog/arm64); root in <cache>/<suite>/root
 #   CATDOG_DEBIAN_MIRROR   Debian mirror (default: the one the host's apt sources use)
-#   CATDOG_ARM64_PKGS      pip requirements for the root (default: the pins below)
+#   CATDOG_ARM64_PKGS      pip requirements for the root (default: the pins below; set but
+#                          empty: no pip step, e.g. for check_pi_install.sh's venv)
+#   CATDOG_ARM64_INCLUDE   extra Debian packages for the root, comma-separated (default none;
+#                          e.g. python3-numpy,python3-pip,python3-venv as on Raspberry Pi OS)
 #   CATDOG_HOST_PYTHON     host python whose pip downloads the aarch64 wheels
 #                          (default: <project>/.venv/bin/python, else python3)
 #
@@ -25,10 +28,10 @@ CACHE="${CATDOG_ARM64_CACHE:-$HOME/.cache/catdog/arm64}"
 ROOT_STAMP="catdog-arm64-root v2"
 # Same versions as the x86 dev venv; all four have aarch64 wheels for cp311 and cp313.
 DEFAULT_PKGS="numpy==2.4.6 opencv-python-headless==5.0.0.93 ai-edge-litert==2.3.0 onnxruntime==1.31.1"
-PKGS="${CATDOG_ARM64_PKGS:-$DEFAULT_PKGS}"
-# Debian packages of the root besides minbase: only the interpreter. The wheels
-# bundle their own native libs; libstdc++6/libgcc-s1 come with minbase (apt).
-INCLUDE="python3"
+PKGS="${CATDOG_ARM64_PKGS-$DEFAULT_PKGS}"
+# Debian packages of the root besides minbase: the interpreter (plus CATDOG_ARM64_INCLUDE).
+# The wheels bundle their own native libs; libstdc++6/libgcc-s1 come with minbase (apt).
+INCLUDE="python3${CATDOG_ARM64_INCLUDE:+,$CATDOG_ARM64_INCLUDE}"
 
 log() { printf '[setup_arm64_root %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -183,17 +186,20 @@ install_site() {
         log "$suite: aarch64 wheels already installed ($site)"
         return
     fi
-    local hpy; hpy="$(host_python)"
-    # Accept every manylinux tag the root's glibc can load (bookworm 2.36, trixie 2.41).
-    local plat=() x
-    for x in $(seq 41 -1 17); do plat+=(--platform "manylinux_2_${x}_aarch64"); done
-    plat+=(--platform manylinux2014_aarch64 --platform linux_aarch64)
-    log "$suite: pip install --target ... --python-version $py aarch64 wheels: $PKGS"
     local t0=$SECONDS
     rm -rf "$site.partial" "$dir/.site-done"
-    # shellcheck disable=SC2086
-    PIP_DISABLE_PIP_VERSION_CHECK=1 "$hpy" -m pip install --quiet --no-compile --target "$site.partial" \
-        "${plat[@]}" --python-version "$py" --implementation cp --only-binary=:all: $PKGS >&2
+    mkdir -p "$site.partial"
+    if [ -n "$PKGS" ]; then
+        local hpy; hpy="$(host_python)"
+        # Accept every manylinux tag the root's glibc can load (bookworm 2.36, trixie 2.41).
+        local plat=() x
+        for x in $(seq 41 -1 17); do plat+=(--platform "manylinux_2_${x}_aarch64"); done
+        plat+=(--platform manylinux2014_aarch64 --platform linux_aarch64)
+        log "$suite: pip install --target ... --python-version $py aarch64 wheels: $PKGS"
+        # shellcheck disable=SC2086
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$hpy" -m pip install --quiet --no-compile --target "$site.partial" \
+            "${plat[@]}" --python-version "$py" --implementation cp --only-binary=:all: $PKGS >&2
+    fi
     rm -rf "$site"
     mv "$site.partial" "$site"
     # Shim so that `import catdog.runtime` (and catdog.export, ...) resolves to
@@ -211,7 +217,7 @@ if _root:
 del _os, _root
 EOF
     # Record what was installed (read from the wheels' metadata, no arm64 code run).
-    (cd "$site" && for m in *.dist-info/METADATA; do
+    (shopt -s nullglob; cd "$site" && for m in *.dist-info/METADATA; do
         awk '/^Name:/ {n=$2} /^Version:/ {v=$2} END {print n "==" v}' "$m"
     done) | sort -f >"$dir/versions.txt"
     echo "$stamp" >"$dir/.site-done"
@@ -223,7 +229,7 @@ main() {
     case "$arg" in
         all) suites="bookworm trixie" ;;
         bookworm|trixie) suites="$arg" ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) die "usage: $0 [bookworm|trixie|all]" ;;
     esac
     local s all_done=1
