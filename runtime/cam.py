@@ -434,7 +434,8 @@ def start(args) -> int:
         print("catdog-cam: error: no display to open a window on; use --no-display", file=sys.stderr)
         return 2
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # our one-line errors instead of FFmpeg's and OpenCV's
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    silence = getattr(cv2.utils, "logging", cv2)  # OpenCV 5: cv2.utils.logging.setLogLevel; 4.x: cv2.setLogLevel
+    silence.setLogLevel(0)  # LOG_LEVEL_SILENT in both
     with contextlib.ExitStack() as stack:
         try:
             classifier, note = load_model(args.model or newest_export(), args.backend, args.threads)
