@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from datetime import datetime
@@ -104,6 +105,8 @@ def parse_args(argv=None):
     add("--runs-dir", default="runs", help="where run folders go")
     add("--name", type=folder_name, help="run folder name (default: model, size and time)")
     add("--quiet", action="store_true", help="no progress bars, only the result lines")
+    add("--resume", metavar="RUN", help="continue an interrupted run folder at its last finished epoch, with its "
+        "optimizer state and phase (its config.json gives the other options)")
     return parse_with_config(parser, argv)
 
 
@@ -116,6 +119,12 @@ def parse_with_config(parser, argv):
     """Parse `argv`; with --config FILE, the file's values (top level and its "hyperparameters") become the
     parser's defaults first, so any flag given overrides them. Keys that are not options are left out."""
     known, _ = parser.parse_known_args(argv)
+    if known.resume:  # the run's own config, its folder name and place
+        run = Path(known.resume)
+        if not (run / "config.json").is_file():
+            parser.error(f"--resume {run}: not a run folder (no config.json in it)")
+        known.config = str(run / "config.json")
+        parser.set_defaults(runs_dir=str(run.parent), name=run.name)
     if known.config:
         try:
             saved = json.loads(Path(known.config).read_text())
@@ -155,14 +164,17 @@ def train(args) -> dict:
     """Train as the arguments say; return the final validation metrics. The run folder is built hidden
     and appears whole at the end (or, interrupted after an epoch, with its best checkpoint)."""
     from catdog.runtime.images import skipped_lines
-    from catdog.train.data import default_data_dir, load_dataset
+    from catdog.train.data import dataset_from_split, default_data_dir, load_dataset
 
     started = time.time()
-    dataset = load_dataset(args.data or default_data_dir(), args.validation_fraction, args.seed)
-    if args.max_images:
-        dataset.train = take_stratified(dataset.train, args.max_images, args.seed)
-        dataset.validation = take_stratified(dataset.validation, max(2, args.max_images // 2), args.seed)
-    dataset.carve_selection(args.selection_fraction, args.seed)
+    if args.resume:
+        dataset = dataset_from_split(Path(args.resume))
+    else:
+        dataset = load_dataset(args.data or default_data_dir(), args.validation_fraction, args.seed)
+        if args.max_images:
+            dataset.train = take_stratified(dataset.train, args.max_images, args.seed)
+            dataset.validation = take_stratified(dataset.validation, max(2, args.max_images // 2), args.seed)
+        dataset.carve_selection(args.selection_fraction, args.seed)
     print(dataset.summary())
     for line in skipped_lines(dataset.skipped):
         print(f"catdog-train: {line}", file=sys.stderr)
@@ -170,6 +182,8 @@ def train(args) -> dict:
                                      f"-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
     interrupted = False
     with atomic_folder(run_dir) as building:
+        if args.resume:  # the interrupted folder stays in place until the resumed run is complete
+            shutil.copytree(args.resume, building, dirs_exist_ok=True)
         try:
             metrics = fit_and_measure(args, dataset, building, started)
         except KeyboardInterrupt:
@@ -177,7 +191,8 @@ def train(args) -> dict:
                 raise  # no epoch finished: nothing worth keeping
             interrupted = True  # the folder is put in place with its best checkpoint
     if interrupted:
-        raise KeyboardInterrupt(f"{run_dir} keeps the best checkpoint so far")
+        raise KeyboardInterrupt(f"{run_dir} keeps the best checkpoint so far; go on with "
+                                f"catdog-train --resume {run_dir}")
     if args.find_lr:
         print(f"range test written to {run_dir}")
         return metrics
@@ -199,6 +214,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     from catdog.train.calibration import fit_temperature, fold_temperature, plot_reliability, predict_logits, softmax
     from catdog.train.evaluate import evaluate_model, plot_curves
     from catdog.train.models import ModelError, augmentation, build_model, unfreeze_top
+    from catdog.train.resume import RESUME_MODEL, RESUME_STATE, ResumePoint, RestoreStopping, pretrained_base, read_resume
 
     tf.get_logger().setLevel("ERROR")  # not its retracing warnings: predicting on several splits is intended
     keras.utils.set_random_seed(args.seed)
@@ -229,6 +245,15 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         "selection_images": len(dataset.selection), "chosen_on": chooser,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
+    resumed = None
+    if args.resume:  # the model, compiled with its optimizer state, as the last finished epoch left it
+        try:
+            with strategy.scope():
+                resumed, model = read_resume(run_dir)
+        except ValueError as error:
+            raise ModelError(str(error).replace(str(run_dir), args.resume)) from None
+        base = pretrained_base(model)
+        say(f"resuming phase {resumed['phase']} after epoch {resumed['epochs_done']}")
     write_json(run_dir / "config.json", config)
     write_json(run_dir / "split.json", {"labels": dataset.labels, "train": dataset.train,
                                         "selection": dataset.selection, "validation": dataset.validation})
@@ -239,8 +264,12 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     checkpoint_path = run_dir / CHECKPOINT
     checkpoint = keras.callbacks.ModelCheckpoint(checkpoint_path, monitor="val_loss", save_best_only=True)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
+    history = resumed["history"] if resumed else {}  # every epoch's logs, both phases, kept by ResumePoint
+    if resumed:
+        checkpoint.best = resumed["checkpoint_best"]
 
-    def fit(epochs: int, initial_epoch: int = 0) -> dict:
+    def fit(phase: int, end_epoch: int, head_epochs: int | None = None) -> dict:
+        """Train up to `end_epoch` (counted over both phases) from where the history ends."""
         if args.model == "mlp":  # trained with numpy (mlp.py), then copied into the Keras model
             from catdog.train.mlp import fit as fit_mlp
 
@@ -249,10 +278,16 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         # With EMA on, the selection loss, checkpoint and early stopping all see the averaged weights.
         # Keras names the metrics of `validation_data` val_*: here they are the selection split's.
         swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else []
-        result = model.fit(train_ds, validation_data=choice_ds, epochs=initial_epoch + epochs,
-                           initial_epoch=initial_epoch, callbacks=[*swap, checkpoint, stop], verbose=verbose,
-                           shuffle=False)  # train_ds shuffles itself
-        return result.history
+        restore = []
+        if resumed and resumed["phase"] == phase:  # phase 1's best weights are the checkpoint's
+            best = keras.models.load_model(checkpoint_path, compile=False).get_weights() if phase == 1 else None
+            restore = [RestoreStopping(stop, resumed, best)]
+        point = ResumePoint(run_dir, phase, head_epochs, history, checkpoint, stop)
+        initial_epoch = len(history.get("loss", []))
+        model.fit(train_ds, validation_data=choice_ds, epochs=end_epoch, initial_epoch=initial_epoch,
+                  callbacks=[point, *swap, checkpoint, stop, *restore], verbose=verbose,
+                  shuffle=False)  # train_ds shuffles itself
+        return history
 
     def find_rate(phase: str) -> float:
         """The learning-rate range test's suggestion (lr_find.py), recorded in config.json."""
@@ -275,16 +310,21 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             model.compile(optimizer(args.lr), loss, metrics=["accuracy"])
     if args.find_lr == "fine-tune" and (base is None or args.fine_tune_epochs == 0):
         raise ModelError("--find-lr fine-tune needs a pretrained model and --fine-tune-epochs above 0")
-    say(f"phase 1: training the head for up to {args.epochs} epochs, base frozen")
-    history = fit(args.epochs)
-    head_epochs = len(history["loss"])
-    if base is not None and args.fine_tune_epochs > 0:
+    if not resumed or resumed["phase"] == 1:
+        say(f"phase 1: training the head for up to {args.epochs} epochs, base frozen")
+        history = fit(1, args.epochs)
+    head_epochs = resumed["head_epochs"] if resumed and resumed["phase"] == 2 else len(history["loss"])
+    if base is not None and args.fine_tune_epochs > 0 and resumed and resumed["phase"] == 2:
+        say(f"phase 2: fine-tuning, from epoch {resumed['epochs_done'] + 1}")
+        history = fit(2, head_epochs + args.fine_tune_epochs, head_epochs)
+    elif base is not None and args.fine_tune_epochs > 0:
         with strategy.scope():
             trainable = unfreeze_top(base, args.fine_tune_layers)
             if args.find_lr == "fine-tune" or args.fine_tune_lr == "find":
                 args.fine_tune_lr = find_rate("fine-tune")
                 if args.find_lr:
-                    (run_dir / CHECKPOINT).unlink()  # a range-test run keeps no model
+                    for done in (run_dir / CHECKPOINT, run_dir / RESUME_MODEL, run_dir / RESUME_STATE):
+                        done.unlink()  # a range-test run keeps no model
                     return {"suggested_lr": args.fine_tune_lr}
             learning_rate = args.fine_tune_lr
             if args.fine_tune_schedule == "cosine":
@@ -294,8 +334,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         say(f"phase 2: fine-tuning the top {args.fine_tune_layers} layers ({trainable} with weights, BatchNorm "
             f"frozen) for up to {args.fine_tune_epochs} epochs at lr {args.fine_tune_lr}"
             f"{' with cosine decay' if args.fine_tune_schedule == 'cosine' else ''}")
-        for key, values in fit(args.fine_tune_epochs, head_epochs).items():
-            history[key] += values
+        history = fit(2, head_epochs + args.fine_tune_epochs, head_epochs)
 
     best = keras.models.load_model(checkpoint_path, compile=False)
     choice_y, val_y = [y for _, y in choice_items], [y for _, y in dataset.validation]
@@ -309,7 +348,8 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         say("no selection split: not calibrating (the temperature would be fitted on the validation split)")
     with atomic_path(run_dir / "model.keras") as temp:
         best.save(temp)
-    checkpoint_path.unlink()
+    for done in (checkpoint_path, run_dir / RESUME_MODEL, run_dir / RESUME_STATE):
+        done.unlink(missing_ok=True)
     write_json(run_dir / "config.json", {**config, "temperature": temperature})
 
     # The validation split's only use: measuring the chosen model once.

@@ -179,6 +179,19 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
     return Dataset(labels, pairs(train_classes), pairs(val_classes), layout, skipped)
 
 
+def dataset_from_split(run_dir: Path) -> Dataset:
+    """The data set of a run folder, exactly as its split.json and config.json recorded it."""
+    from catdog.runtime.files import read_json
+
+    split, config = read_json(run_dir / "split.json"), read_json(run_dir / "config.json")
+
+    def pairs(key):
+        return [(path, int(label)) for path, label in split.get(key, [])]
+
+    return Dataset(split["labels"], pairs("train"), pairs("validation"), f"as in {run_dir}: {config['layout']}",
+                   selection=pairs("selection"))
+
+
 def make_tf_dataset(items, size: int, batch_size: int, shuffle: bool = False, augment=None, seed: int = 42,
                     one_hot: int = 0):
     """Stream (pixels 0-255 float32, class index) batches from disk, decoding with the runtime's `prepare`;
