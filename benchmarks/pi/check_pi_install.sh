@@ -16,13 +16,15 @@
 #
 # Exit status: 0; 1 if numpy is no longer the distro's, an import fails, or a label differs.
 # Environment: CATDOG_PI_CACHE (default ~/.cache/catdog/arm64-pi-os), as CATDOG_ARM64_CACHE for
-# setup_arm64_root.sh and arm64_python.sh; CATDOG_QEMU_CPU as for arm64_python.sh.
+# setup_arm64_root.sh and arm64_python.sh; CATDOG_PI_DEBS, more Debian packages for the root (comma-separated,
+# e.g. the desktop's libgl1,...; a changed list rebuilds the root, so give it its own CATDOG_PI_CACHE);
+# CATDOG_QEMU_CPU as for arm64_python.sh.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROJECT_ROOT="$(cd "$HERE/../.." && pwd)"
 export CATDOG_ARM64_CACHE="${CATDOG_PI_CACHE:-$HOME/.cache/catdog/arm64-pi-os}"
-export CATDOG_ARM64_PKGS="" CATDOG_ARM64_INCLUDE="python3-numpy,python3-pip,python3-venv"
+export CATDOG_ARM64_PKGS="" CATDOG_ARM64_INCLUDE="python3-numpy,python3-pip,python3-venv${CATDOG_PI_DEBS:+,$CATDOG_PI_DEBS}"
 HOST_PY="$PROJECT_ROOT/.venv/bin/python"
 
 log() { printf '[check_pi_install %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
