@@ -1,8 +1,8 @@
 """What the benchmark measures and where its inputs come from: runs and export folders, validation images,
 accuracy against the float model, latency helpers, the 1-core proxy, catdog-cam and the emulated arm64 roots.
 
-Only lean imports at module level (numpy, OpenCV, catdog.runtime, and catdog.export.formats, which needs
-numpy alone), so the same suite runs on a Raspberry Pi without TensorFlow; Keras is imported when asked for.
+Only lean imports at module level (numpy, OpenCV, catdog.runtime), so the same suite runs on a Raspberry Pi
+without TensorFlow; Keras is imported when asked for.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.export.formats import FORMATS
+from catdog.runtime.kinds import KINDS
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.images import list_images, load_prepared
 from catdog.runtime.metadata import read_metadata, sidecar_path
@@ -50,8 +50,8 @@ def tensorflow_available() -> bool:
 
 
 def artifact_kinds() -> list[tuple[str, str, str]]:
-    """(file name, format, precision) of every artifact the benchmark knows: the Keras reference, then FORMATS."""
-    return [(KERAS, "keras", "fp32")] + [(f.filename, f.format, f.precision) for f in FORMATS]
+    """(file name, format, precision) of every artifact the benchmark knows: the Keras reference, then KINDS."""
+    return [(KERAS, "keras", "fp32")] + [(f.filename, f.format, f.precision) for f in KINDS]
 
 
 def parse_threads(text: str | None, cpus: int | None = None) -> list[int]:
@@ -107,8 +107,8 @@ class Run:
     folder: Path | None = None
 
     def artifacts(self, keras: bool = True) -> list[Artifact]:
-        """The artifacts present: model.keras (if keras and the run folder has it), then every FORMATS entry
-        exported with its sidecar."""
+        """The artifacts present: model.keras (if keras and the run folder has it), then every artifact kind
+        (catdog.runtime.kinds) exported with its sidecar."""
         found = []
         for name, fmt, precision in artifact_kinds():
             if name == KERAS:
@@ -154,7 +154,7 @@ class Run:
 
 
 def has_artifacts(folder: Path) -> bool:
-    return any((folder / f.filename).is_file() and sidecar_path(folder / f.filename).is_file() for f in FORMATS)
+    return any((folder / f.filename).is_file() and sidecar_path(folder / f.filename).is_file() for f in KINDS)
 
 
 def find_run(path: str | Path) -> Run:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
+from catdog.runtime.kinds import FLAGS
 from catdog.runtime.auto import positive_int
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import atomic_folder, atomic_path, read_json, require_zip, write_json
@@ -66,8 +67,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="catdog-export", description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("source", help="a run folder (from catdog-train) or a model.keras file")
-    add("--int8", action="store_true", help="also export full-integer int8 models (TFLite and ONNX)")
-    add("--fp16", action="store_true", help="also export a float16-weights TFLite model")
+    for flag in FLAGS:  # --int8, --fp16: from the artifact kinds (catdog.runtime.kinds)
+        add(f"--{flag}", action="store_true",
+            help=f"also export {', '.join(f.filename for f in FORMATS if f.flag == flag)}")
     add("--formats", type=families, default="tflite,onnx", help="comma-separated families to export: tflite, onnx")
     add("--calibration-data", help="folder of images to calibrate int8 on (default: the run's training split)")
     add("--calibration-size", type=positive_int, default=300, help="how many calibration images (default 300)")
@@ -210,7 +212,7 @@ def export_all(args) -> int:
     source = load_source(Path(args.source))
     out = Path(args.out) if args.out else source.model_path.parent / "export"
     check_out(out)
-    formats = select_formats(args.formats, {flag for flag in ("int8", "fp16") if getattr(args, flag)})
+    formats = select_formats(args.formats, {flag for flag in FLAGS if getattr(args, flag)})
     labels, items = validation_set(args, source)
     model = load_keras_model(source.model_path)
     size = int(model.input_shape[1])

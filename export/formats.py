@@ -1,5 +1,5 @@
-"""The table of export formats. One entry per artifact kind drives both export and benchmark:
-adding a format is one `Format(...)` line and one converter function."""
+"""The converters of catdog-export, one per artifact kind of catdog.runtime.kinds: adding a kind is one line
+there and one converter function here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,20 +8,15 @@ from typing import Callable
 
 import numpy as np
 
+from catdog.runtime.kinds import KINDS, ArtifactKind
+
 
 @dataclass(frozen=True)
-class Format:
-    """An artifact kind: file format, precision, the CLI flag that asks for it, and its converter."""
+class Format(ArtifactKind):
+    """An artifact kind (catdog.runtime.kinds) with the converter that makes it:
+    convert(model, size, calibration, path, options) writes the artifact to path."""
 
-    format: str
-    precision: str
-    suffix: str
-    flag: str | None  # None: always exported; else exported when --<flag> is given
-    convert: Callable  # convert(model, size, calibration, path, options) writes the artifact to path
-
-    @property
-    def filename(self) -> str:
-        return f"model_{self.precision}{self.suffix}"
+    convert: Callable | None = None
 
 
 def _serving_function(model, size: int, batch: int | None):
@@ -129,13 +124,9 @@ def depthwise_weights(path) -> list[str]:
             and shapes.get(node.input[1], [0, 0])[1] == 1]
 
 
-FORMATS = [
-    Format("tflite", "fp32", ".tflite", None, tflite_fp32),
-    Format("tflite", "fp16", ".tflite", "fp16", tflite_fp16),
-    Format("tflite", "int8", ".tflite", "int8", tflite_int8),
-    Format("onnx", "fp32", ".onnx", None, onnx_fp32),
-    Format("onnx", "int8", ".onnx", "int8", onnx_int8),
-]
+CONVERTERS = {"model_fp32.tflite": tflite_fp32, "model_fp16.tflite": tflite_fp16, "model_int8.tflite": tflite_int8,
+              "model_fp32.onnx": onnx_fp32, "model_int8.onnx": onnx_int8}  # by ArtifactKind.filename
+FORMATS = [Format(kind.format, kind.precision, kind.flag, CONVERTERS[kind.filename]) for kind in KINDS]
 
 
 FAMILIES = sorted({f.format for f in FORMATS})

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.runtime.backends import BACKENDS, BackendError
+from catdog.runtime.backends import BackendError
 from catdog.runtime.classifier import Classifier
+from catdog.runtime.kinds import PRECISIONS, SUFFIXES, ArtifactKind
 from catdog.runtime.metadata import MetadataError, read_metadata, sidecar_path
-
-FORMATS = {"tflite": ".tflite", "onnx": ".onnx"}
-# In an export folder without --backend auto: int8 first (what the board is for), TFLite before ONNX.
-PRECISIONS = ("int8", "fp16", "fp32")
 
 
 class ModelChoiceError(ValueError):
@@ -32,10 +29,10 @@ def parity_passed(metadata: dict) -> bool:
 
 def find_artifacts(folder: str | Path, backend: str | None = None) -> list[Path]:
     """Artifacts with a sidecar in an export folder, of one format if `backend` is 'tflite' or 'onnx'."""
-    suffixes = [FORMATS[backend]] if backend in FORMATS else list(BACKENDS)
+    suffixes = [SUFFIXES[backend]] if backend in SUFFIXES else list(SUFFIXES.values())
     found = [p for p in sorted(Path(folder).iterdir()) if p.suffix in suffixes and sidecar_path(p).is_file()]
     if not found:
-        kind = f"{backend} " if backend in FORMATS else ""
+        kind = f"{backend} " if backend in SUFFIXES else ""
         raise ModelChoiceError(f"no {kind}artifacts with metadata in {folder}")
     return found
 
@@ -86,15 +83,15 @@ def threads_text(threads: int) -> str:
 
 
 def pick_preferred(artifacts) -> Path:
-    """The first artifact, by PRECISIONS and then TFLite before ONNX, whose parity passed."""
+    """The artifact whose parity passed that comes first by ArtifactKind.preference (int8 TFLite first)."""
     ranked = []
     for path in map(Path, artifacts):
         metadata = read_metadata(path)
-        if parity_passed(metadata) and metadata["precision"] in PRECISIONS:
-            ranked.append((PRECISIONS.index(metadata["precision"]), path.suffix != ".tflite", path))
+        if parity_passed(metadata) and metadata["format"] in SUFFIXES and metadata["precision"] in PRECISIONS:
+            ranked.append((ArtifactKind(metadata["format"], metadata["precision"]).preference, path))
     if not ranked:
         raise ModelChoiceError(f"no artifact passed parity among {', '.join(Path(p).name for p in artifacts)}")
-    return min(ranked)[2]
+    return min(ranked)[1]
 
 
 def load_model(model: str | Path, backend: str | None = None, threads: int | None = None) -> tuple[Classifier, str]:
@@ -109,7 +106,7 @@ def load_model(model: str | Path, backend: str | None = None, threads: int | Non
         if backend == "auto":
             raise ModelChoiceError(f"--backend auto chooses among an export folder's artifacts; {model} is one file "
                                    f"(give its folder, {model.parent})")
-        if backend in FORMATS and model.suffix != FORMATS[backend]:
+        if backend in SUFFIXES and model.suffix != SUFFIXES[backend]:
             raise ModelChoiceError(f"{model} is not a {backend} model (--backend {backend})")
         classifier = Classifier(model, threads)
         warning = "" if parity_passed(classifier.metadata) else " (warning: its sidecar does not say parity passed)"
@@ -133,6 +130,6 @@ def positive_int(text: str) -> int:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--threads and --backend, shared by catdog-predict and catdog-cam."""
     parser.add_argument("--threads", type=positive_int, help="interpreter CPU threads (default: every CPU this process may use)")
-    parser.add_argument("--backend", choices=("auto", "tflite", "onnx"),
+    parser.add_argument("--backend", choices=("auto", *SUFFIXES),
                         help="in an export folder: that format's preferred artifact, or 'auto': the fastest "
                              "here among those that passed parity (default: int8 TFLite)")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.runtime.kinds import SUFFIXES, format_of
+
 
 class BackendError(RuntimeError):
     """An artifact that no installed interpreter can load."""
@@ -85,7 +87,7 @@ class ONNXBackend:
         return self.session.run(None, {self.input_name: batch})[0]
 
 
-BACKENDS = {".tflite": TFLiteBackend, ".onnx": ONNXBackend}
+BACKENDS = {"tflite": TFLiteBackend, "onnx": ONNXBackend}  # file format (catdog.runtime.kinds) -> backend
 
 
 def make_interpreter(path: str | Path, threads: int | None = None):
@@ -94,6 +96,6 @@ def make_interpreter(path: str | Path, threads: int | None = None):
     path = Path(path)
     if not path.is_file():
         raise BackendError(f"model file not found: {path}")
-    if path.suffix not in BACKENDS:
-        raise BackendError(f"unknown model type {path.suffix!r} for {path}; expected .tflite or .onnx")
-    return BACKENDS[path.suffix](path, threads or default_threads())
+    if format_of(path.suffix) not in BACKENDS:
+        raise BackendError(f"unknown model type {path.suffix!r} for {path}; expected {' or '.join(SUFFIXES.values())}")
+    return BACKENDS[format_of(path.suffix)](path, threads or default_threads())
