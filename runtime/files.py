@@ -31,7 +31,7 @@ def atomic_folder(path: str | Path):
     the old folder is renamed aside, the new one renamed in, then the old one deleted, so a reader sees the
     complete old folder or the complete new one, never a mix. If the block fails, `path` is left as it was.
     Leftovers of a run that was killed (hidden siblings named after a dead process) are removed first."""
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # "." has no name to put a sibling beside
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)
     temp, aside = (path.with_name(f".{path.name}.{kind}-{os.getpid()}") for kind in ("partial", "old"))
@@ -52,15 +52,15 @@ def atomic_folder(path: str | Path):
 
 
 def remove_leftovers(path: Path) -> None:
-    """Delete what a killed `atomic_folder(path)` left: its partial folder, and the old folder it had renamed
-    aside (put back in place if it was killed between the two renames)."""
+    """Delete what a killed `atomic_folder(path)` left: its new folder, and the old one it had renamed aside.
+    Killed between its two renames (both still there, nothing at `path`), the old folder is put back first."""
     pattern = re.compile(rf"\.{re.escape(path.name)}\.(partial|old)-(\d+)")
-    for leftover in sorted(path.parent.iterdir()):
+    for leftover in sorted(path.parent.iterdir(), key=lambda p: ".old-" not in p.name):  # old ones first
         match = pattern.fullmatch(leftover.name)
         pid = int(match.group(2)) if match else 0
         if not match or (pid != os.getpid() and process_alive(pid)):
             continue
-        if match.group(1) == "old" and not path.exists():
+        if match.group(1) == "old" and not path.exists() and path.with_name(f".{path.name}.partial-{pid}").exists():
             os.rename(leftover, path)
         else:
             shutil.rmtree(leftover, ignore_errors=True)

@@ -79,23 +79,17 @@ def list_images(folder: str | Path) -> list[Path]:
     return scan_images(folder)[0]
 
 
-def scan_images(folder: str | Path, decode: bool = False) -> tuple[list[Path], dict[str, list[Path]]]:
+def scan_images(folder: str | Path) -> tuple[list[Path], dict[str, list[Path]]]:
     """Every file under a folder (recursively, sorted): the image files to use, and the others by reason
-    (not an image by its extension, dangling link). With `decode`, each image is also read once, and those
-    that cannot be used move to their reason (unreadable, too small)."""
+    (not an image by its extension, dangling link). Reading an image can still fail: read_image says why."""
     images, skipped = [], {}
     for path in sorted(Path(folder).rglob("*")):
         if path.is_dir():
             continue
-        reason = (DANGLING_LINK if not path.exists() else
-                  NOT_AN_IMAGE if path.suffix.lower() not in IMAGE_EXTENSIONS else None)
-        if reason is None and decode:
-            try:
-                read_image(path)
-            except ImageError as error:
-                reason = error.reason
-        if reason:
-            skipped.setdefault(reason, []).append(path)
+        if not path.exists():
+            skipped.setdefault(DANGLING_LINK, []).append(path)
+        elif path.suffix.lower() not in IMAGE_EXTENSIONS:
+            skipped.setdefault(NOT_AN_IMAGE, []).append(path)
         else:
             images.append(path)
     return images, skipped

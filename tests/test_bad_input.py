@@ -299,24 +299,24 @@ def kill_points(out: Path, pid: int) -> dict:
     return {
         "starting up": lambda seconds: seconds > 2,
         "new folder begun": lambda seconds: new.exists(),
-        "artifact being written": lambda seconds: any(new.glob(".model_fp32*")),
-        "artifact and sidecar written": lambda seconds: (new / "model_fp32.tflite.json").exists(),
-        "report written": lambda seconds: (new / "parity.md").exists(),
-        "new folder in place": lambda seconds: (out / "parity.md").exists() and not (out / "model_int8.tflite").exists(),
+        "first artifact being written": lambda seconds: any(new.glob(".model_fp32*")),
+        "first artifact and its sidecar written": lambda seconds: (new / "model_fp32.tflite.json").exists(),
+        "second artifact being written": lambda seconds: any(new.glob(".model_fp16*")),
+        "new folder in place": lambda seconds: not (out / "model_int8.tflite").exists(),
     }
 
 
 def test_an_export_killed_anywhere_leaves_the_old_or_the_new_export(tiny_export, tiny_run, tmp_path):
-    """SIGKILL at six points of a re-export (one format instead of five) over a complete export: each time the
+    """SIGKILL at six points of a re-export (two formats instead of five) over a complete export: each time the
     folder is exactly the old export or exactly the new one; the next export removes every leftover."""
     out = tmp_path / "export"
     shutil.copytree(tiny_export, out)
     (out / ".model_int8.partial-999999.float.onnx").write_bytes(b"left by an older catdog-export")
     old = snapshot(out)
-    args = [tiny_run, "--formats", "tflite", "--max-drop", "100", "--out", out]
+    args = [tiny_run, "--formats", "tflite", "--fp16", "--max-drop", "100", "--out", out]
     command = [str(Path(sys.executable).parent / "catdog-export"), *map(str, args)]
     env = {**os.environ, "CATDOG_WEIGHTS_DIR": str(WEIGHTS), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    states, killed_running = [], []
+    states, killed_running, left = [], [], []
     for point in range(6):
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         name, due = list(kill_points(out, process.pid).items())[point]
@@ -326,13 +326,36 @@ def test_an_export_killed_anywhere_leaves_the_old_or_the_new_export(tiny_export,
         process.send_signal(signal.SIGKILL)
         killed_running.append(process.wait() == -signal.SIGKILL)
         states.append((name, snapshot(out)))
+        left = left or leftovers(out)
     assert all(killed_running[:5]), killed_running  # the last point may come after the export has ended
-    assert leftovers(out)
+    assert left  # the killed exports left their new folders behind
 
     run_cli("catdog-export", *args, check=True)
     new = snapshot(out)
-    assert set(new) == {"model_fp32.tflite", "model_fp32.tflite.json", "parity.md", "parity.json"}
+    assert set(new) == {"model_fp32.tflite", "model_fp32.tflite.json", "model_fp16.tflite", "model_fp16.tflite.json",
+                        "parity.md", "parity.json"}
     for name, state in states:
         assert state in (old, new), f"killed at '{name}': the folder is neither the old nor the new export"
-    assert [state == old for _, state in states][:4] == [True] * 4 and states[-1][1] == new
-    assert not leftovers(out)  # what the killed exports left is gone
+    assert [state == old for _, state in states] == [True] * 5 + [False]
+    assert not leftovers(out)  # and the next export removed them
+
+
+def test_a_folder_swap_killed_between_its_two_renames_is_undone(tmp_path):
+    """The one moment of atomic_folder with nothing at the path: the next run puts the old folder back first."""
+    from catdog.runtime.files import atomic_folder
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    target = tmp_path / "export"
+    old, new = (tmp_path / f".export.{kind}-{dead.pid}" for kind in ("old", "partial"))
+    for folder, name in ((old, "model_int8.tflite"), (new, "model_fp32.tflite")):
+        folder.mkdir()
+        (folder / name).write_text(name)
+    seen = None
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as fresh:
+            seen = sorted(p.name for p in target.iterdir())
+            (fresh / "half").write_text("an export that fails")
+            raise RuntimeError
+    assert seen == ["model_int8.tflite"] and sorted(p.name for p in target.iterdir()) == ["model_int8.tflite"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
