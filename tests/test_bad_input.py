@@ -71,7 +71,7 @@ def broken(tmp_path_factory, photo) -> dict[str, Path]:
 
 def test_a_folder_of_broken_files_is_reported_by_reason(tiny_export, broken):
     folder = broken["all"]
-    result = run_cli("catdog-predict", tiny_export / "model_int8.tflite", folder)
+    result = run_cli("catdog-predict", "--model", tiny_export / "model_int8.tflite", folder)
     assert "Traceback" not in result.stderr and result.returncode == 1
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [str(folder / "good.jpg")]
     assert stderr_lines(result, "catdog-predict: skipped") == {
@@ -91,7 +91,7 @@ def test_a_folder_of_broken_files_is_reported_by_reason(tiny_export, broken):
     ("anim.gif", "smaller than 32x32 pixels"),  # given by name, a GIF is decoded: this one is 1x1
     ("gone.jpg", "dangling link"), ("notes.txt", "unreadable")])
 def test_a_broken_file_given_by_name_is_skipped_with_its_reason(tiny_export, broken, name, reason):
-    result = run_cli("catdog-predict", tiny_export / "model_int8.onnx", broken[name])
+    result = run_cli("catdog-predict", "--model", tiny_export / "model_int8.onnx", broken[name])
     assert "Traceback" not in result.stderr and result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines()[-2:] == [f"catdog-predict: skipped 1 file ({reason}): {broken[name]}",
                                                "catdog-predict: 0 images classified, 1 files skipped"]
@@ -144,7 +144,7 @@ def mismatches(tiny_export, root):
 
 def test_a_model_and_a_sidecar_that_disagree_are_refused(tiny_export, shared_data, tmp_path):
     for artifact, message in mismatches(tiny_export, tmp_path):
-        assert_fails(run_cli("catdog-predict", artifact, shared_data / "validation" / "cats" / "cat.2000.jpg"),
+        assert_fails(run_cli("catdog-predict", "--model", artifact, shared_data / "validation" / "cats" / "cat.2000.jpg"),
                      2, f"catdog-predict: error: {message}")
 
 
@@ -178,10 +178,10 @@ def test_broken_artifacts_and_sidecars(tiny_export, photo, tmp_path):
         orphan: f"no metadata beside {orphan} (expected model_fp32.onnx.json; made by catdog-export)",
     }
     for artifact, message in cases.items():
-        result = run_cli("catdog-predict", artifact, photo)
+        result = run_cli("catdog-predict", "--model", artifact, photo)
         assert "Traceback" not in result.stderr and result.returncode == 2, result.stderr
-        [line] = result.stderr.strip().splitlines()
-        assert line.startswith(f"catdog-predict: error: {message}"), line
+        [line] = [line for line in result.stderr.splitlines() if "error" in line]
+        assert line.startswith(f"catdog-predict: error: {message}") and result.stderr.endswith(line + "\n"), line
 
 
 # -- options and run folders -------------------------------------------------------------------------------
