@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.runtime.kinds import KINDS
 from catdog.runtime.classifier import Classifier
+from catdog.runtime.folders import is_export, newest_export
 from catdog.runtime.images import list_images, load_prepared
+from catdog.runtime.kinds import KINDS
 from catdog.runtime.metadata import read_metadata, sidecar_path
 from catdog.runtime.metrics import classification_metrics
 
@@ -153,16 +154,12 @@ class Run:
                 if self.folder and (self.folder / "reliability.png").is_file() else None}
 
 
-def has_artifacts(folder: Path) -> bool:
-    return any((folder / f.filename).is_file() and sidecar_path(folder / f.filename).is_file() for f in KINDS)
-
-
 def find_run(path: str | Path) -> Run:
     """A run folder (with export/) or an export folder itself (e.g. copied to a Pi without its run folder)."""
     path = Path(path).resolve()
-    if (path / "export").is_dir() and has_artifacts(path / "export"):
+    if (path / "export").is_dir() and is_export(path / "export"):
         return Run(path.name, path / "export", path)
-    if path.is_dir() and has_artifacts(path):
+    if path.is_dir() and is_export(path):
         parent = path.parent
         folder = parent if (parent / KERAS).is_file() or (parent / "split.json").is_file() else None
         return Run(parent.name if path.name == "export" else path.name, path, folder)
@@ -172,14 +169,9 @@ def find_run(path: str | Path) -> Run:
 
 
 def newest_run(runs_dir: Path) -> Run | None:
-    """The run under runs_dir whose export folder changed last, or None."""
-    exports = [p for p in Path(runs_dir).glob("*/export") if p.is_dir() and has_artifacts(p)]
-    if not exports:
-        return None
-    finished = [p for p in exports if (p / "parity.json").is_file()]  # catdog-export writes it last
-    exports = finished or exports
-    newest = max(exports, key=lambda p: max(f.stat().st_mtime for f in p.iterdir()))
-    return find_run(newest.parent)
+    """The run of the newest complete export under runs_dir (catdog.runtime.folders' rule), or None."""
+    newest = newest_export(runs_dir)
+    return find_run(newest.parent) if newest else None
 
 
 def unique_names(runs: list[Run]) -> list[Run]:

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import threading
 
+import bench_core as core
+import bench_report as report
 import cv2
 import numpy as np
 import pytest
-
-import bench_core as core
-import bench_report as report
 
 
 def fake_export(folder, names=("model_int8.tflite", "model_fp32.onnx"), labels=("cats", "dogs")):
@@ -33,7 +32,7 @@ def image_folders(root, labels=("cats", "dogs"), per_class=2):
     for label in labels:
         (root / label).mkdir(parents=True)
         for i in range(per_class):
-            cv2.imwrite(str(root / label / f"{label}.{i}.png"), np.full((10, 12, 3), 40 * i, np.uint8))
+            cv2.imwrite(str(root / label / f"{label}.{i}.png"), np.full((40, 48, 3), 40 * i, np.uint8))
     return root
 
 
@@ -49,6 +48,7 @@ def test_find_run_accepts_run_and_export_folders(tmp_path):
     run = tmp_path / "runs" / "r1"
     fake_export(run / "export")
     (run / "model.keras").write_bytes(b"k")
+    (run / "export" / "parity.json").write_text("{}")  # a complete export
     found = core.find_run(run)
     assert (found.name, found.folder, found.export) == ("r1", run, run / "export")
     assert [a.name for a in found.artifacts()] == ["model.keras", "model_int8.tflite", "model_fp32.onnx"]
@@ -141,8 +141,9 @@ def test_one_cpu_confines_threads_started_inside():
 
 
 def test_cam_summary_line_is_understood():
-    cam = pytest.importorskip("catdog.runtime.cam", reason="catdog-cam not written yet")
-    stats = cam.Stats(frames=20, dropped=0, seconds=0.5, inference_ms=[1.0, 2.0, 3.0])
+    from catdog.runtime import cam
+
+    stats = cam.Stats(frames=20, dropped=0, seconds=0.5, inference_ms=[1.0, 2.0, 3.0], age_ms=[2.0, 3.0, 4.0])
     match = core.CAM_SUMMARY.search(f"catdog-cam: {stats.summary()}")
     assert match, f"the benchmark cannot read catdog-cam's summary line: {stats.summary()}"
     assert float(match["loop_fps"]) == 40.0 and float(match["p50_ms"]) == 2.0 and float(match["mean_ms"]) == 2.0

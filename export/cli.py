@@ -10,7 +10,6 @@ beside DIR and replaces DIR whole at the end, so DIR is always one complete expo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -21,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
-from catdog.runtime.kinds import FLAGS
 from catdog.runtime.auto import positive_int
 from catdog.runtime.classifier import Classifier
-from catdog.runtime.files import atomic_folder, atomic_path, read_json, require_zip, write_json
+from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_json
+from catdog.runtime.folders import RunFolder
 from catdog.runtime.images import PREPARATION, ImageError, load_prepared, scan_images, skipped_lines
+from catdog.runtime.kinds import FLAGS
 from catdog.runtime.metadata import SCHEMA_VERSION, file_sha256, sidecar_path
 
 REPORTS = ("parity.md", "parity.json")
@@ -85,13 +85,12 @@ def parse_args(argv=None):
 
 def load_source(path: Path) -> Source:
     """Find model.keras and its run folder's config and split."""
-    model_path = path / "model.keras" if path.is_dir() else path
+    run = RunFolder.of_model(path)
+    model_path = run.model if path.is_dir() else path
     if not model_path.is_file():
         raise ExportError(f"model not found: {model_path}")
-    run_dir = model_path.parent
     try:
-        config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-        split = read_json(run_dir / "split.json") if (run_dir / "split.json").is_file() else None
+        config, split = run.config(), run.split()
     except ValueError as error:
         raise ExportError(f"unusable run folder: {error}") from None
     return Source(model_path, config.get("labels", []), config, split)

@@ -10,6 +10,7 @@ import numpy as np
 
 from catdog.runtime.backends import BackendError
 from catdog.runtime.classifier import Classifier
+from catdog.runtime.folders import EXPORT, RUNS, is_export, newest_export
 from catdog.runtime.kinds import PRECISIONS, SUFFIXES, ArtifactKind
 from catdog.runtime.metadata import MetadataError, read_metadata, sidecar_path
 
@@ -94,11 +95,18 @@ def pick_preferred(artifacts) -> Path:
     return min(ranked)[1]
 
 
-def load_model(model: str | Path, backend: str | None = None, threads: int | None = None) -> tuple[Classifier, str]:
-    """A Classifier for MODEL (an artifact, or an export folder) and a line saying what was chosen and why.
+def load_model(model: str | Path | None, backend: str | None = None, threads: int | None = None
+               ) -> tuple[Classifier, str]:
+    """A Classifier for MODEL (an artifact, or an export folder; None: the newest complete runs/*/export) and
+    a line saying what was chosen and why.
 
     backend: None (the file as given; in a folder the preferred artifact), 'tflite' or 'onnx' (that format
     only), or 'auto' (in a folder: the fastest here among those that passed parity)."""
+    if model is None:
+        model = newest_export()
+        if model is None:
+            raise ModelChoiceError(f"no --model given and no complete {RUNS}/*/{EXPORT} folder here "
+                                   "(catdog-export makes one)")
     model = Path(model)
     if not model.exists():
         raise ModelChoiceError(f"model not found: {model}")
@@ -119,6 +127,12 @@ def load_model(model: str | Path, backend: str | None = None, threads: int | Non
     return classifier, f"using {classifier.path}: {classifier.name}, {threads_text(classifier.threads)}"
 
 
+def is_model(path: str | Path) -> bool:
+    """Whether a path names an artifact (by its suffix) or an export folder."""
+    path = Path(path)
+    return path.suffix in SUFFIXES.values() if not path.is_dir() else is_export(path)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     value = int(text)
@@ -128,7 +142,9 @@ def positive_int(text: str) -> int:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--threads and --backend, shared by catdog-predict and catdog-cam."""
+    """--model, --threads and --backend, the same in catdog-predict and catdog-cam."""
+    parser.add_argument("--model", help=f"an artifact (.tflite/.onnx with its .json sidecar) or an export folder "
+                        f"(default: the newest complete {RUNS}/*/{EXPORT} folder)")
     parser.add_argument("--threads", type=positive_int, help="interpreter CPU threads (default: every CPU this process may use)")
     parser.add_argument("--backend", choices=("auto", *SUFFIXES),
                         help="in an export folder: that format's preferred artifact, or 'auto': the fastest "

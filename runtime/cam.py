@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from catdog.runtime import picam
-from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, load_model, positive_int
+from catdog.runtime.auto import LOAD_ERRORS, add_model_arguments, load_model, positive_int
 from catdog.runtime.classifier import Prediction
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import ImageError, read_image, scan_images, skipped_lines
@@ -359,14 +359,6 @@ def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None, v
     return stats
 
 
-def newest_export(runs: Path = Path("runs")) -> Path:
-    """The most recently changed runs/*/export folder: where --model comes from when not given."""
-    exports = [path for path in runs.glob("*/export") if path.is_dir()]
-    if not exports:
-        raise ModelChoiceError("no --model given and no runs/*/export folder here (catdog-export makes one)")
-    return max(exports, key=lambda path: path.stat().st_mtime)
-
-
 def smoothing(text: str) -> float:
     """argparse type: a smoothing weight in (0, 1]."""
     value = float(text)
@@ -395,7 +387,6 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="catdog-cam", description="Classify a camera, stream, video or folder "
                                      "of images frame by frame.")
     add = parser.add_argument
-    add("--model", help="an artifact or an export folder (default: the newest runs/*/export folder)")
     add("--source", default="0", help="camera index (USB webcam), picam or picam:N (Raspberry Pi camera), stream "
         "URL, video file or folder of images (default: 0)")
     add("--capture-size", type=frame_size, default=(640, 480), metavar="WxH",
@@ -438,7 +429,7 @@ def start(args) -> int:
     silence.setLogLevel(0)  # LOG_LEVEL_SILENT in both
     with contextlib.ExitStack() as stack:
         try:
-            classifier, note = load_model(args.model or newest_export(), args.backend, args.threads)
+            classifier, note = load_model(args.model, args.backend, args.threads)
             view = stack.enter_context(LiveView(*args.serve, annotate_record)) if args.serve else None
             source = open_source(args.source, args.capture_size, args.capture_format)
             if args.realtime and not source.live:

@@ -1,4 +1,4 @@
-"""`catdog-predict MODEL PATH...`: classify image files and folders with an exported model.
+"""`catdog-predict [--model MODEL] PATH...`: classify image files and folders with an exported model.
 
 Output: one line per image on stdout (path, label, probability, inference ms; tab-separated), or with
 --json one JSON object per line. --csv FILE also writes a Kaggle "Dogs vs. Cats Redux" submission
@@ -19,19 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, load_model
+from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, is_model, load_model
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import ImageError, scan_images, skipped_lines
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="catdog-predict", description="Classify images with an exported model.")
-    parser.add_argument("model", help="an artifact (.tflite/.onnx with its .json sidecar) or an export folder")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     add_model_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per image instead of text lines")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write a Kaggle submission: id,label (P(dog))")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.model is None and len(args.paths) > 1 and is_model(args.paths[0]):  # the spelling before 0.2
+        args.model = args.paths.pop(0)
+        print(f"catdog-predict: note: the model as first argument is deprecated and goes in 0.3; use --model "
+              f"{args.model}", file=sys.stderr)
+    return args
 
 
 def expand_paths(paths) -> tuple[list[Path], dict[str, list[Path]]]:
@@ -75,7 +79,8 @@ def classify_all(classifier, paths, as_json: bool, dog_label: str | None):
             continue
         times.append(prediction.inference_ms)
         if as_json:
-            print(json.dumps({"path": str(path), **prediction.to_dict()}), flush=True)
+            # "path" is the name before 0.2, kept until 0.3; "source" as in catdog-cam
+            print(json.dumps({"source": str(path), "path": str(path), **prediction.to_dict()}), flush=True)
         else:
             print(f"{path}\t{prediction.label}\t{prediction.probability:.4f}\t{prediction.inference_ms:.2f} ms",
                   flush=True)

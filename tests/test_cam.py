@@ -56,7 +56,7 @@ def test_cam_on_a_video_agrees_with_predict_frame_by_frame(tiny_export, video, c
     frames = sorted((video / "frames").glob("*.png"))
     assert len(frames) == 18  # 12 photos, every other one held for two frames
     cam = json_lines(cam_on_video.stdout)
-    predict = json_lines(run_cli("catdog-predict", model, video / "frames", "--json", check=True).stdout)
+    predict = json_lines(run_cli("catdog-predict", "--model", model, video / "frames", "--json", check=True).stdout)
     assert [row["frame"] for row in cam] == list(range(len(frames)))  # every frame, in order
     assert [row["timestamp"] for row in cam] == pytest.approx([i / FPS for i in range(len(frames))])
     assert [row["label"] for row in cam] == [row["label"] for row in predict]
@@ -114,7 +114,7 @@ def test_a_folder_reports_every_file_it_did_not_use_and_exits_1_as_predict_does(
     (folder / "notes.txt").write_text("not a photo")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     result = run_cli("catdog-cam", "--model", tiny_export, "--source", folder, "--json", "--no-display")
-    predict = run_cli("catdog-predict", tiny_export, folder)
+    predict = run_cli("catdog-predict", "--model", tiny_export, folder)
     assert result.returncode == predict.returncode == 1
     assert [json_lines(result.stdout)[i]["source"] for i in range(2)] == [str(folder / "00.jpg"), str(folder / "01.jpg")]
     messages = result.stderr.strip().splitlines()

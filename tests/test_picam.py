@@ -27,7 +27,7 @@ def test_cam_on_the_pi_camera_agrees_with_predict(tiny_export, camera_photos, tm
     count = len(list(camera_photos.glob("*.jpg")))
     for index in range(count):
         cv2.imwrite(str(frames / f"{index:02d}.png"), expected_camera_frame(camera_photos, index, SIZE, pixel_format))
-    predicted = [json.loads(line) for line in run_cli("catdog-predict", model, frames, "--json", check=True)
+    predicted = [json.loads(line) for line in run_cli("catdog-predict", "--model", model, frames, "--json", check=True)
                  .stdout.splitlines()]
     for line in lines:
         assert line["probabilities"] == predicted[line["frame"] % count]["probabilities"]

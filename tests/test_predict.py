@@ -130,3 +130,14 @@ def test_runtime_never_imports_tensorflow(tiny_export, shared_data):
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_model_as_first_argument_still_works_for_one_release(tiny_export, camera_photos):
+    old = run_cli("catdog-predict", tiny_export, camera_photos, "--json", check=True)
+    new = run_cli("catdog-predict", "--model", tiny_export, camera_photos, "--json", check=True)
+    assert old.stderr.splitlines()[0] == (f"catdog-predict: note: the model as first argument is deprecated and goes "
+                                          f"in 0.3; use --model {tiny_export}")
+    assert "deprecated" not in new.stderr
+    rows = [[json.loads(line) for line in result.stdout.splitlines()] for result in (old, new)]
+    assert [(r["source"], r["probabilities"]) for r in rows[0]] == [(r["source"], r["probabilities"]) for r in rows[1]]
+    assert all(r["path"] == r["source"] for r in rows[1])  # the key before 0.2, kept until 0.3

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from catdog.runtime.auto import positive_int
-from catdog.runtime.files import read_json, require_zip
+from catdog.runtime.files import require_zip
+from catdog.runtime.folders import RunFolder
 from catdog.runtime.images import ImageError, read_image, scan_images, skipped_lines
 from catdog.runtime.metrics import classification_metrics, format_metrics
 
@@ -95,19 +96,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from catdog.train.data import VALIDATION_FOLDERS, DataError, labelled_items
 
-    model_path = Path(args.model) / "model.keras" if Path(args.model).is_dir() else Path(args.model)
-    config_path = model_path.parent / "config.json"
+    run = RunFolder.of_model(args.model)
+    model_path = run.model if Path(args.model).is_dir() else Path(args.model)
     try:
         if not model_path.is_file():
             raise DataError(f"model not found: {model_path}")
-        config = read_json(config_path) if config_path.is_file() else {}
+        config = run.config()
         if args.data:
             root = Path(args.data)
             folder = next((root / v for v in VALIDATION_FOLDERS if (root / v).is_dir()), root)
             labels, items = labelled_items(root, config.get("labels"))
             skipped = unused_files(folder, items)
         elif config:
-            split = read_json(model_path.parent / "split.json")
+            split = run.split()
             labels, items = config["labels"], [tuple(item) for item in split["validation"]]
             folder = "the run's validation split"
             items, skipped = usable_items(items)
