@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from catdog.runtime.classifier import Classifier
-from catdog.runtime.folders import is_export, newest_export
+from catdog.runtime.datasets import DataError, labelled_items
+from catdog.runtime.folders import RunFolder, is_export, newest_export
 from catdog.runtime.images import list_images, load_prepared
 from catdog.runtime.kinds import KINDS
 from catdog.runtime.metadata import read_metadata, sidecar_path
@@ -196,23 +197,20 @@ class ValidationSet:
 
 
 def validation_set(run: Run, labels: list[str], data: str | Path | None = None) -> ValidationSet:
-    """The labelled images to score on: --data (one folder per label, or a data set root with validation/),
-    else the run's split.json, else the export's parity.json. All must exist."""
+    """The labelled images to score on: --data (any layout catdog-train reads; its validation/ folder if it has
+    one), else the run's split.json, else the export's parity.json. All must exist."""
     if data:
-        folder = Path(data)
-        if (folder / "validation").is_dir():
-            folder = folder / "validation"
-        paths, truth = [], []
-        for index, label in enumerate(labels):
-            if not (folder / label).is_dir():
-                raise BenchError(f"--data {data}: no folder {label}/ in {folder} "
-                                 f"(expected one folder per label: {', '.join(labels)})")
-            images = [str(p) for p in list_images(folder / label)]
-            paths += images
-            truth += [index] * len(images)
-        source = f"--data {folder}"
-    elif run.folder and (run.folder / "split.json").is_file():
-        split = json.loads((run.folder / "split.json").read_text())
+        try:
+            _, items = labelled_items(data, list(labels))
+        except DataError as error:
+            raise BenchError(f"--data {data}: {error}") from None
+        paths, truth = [path for path, _ in items], [label for _, label in items]
+        absent = [label for index, label in enumerate(labels) if index not in truth]
+        if absent:
+            raise BenchError(f"--data {data}: no images of {', '.join(absent)} (every label needs some)")
+        source = f"--data {data}"
+    elif run.folder and RunFolder(run.folder).split():
+        split = RunFolder(run.folder).split()
         if split.get("labels") and list(split["labels"]) != list(labels):
             raise BenchError(f"{run.folder}/split.json labels {split['labels']} differ from the artifacts' {labels}")
         paths, truth = [p for p, _ in split["validation"]], [int(y) for _, y in split["validation"]]

@@ -93,7 +93,7 @@ def test_validation_from_data_folder_split_and_parity(tmp_path):
     (export / "parity.json").write_text(json.dumps({"labels": labels, "images": ["/gone/cat.1.jpg"], "true": [0]}))
     with pytest.raises(core.BenchError, match="missing .* give --data DIR"):
         core.validation_set(run, labels)
-    with pytest.raises(core.BenchError, match="no folder dogs/"):
+    with pytest.raises(core.BenchError, match="no images of dogs"):
         core.validation_set(run, labels, image_folders(tmp_path / "only", labels=("cats",)))
     images = core.load_images(paths, (8, 8))
     assert images.shape == (4, 8, 8, 3) and images.dtype == np.uint8

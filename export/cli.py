@@ -163,7 +163,7 @@ def prepared_images(paths, size: int, limit: int | None = None, skipped: dict | 
 def validation_set(args, source: Source) -> tuple[list[str], list[tuple[str, int]]]:
     """Labels and (path, class) items to check parity on."""
     if args.data:
-        from catdog.train.data import DataError, labelled_items
+        from catdog.runtime.datasets import DataError, labelled_items
 
         try:
             return labelled_items(args.data, source.labels or None)

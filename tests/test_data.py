@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from catdog.runtime.images import NOT_AN_IMAGE, TOO_SMALL, UNREADABLE
-from catdog.train.data import OUTSIDE, UNNAMED, DataError, labelled_items, load_dataset
+from catdog.runtime.datasets import OUTSIDE, UNNAMED, DataError, labelled_items, load_dataset
 from support import DATA, make_class_folders
 
 

@@ -164,7 +164,8 @@ def train(args) -> dict:
     """Train as the arguments say; return the final validation metrics. The run folder is built hidden
     and appears whole at the end (or, interrupted after an epoch, with its best checkpoint)."""
     from catdog.runtime.images import skipped_lines
-    from catdog.train.data import dataset_from_split, default_data_dir, load_dataset
+    from catdog.runtime.datasets import dataset_from_split, load_dataset
+    from catdog.train.data import default_data_dir
 
     started = time.time()
     if args.resume:
@@ -383,7 +384,7 @@ def main(argv=None) -> int:
     """Entry point of catdog-train: clear one-line errors, non-zero exit."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines are noise here
     args = parse_args(argv)
-    from catdog.train.data import DataError
+    from catdog.runtime.datasets import DataError
     from catdog.train.models import ModelError
 
     try:

@@ -1,70 +1,13 @@
-"""Finding the images of a data set folder, checking them, splitting them, streaming them with tf.data.
-
-Layouts understood (class names are whatever the folders or file names say):
-  ROOT/train/<class>/*.jpg + ROOT/validation/<class>/*.jpg   (also val/, valid/)
-  ROOT/<class>/*.jpg                                         (a stratified validation split is made)
-  ROOT/cat.123.jpg, ROOT/dog.45.jpg                          (Kaggle "Dogs vs. Cats", flat; also under ROOT/train/)
-"""
+"""Training data: where the default data set comes from, and streaming labelled images with tf.data. Finding,
+checking and splitting the images of a data set folder is catdog.runtime.datasets."""
 from __future__ import annotations
 
 import os
-import random
-import re
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from catdog.runtime.images import ImageError, read_image, scan_images
+from catdog.runtime.datasets import DataError
 
 DATA_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
-VALIDATION_FOLDERS = ("validation", "val", "valid")
-KAGGLE_NAME = re.compile(r"^([A-Za-z][A-Za-z _-]*?)[._]\d+\.")
-# Why a file was not used, besides the runtime's reasons (not an image, dangling link, unreadable, too small).
-OUTSIDE = "outside any class folder"
-UNNAMED = "not named like cat.1.jpg: class, dot, number"
-
-
-class DataError(ValueError):
-    """A data set folder that cannot be used for training."""
-
-
-@dataclass
-class Dataset:
-    """Labelled image paths: `train`, `selection` and `validation` are lists of (path, class index).
-    `selection` is carved from the training images to choose on (early stopping, best checkpoint,
-    calibration), so that `validation` is only measured. `skipped` maps a reason to the files it covers."""
-
-    labels: list[str]
-    train: list[tuple[str, int]]
-    validation: list[tuple[str, int]]
-    layout: str
-    skipped: dict[str, list[Path]] = field(default_factory=dict)
-    selection: list[tuple[str, int]] = field(default_factory=list)
-
-    def carve_selection(self, fraction: float, seed: int) -> None:
-        """Move a stratified, seeded `fraction` of each class's training images to `selection`."""
-        if fraction <= 0:
-            return
-        by_class = {i: sorted(item for item in self.train if item[1] == i) for i in range(len(self.labels))}
-        self.train, self.selection = [], []
-        for i, items in by_class.items():
-            random.Random(f"{seed}-selection-{self.labels[i]}").shuffle(items)
-            n_selection = max(1, round(len(items) * fraction))
-            if n_selection >= len(items):
-                raise DataError(f"class {self.labels[i]!r} has {len(items)} training image(s): too few to set "
-                                f"{fraction:.0%} aside for selection (lower --selection-fraction, or 0 for none)")
-            self.selection += items[:n_selection]
-            self.train += items[n_selection:]
-
-    def summary(self) -> str:
-        """One line saying what was found."""
-        splits = [("train", self.train), *([("selection", self.selection)] if self.selection else []),
-                  ("validation", self.validation)]
-        counts = ", ".join(f"{label} " + "/".join(str(sum(1 for _, y in items if y == i)) for _, items in splits)
-                           for i, label in enumerate(self.labels))
-        return (", ".join(f"{len(items)} {name}" for name, items in splits) + f" images ({self.layout}; "
-                f"{'/'.join(name for name, _ in splits)} per class: {counts})")
 
 
 def default_data_dir() -> Path:
@@ -78,118 +21,6 @@ def default_data_dir() -> Path:
     if not found:
         raise DataError(f"downloaded {DATA_URL} but found no cats_and_dogs_filtered/train in it")
     return found[0]
-
-
-def add_skipped(skipped: dict[str, list[Path]], more: dict[str, list[Path]]) -> None:
-    """Merge skipped files by reason into `skipped`."""
-    for reason, paths in more.items():
-        skipped.setdefault(reason, []).extend(paths)
-
-
-def find_classes(folder: Path, skipped: dict[str, list[Path]]) -> tuple[dict[str, list[Path]], str]:
-    """Map class name to image files: from sub-folders if there are any, else from Kaggle-style file names.
-    Returns the classes and the layout's name; files not used are added to `skipped` by reason."""
-    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    scanned = {p.name: scan_images(p) for p in subfolders}
-    classes = {name: images for name, (images, _) in scanned.items() if images}
-    if classes:
-        for _, found in scanned.values():
-            add_skipped(skipped, found)
-        loose = [p for p in folder.iterdir() if not p.is_dir()]
-        if loose:
-            add_skipped(skipped, {OUTSIDE: sorted(loose)})
-        return classes, "class folders"
-    images, found = scan_images(folder)
-    add_skipped(skipped, found)
-    by_prefix: dict[str, list[Path]] = defaultdict(list)
-    for path in images:
-        match = KAGGLE_NAME.match(path.name)
-        if match:
-            by_prefix[match.group(1).lower()].append(path)
-        else:
-            skipped.setdefault(UNNAMED, []).append(path)
-    return dict(by_prefix), "Kaggle file names"
-
-
-def stratified_split(classes: dict[str, list[Path]], validation_fraction: float, seed: int):
-    """Split each class alike with a seeded shuffle; return (train, validation) dicts."""
-    train, validation = {}, {}
-    for name, files in classes.items():
-        files = sorted(files)
-        random.Random(f"{seed}-{name}").shuffle(files)
-        n_val = max(1, round(len(files) * validation_fraction))
-        validation[name], train[name] = files[:n_val], files[n_val:]
-    return train, validation
-
-
-def _unusable(path: Path) -> str | None:
-    """Why an image file cannot be used (the runtime's reason), or None if it can."""
-    try:
-        read_image(path)
-        return None
-    except ImageError as error:
-        return error.reason
-
-
-def drop_unreadable(classes: dict[str, list[Path]], skipped: dict[str, list[Path]],
-                    workers: int = 4) -> dict[str, list[Path]]:
-    """Decode every file once; return the usable ones and add the others to `skipped` by reason."""
-    everything = [p for files in classes.values() for p in files]
-    with ThreadPoolExecutor(workers) as pool:  # OpenCV releases the GIL while decoding
-        reasons = dict(zip(everything, pool.map(_unusable, everything)))
-    for path, reason in reasons.items():
-        if reason:
-            skipped.setdefault(reason, []).append(path)
-    return {name: [p for p in files if not reasons[p]] for name, files in classes.items()}
-
-
-def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int = 42) -> Dataset:
-    """Discover, check and split the data set under `root`; raise DataError with one clear sentence."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"data folder not found: {root}")
-    train_dir = root / "train" if (root / "train").is_dir() else root
-    val_dir = next((root / v for v in VALIDATION_FOLDERS if (root / v).is_dir()), None)
-    skipped: dict[str, list[Path]] = {}
-    train_classes, kind = find_classes(train_dir, skipped)
-    val_classes = drop_unreadable(find_classes(val_dir, skipped)[0], skipped) if val_dir else None
-    train_classes = drop_unreadable(train_classes, skipped)
-    labels = sorted(name for name, files in train_classes.items() if files)
-    if len(labels) < 2:
-        found = f"only {labels[0]!r}" if labels else "no class with images"
-        raise DataError(f"need at least two classes of images in {root}, found {found} "
-                        "(use one sub-folder per class, e.g. cats/ and dogs/, or Kaggle names like cat.1.jpg)")
-    if val_classes is None:
-        train_classes, val_classes = stratified_split(train_classes, validation_fraction, seed)
-        layout = f"{kind} in {train_dir}, stratified {validation_fraction:.0%} validation split, seed {seed}"
-    else:
-        extra = sorted(set(val_classes) - set(labels))
-        if extra:
-            raise DataError(f"validation folder {val_dir} has classes not in training: {', '.join(extra)}")
-        layout = f"{kind} in {train_dir.name}/ and {val_dir.name}/ splits"
-    for name in labels:
-        if not train_classes.get(name):
-            held = len(val_classes.get(name, []))
-            raise DataError(f"class {name!r} has no training image ({held} went to the validation split); "
-                            f"add images of it to {train_dir} or remove it")
-
-    def pairs(classes):
-        return [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])]
-
-    return Dataset(labels, pairs(train_classes), pairs(val_classes), layout, skipped)
-
-
-def dataset_from_split(run_dir: Path) -> Dataset:
-    """The data set of a run folder, exactly as its split.json and config.json recorded it."""
-    from catdog.runtime.files import read_json
-
-    split, config = read_json(run_dir / "split.json"), read_json(run_dir / "config.json")
-
-    def pairs(key):
-        return [(path, int(label)) for path, label in split.get(key, [])]
-
-    return Dataset(split["labels"], pairs("train"), pairs("validation"), f"as in {run_dir}: {config['layout']}",
-                   selection=pairs("selection"))
 
 
 def make_tf_dataset(items, size: int, batch_size: int, shuffle: bool = False, augment=None, seed: int = 42,
@@ -217,20 +48,3 @@ def make_tf_dataset(items, size: int, batch_size: int, shuffle: bool = False, au
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def labelled_items(root: str | Path, labels: list[str] | None = None) -> tuple[list[str], list[tuple[str, int]]]:
-    """Every readable labelled image under `root` for evaluation (its validation/ folder if it has one),
-    with class indices in the order of `labels` (default: sorted class names)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"data folder not found: {root}")
-    val_dir = next((root / v for v in VALIDATION_FOLDERS if (root / v).is_dir()), root)
-    skipped: dict[str, list[Path]] = {}
-    classes = drop_unreadable(find_classes(val_dir, skipped)[0], skipped)
-    labels = labels or sorted(classes)
-    unknown = sorted(set(classes) - set(labels))
-    if unknown or not classes:
-        raise DataError(f"{val_dir} has classes the model does not know: {', '.join(unknown)}" if unknown
-                        else f"no labelled images found in {val_dir}")
-    return labels, [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])]

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
-    from catdog.train.data import VALIDATION_FOLDERS, DataError, labelled_items
+    from catdog.runtime.datasets import VALIDATION_FOLDERS, DataError, labelled_items
 
     run = RunFolder.of_model(args.model)
     model_path = run.model if Path(args.model).is_dir() else Path(args.model)

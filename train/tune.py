@@ -216,7 +216,7 @@ def start_workers(count: int, argv: list[str]) -> list[subprocess.Popen]:
 
 def tune(args, argv: list[str]) -> dict | None:
     """Run (or resume, or serve as the chief of) the search; the chief or a lone process writes the reports."""
-    from catdog.train.data import DataError
+    from catdog.runtime.datasets import DataError
 
     if args.data and not Path(args.data).is_dir():
         raise DataError(f"data folder not found: {args.data}")
@@ -254,7 +254,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    from catdog.train.data import DataError
+    from catdog.runtime.datasets import DataError
     from catdog.train.models import ModelError
 
     try:
