@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     timing = f", inference median {np.median(times):.2f} ms" if times else ""
     written = f"; wrote {args.csv}" if args.csv else ""
     not_used = sum(map(len, skipped.values()))
-    print(f"catdog-predict: {len(times)} images classified, {not_used} files skipped{timing}{written}", file=sys.stderr)
+    counts = f"{len(times)} image{'s' * (len(times) != 1)} classified, {not_used} file{'s' * (not_used != 1)} skipped"
+    print(f"catdog-predict: {counts}{timing}{written}", file=sys.stderr)
     return 1 if not_used or not times else 0
 
 

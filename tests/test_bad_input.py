@@ -82,7 +82,7 @@ def test_a_folder_of_broken_files_is_reported_by_reason(tiny_export, broken):
         f"catdog-predict: skipped 2 files (smaller than 32x32 pixels): {folder / 'pixel.png'}, {folder / 'thin.png'}",
     }
     assert result.stderr.strip().splitlines()[-1].startswith(
-        "catdog-predict: 1 images classified, 8 files skipped, inference median ")
+        "catdog-predict: 1 image classified, 8 files skipped, inference median ")
 
 
 @pytest.mark.parametrize("name, reason", [
@@ -94,7 +94,7 @@ def test_a_broken_file_given_by_name_is_skipped_with_its_reason(tiny_export, bro
     result = run_cli("catdog-predict", "--model", tiny_export / "model_int8.onnx", broken[name])
     assert "Traceback" not in result.stderr and result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines()[-2:] == [f"catdog-predict: skipped 1 file ({reason}): {broken[name]}",
-                                               "catdog-predict: 0 images classified, 1 files skipped"]
+                                               "catdog-predict: 0 images classified, 1 file skipped"]
 
 
 def test_a_tiny_image_is_refused_by_the_runtime_too(tiny_export, broken):

@@ -80,7 +80,7 @@ def test_unreadable_images_are_reported_and_counted(tiny_export, shared_data, tm
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [str(good)]
     assert result.stderr.splitlines()[-3:-1] == [f"catdog-predict: skipped 1 file (unreadable): {broken}",
                                                  f"catdog-predict: skipped 1 file (not found): {tmp_path / 'missing.jpg'}"]
-    assert "catdog-predict: 1 images classified, 2 files skipped, inference median" in result.stderr
+    assert "catdog-predict: 1 image classified, 2 files skipped, inference median" in result.stderr
 
 
 def test_missing_model(tmp_path):
