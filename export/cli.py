@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
 from catdog.runtime.auto import positive_int
@@ -26,10 +27,11 @@ from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_
 from catdog.runtime.folders import RunFolder
 from catdog.runtime.images import PREPARATION, ImageError, load_prepared, scan_images, skipped_lines
 from catdog.runtime.kinds import FLAGS
-from catdog.runtime.metadata import SCHEMA_VERSION, file_sha256, sidecar_path
+from catdog.runtime.metadata import SCHEMA_VERSION, file_sha256, package_versions, sidecar_path
 
 REPORTS = ("parity.md", "parity.json")
-from catdog.runtime.metrics import agreement, classification_metrics
+TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert")  # recorded in every sidecar
+from catdog.runtime.metrics import check_parity, classification_metrics
 
 
 class ExportError(ValueError):
@@ -63,6 +65,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def percent(text: str) -> float:
+    """argparse type: a percentage, 0 to 100."""
+    value = float(text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be a percentage from 0 to 100, not {text}")
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="catdog-export", description=__doc__.split("\n\n")[0])
     add = parser.add_argument
@@ -75,6 +85,8 @@ def parse_args(argv=None):
     add("--calibration-size", type=positive_int, default=300, help="how many calibration images (default 300)")
     add("--data", help="labelled images to check parity on (default: the run's validation split)")
     add("--max-drop", type=non_negative_float, default=1.0, help="most accuracy points an artifact may lose vs the float model")
+    add("--min-agreement", type=percent, default=98.0, help="least share of images, in percent, on which an artifact "
+        "must give the float model's label (default 98)")
     add("--reduce-range", action=argparse.BooleanOptionalAction, default=True,
         help="ONNX int8 weights in 7 bits (default), so that x86 CPUs without VNNI compute exactly what ARM and "
              "VNNI CPUs compute; --no-reduce-range: 8 bits, for artifacts that never run on such an x86 (README)")
@@ -174,19 +186,6 @@ def validation_set(args, source: Source) -> tuple[list[str], list[tuple[str, int
     return source.split["labels"], [tuple(item) for item in source.split["validation"]]
 
 
-def tool_versions() -> dict:
-    """Versions of the converters and interpreters involved."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return versions
-
-
 def io_metadata(path: Path) -> tuple[dict, dict]:
     """Input and output tensor descriptions (shape, dtype, quantization) read from the artifact itself."""
     from catdog.runtime.backends import TFLiteBackend, make_interpreter
@@ -236,10 +235,10 @@ def export_all(args) -> int:
         "source": {"model": str(source.model_path.resolve()), "sha256": file_sha256(source.model_path),
                    "architecture": source.config.get("model"), "alpha": source.config.get("alpha"),
                    "temperature": source.config.get("temperature")},  # folded into the model by catdog-train
-        "tools": tool_versions(),
+        "tools": package_versions(TOOLS),
     }
     failures = []
-    check = ParityCheck(labels, images, truth, float_probabilities, float_metrics, args.max_drop)
+    check = ParityCheck(labels, images, truth, float_probabilities, args.max_drop, args.min_agreement / 100)
     with atomic_folder(out) as staging:
         for fmt in formats:
             print(f"{fmt.format} {fmt.precision}: converting...", flush=True)
@@ -270,21 +269,16 @@ class ParityCheck:
     images: np.ndarray
     truth: list[int]
     float_probabilities: np.ndarray
-    float_metrics: dict
     max_drop: float
+    min_agreement: float
 
     def __call__(self, artifact: Path) -> tuple[dict, np.ndarray]:
         """Run the artifact through the lean runtime on every image; return (parity, probabilities)."""
         classifier = Classifier(artifact)
-        probabilities = np.stack([classifier.probabilities(image) for image in self.images])
-        metrics = classification_metrics(self.labels, self.truth, probabilities)
-        drop = (self.float_metrics["accuracy"] - metrics["accuracy"]) * 100
-        parity = {**{k: metrics[k] for k in ("images", "accuracy", "log_loss", "confusion_matrix")},
-                  **agreement(self.float_probabilities, probabilities),
-                  "float_accuracy": self.float_metrics["accuracy"], "delta_points": -drop,
-                  "max_drop": self.max_drop, "finite": bool(np.isfinite(probabilities).all())}
-        parity["passed"] = parity["finite"] and drop <= self.max_drop
-        return parity, probabilities
+        probabilities = np.stack([classifier.probabilities(image) for image in tqdm(
+            self.images, desc=f"parity of {artifact.name.split('.partial-')[-1]}", unit="image", leave=False)])
+        return check_parity(self.labels, self.truth, probabilities, self.float_probabilities, self.max_drop,
+                            self.min_agreement), probabilities
 
 
 def export_one(fmt, model, size, calibration, out: Path, common: dict, check: ParityCheck, args):
@@ -311,12 +305,9 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
             sidecar_path(temp).unlink(missing_ok=True)
         metadata["parity"] = parity
     write_json(sidecar_path(final), metadata)
-    drop = -parity["delta_points"]
     row = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
            "size_mb": metadata["size_bytes"] / 1e6, **parity, "export_seconds": round(seconds, 1),
-           "status": "ok" if parity["passed"] else "FAILED: " + (
-               f"lost {drop:.2f} points (more than --max-drop {args.max_drop})" if parity["finite"]
-               else "NaN or infinite probabilities")}
+           "status": "ok" if parity["passed"] else "FAILED: " + "; ".join(parity["problems"])}
     return row, probabilities.argmax(1).tolist()
 
 

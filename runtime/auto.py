@@ -13,6 +13,7 @@ from catdog.runtime.classifier import Classifier
 from catdog.runtime.folders import EXPORT, RUNS, is_export, newest_export
 from catdog.runtime.kinds import PRECISIONS, SUFFIXES, ArtifactKind
 from catdog.runtime.metadata import MetadataError, read_metadata, sidecar_path
+from catdog.runtime.metrics import latency_stats
 
 
 class ModelChoiceError(ValueError):
@@ -48,7 +49,7 @@ def time_inference(classifier: Classifier, warmup: int = 3, runs: int = 20) -> f
         started = time.perf_counter()
         classifier.probabilities(frame)
         times.append((time.perf_counter() - started) * 1000)
-    return float(np.median(times))
+    return latency_stats(times)["median_ms"]
 
 
 def pick_fastest(artifacts, threads: int | None = None) -> tuple[Classifier, str]:

@@ -43,6 +43,7 @@ from catdog.runtime.auto import LOAD_ERRORS, add_model_arguments, load_model, po
 from catdog.runtime.classifier import Prediction
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import ImageError, read_image, scan_images, skipped_lines
+from catdog.runtime.metrics import latency_stats
 from catdog.runtime.serve import LOOPBACK, LiveView, ServeError, parse_address
 
 RETRIES = 5  # reopen attempts in a row for a live source that stopped
@@ -273,12 +274,11 @@ class Stats:
     age_ms: list[float] = field(default_factory=list)
 
     def summary(self) -> str:
-        p50, p90 = np.percentile(self.inference_ms, [50, 90])
-        age50, age90 = np.percentile(self.age_ms, [50, 90])
-        mean = float(np.mean(self.inference_ms))
+        inference, age = latency_stats(self.inference_ms), latency_stats(self.age_ms)
         return (f"{self.frames} frames, {self.dropped} dropped, loop {self.frames / self.seconds:.1f} FPS, "
-                f"inference p50 {p50:.2f} ms p90 {p90:.2f} ms mean {mean:.2f} ms ({1000 / mean:.1f} FPS inference "
-                f"only), frame age p50 {age50:.1f} ms p90 {age90:.1f} ms")
+                f"inference p50 {inference['median_ms']:.2f} ms p90 {inference['p90_ms']:.2f} ms mean "
+                f"{inference['mean_ms']:.2f} ms ({1000 / inference['mean_ms']:.1f} FPS inference only), "
+                f"frame age p50 {age['median_ms']:.1f} ms p90 {age['p90_ms']:.1f} ms")
 
 
 def annotate(image: np.ndarray, label: str, probability: float, inference_ms: float, fps: float) -> np.ndarray:

@@ -68,3 +68,17 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def package_versions(packages) -> dict[str, str]:
+    """The installed version of each of these distributions that is installed (the sidecar's "tools", the
+    benchmark's machine description)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return versions

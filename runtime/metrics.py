@@ -31,7 +31,8 @@ def reliability_bins(y_true, probabilities, bins: int = ECE_BINS) -> list[dict]:
     y_true = np.asarray(y_true, dtype=int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     confidence, correct = probabilities.max(axis=1), probabilities.argmax(axis=1) == y_true
-    which = np.minimum((confidence * bins).astype(int), bins - 1)  # confidence 1.0 goes in the last bin
+    # confidence 1.0 goes in the last bin; a non-finite one (a broken artifact) in the first
+    which = np.minimum(np.nan_to_num(confidence * bins, posinf=0, neginf=0).astype(int), bins - 1)
     result = []
     for b in range(bins):
         inside = which == b
@@ -49,15 +50,6 @@ def expected_calibration_error(y_true, probabilities, bins: int = ECE_BINS) -> f
                      for b in reliability_bins(y_true, probabilities, bins) if b["count"])) if total else 0.0
 
 
-def agreement(reference, probabilities) -> dict:
-    """How closely one model's probabilities follow a reference model's on the same images."""
-    reference, probabilities = np.asarray(reference), np.asarray(probabilities)
-    return {
-        "label_agreement": float((reference.argmax(1) == probabilities.argmax(1)).mean()),
-        "max_probability_difference": float(np.abs(reference - probabilities).max()),
-    }
-
-
 def format_metrics(metrics: dict) -> str:
     """Accuracy, log loss and the confusion matrix as a few readable lines."""
     labels = metrics["labels"]
@@ -71,3 +63,37 @@ def format_metrics(metrics: dict) -> str:
     for label, row in zip(labels, metrics["confusion_matrix"]):
         lines.append(f"{label:>{width}}" + "".join(f"{n:>{width}}" for n in row))
     return "\n".join(lines)
+
+
+def check_parity(labels: list[str], y_true, probabilities, reference, max_drop: float = 1.0,
+                 min_agreement: float = 0.98) -> dict:
+    """An artifact held against the float model on the same images, the one parity check that catdog-export
+    and the benchmark both apply. `reference` is the float model's probabilities (N, classes) or, where only
+    those were kept (a board with no TensorFlow), its predicted classes (N,). Returns the artifact's metrics,
+    delta_points (accuracy points against the float model), label_agreement (a fraction), the largest
+    probability difference (None without reference probabilities), the limits, `problems` (why it fails, if
+    it does: non-finite probabilities, more than max_drop points lost, less than min_agreement agreement)
+    and `passed`."""
+    probabilities, reference = np.asarray(probabilities, dtype=np.float64), np.asarray(reference)
+    reference_labels = reference.argmax(1) if reference.ndim == 2 else reference.astype(int)
+    metrics = classification_metrics(labels, y_true, probabilities)
+    float_accuracy = float((reference_labels == np.asarray(y_true, dtype=int)).mean())
+    largest_difference = float(np.abs(reference - probabilities).max()) if reference.ndim == 2 else None
+    row = {**metrics, "float_accuracy": float_accuracy, "delta_points": (metrics["accuracy"] - float_accuracy) * 100,
+           "label_agreement": float((probabilities.argmax(1) == reference_labels).mean()),
+           "max_probability_difference": largest_difference, "finite": bool(np.isfinite(probabilities).all()),
+           "max_drop": max_drop, "min_agreement": min_agreement}
+    problems = [] if row["finite"] else ["NaN or infinite probabilities"]
+    if -row["delta_points"] > max_drop:
+        problems.append(f"lost {-row['delta_points']:.2f} accuracy points (limit {max_drop:g})")
+    if row["label_agreement"] < min_agreement:
+        problems.append(f"label agreement {row['label_agreement']:.2%} (limit {min_agreement:.0%})")
+    return {**row, "problems": problems, "passed": not problems}
+
+
+def latency_stats(milliseconds) -> dict:
+    """Median, 90th percentile, mean and minimum of timings in milliseconds, and how many there were: the
+    one summary of timings that catdog-predict, catdog-cam, --backend auto and the benchmark report."""
+    ms = np.asarray(milliseconds, dtype=np.float64)
+    return {"count": int(ms.size), "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
+            "mean_ms": float(ms.mean()), "min_ms": float(ms.min())}

@@ -17,11 +17,10 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, is_model, load_model
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import ImageError, scan_images, skipped_lines
+from catdog.runtime.metrics import latency_stats
 
 
 def parse_args(argv=None):
@@ -115,7 +114,7 @@ def main(argv=None) -> int:
             return 2
     for line in skipped_lines(skipped):
         print(f"catdog-predict: {line}", file=sys.stderr)
-    timing = f", inference median {np.median(times):.2f} ms" if times else ""
+    timing = f", inference median {latency_stats(times)['median_ms']:.2f} ms" if times else ""
     written = f"; wrote {args.csv}" if args.csv else ""
     not_used = sum(map(len, skipped.values()))
     counts = f"{len(times)} image{'s' * (len(times) != 1)} classified, {not_used} file{'s' * (not_used != 1)} skipped"

@@ -92,7 +92,7 @@ def test_int8_onnx_weights_are_7_bit_except_depthwise(tiny_export):
 
 def test_exporting_again_gives_the_same_int8_model(tiny_export, tiny_run, tmp_path):
     run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-size", "32",
-            "--max-drop", "100", "--out", tmp_path, check=True)
+            "--max-drop", "100", "--min-agreement", "0", "--out", tmp_path, check=True)
     assert file_sha256(tmp_path / "model_int8.tflite") == file_sha256(tiny_export / "model_int8.tflite")
     assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
@@ -103,11 +103,11 @@ def test_exceeded_max_drop_fails_and_marks_the_artifact(tiny_run, tmp_path):
     cv2.imwrite(str(tmp_path / "gray" / "gray.png"), np.full((96, 96, 3), 128, np.uint8))
     out = tmp_path / "out"
     result = run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-data",
-                     tmp_path / "gray", "--max-drop", "0", "--out", out)
+                     tmp_path / "gray", "--max-drop", "0", "--min-agreement", "0", "--out", out)
     assert result.returncode == 1
     [line] = error_lines(result)
-    assert re.fullmatch(r"catdog-export: error: model_int8.tflite: FAILED: lost \d+\.\d\d points "
-                        r"\(more than --max-drop 0.0\); marked failed in its metadata", line), line
+    assert re.fullmatch(r"catdog-export: error: model_int8.tflite: FAILED: lost \d+\.\d\d accuracy points "
+                        r"\(limit 0\); marked failed in its metadata", line), line
     assert read_metadata(out / "model_int8.tflite")["parity"]["passed"] is False
     assert read_metadata(out / "model_fp32.tflite")["parity"]["passed"] is True
     assert "FAILED" in (out / "parity.md").read_text()

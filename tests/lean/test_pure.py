@@ -10,7 +10,7 @@ import pytest
 from catdog.runtime.classifier import dequantize, quantize
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import prepare
-from catdog.runtime.metrics import agreement, classification_metrics, expected_calibration_error
+from catdog.runtime.metrics import check_parity, classification_metrics, expected_calibration_error
 from catdog.runtime.predict import kaggle_id
 
 
@@ -36,9 +36,19 @@ def test_expected_calibration_error_of_a_confident_mistake():
     assert expected_calibration_error([0, 1], np.array([[0.9, 0.1], [0.9, 0.1]])) == pytest.approx(0.4)
 
 
-def test_agreement_counts_labels_and_the_largest_difference():
-    result = agreement([[0.9, 0.1], [0.4, 0.6]], [[0.7, 0.3], [0.6, 0.4]])
-    assert result["label_agreement"] == 0.5 and result["max_probability_difference"] == pytest.approx(0.2)
+def test_parity_against_float_probabilities_and_against_float_labels_alone():
+    truth = [0, 0, 1, 1]
+    reference = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])  # float: 3 of 4 right
+    artifact = np.array([[0.7, 0.3], [0.4, 0.6], [0.2, 0.8], [0.5, 0.5]])  # 2 of 4 right, 3 of 4 agree
+    row = check_parity(["cats", "dogs"], truth, artifact, reference, max_drop=30, min_agreement=0.7)
+    assert row["float_accuracy"] == 0.75 and row["delta_points"] == pytest.approx(-25)
+    assert row["label_agreement"] == 0.75 and row["max_probability_difference"] == pytest.approx(0.4)
+    assert row["passed"] and row["problems"] == []
+    strict = check_parity(["cats", "dogs"], truth, artifact, reference.argmax(1), max_drop=10, min_agreement=0.8)
+    assert strict["max_probability_difference"] is None and not strict["passed"]
+    assert strict["problems"] == ["lost 25.00 accuracy points (limit 10)", "label agreement 75.00% (limit 80%)"]
+    broken = check_parity(["cats", "dogs"], truth, np.full((4, 2), np.nan), reference)
+    assert broken["problems"][0] == "NaN or infinite probabilities"
 
 
 @pytest.mark.parametrize("name, expected", [("dog.123.jpg", "123"), ("123.jpg", "123"), ("photo.jpg", "photo"),
