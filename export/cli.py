@@ -159,7 +159,7 @@ def prepared_images(paths, size: int, limit: int | None = None, skipped: dict | 
     """The first `limit` (default all) readable images of `paths`, prepared, and their paths. Files that
     cannot be used are reported on stderr by reason, with those already in `skipped`."""
     images, used, skipped = [], [], dict(skipped or {})
-    for path in paths:
+    for path in tqdm(paths, desc="reading images", unit="image", leave=False, disable=None):
         if len(images) == limit:
             break
         try:
@@ -276,7 +276,8 @@ class ParityCheck:
         """Run the artifact through the lean runtime on every image; return (parity, probabilities)."""
         classifier = Classifier(artifact)
         probabilities = np.stack([classifier.probabilities(image) for image in tqdm(
-            self.images, desc=f"parity of {artifact.name.split('.partial-')[-1]}", unit="image", leave=False)])
+            self.images, desc=f"parity of {artifact.name.split('.partial-')[-1]}", unit="image", leave=False,
+            disable=None)])  # None: a bar on a terminal only
         return check_parity(self.labels, self.truth, probabilities, self.float_probabilities, self.max_drop,
                             self.min_agreement), probabilities
 

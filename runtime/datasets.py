@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from catdog.runtime.files import read_json
 from catdog.runtime.images import ImageError, read_image, scan_images
 
@@ -124,7 +126,9 @@ def drop_unreadable(classes: dict[str, list[Path]], skipped: dict[str, list[Path
     """Decode every file once; return the usable ones and add the others to `skipped` by reason."""
     everything = [p for files in classes.values() for p in files]
     with ThreadPoolExecutor(workers) as pool:  # OpenCV releases the GIL while decoding
-        reasons = dict(zip(everything, pool.map(_unusable, everything)))
+        checked = tqdm(pool.map(_unusable, everything), total=len(everything), desc="checking images", unit="image",
+                       leave=False, disable=None)  # None: a bar on a terminal only
+        reasons = dict(zip(everything, checked))
     for path, reason in reasons.items():
         if reason:
             skipped.setdefault(reason, []).append(path)
