@@ -12,7 +12,7 @@ from pathlib import Path
 
 from catdog.runtime.files import read_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # raised when a reader of the old sidecars could misread the new ones
 REQUIRED = ("labels", "input", "output", "format", "precision", "sha256")
 
 
@@ -41,7 +41,16 @@ def read_metadata(artifact: str | Path) -> dict:
         raise MetadataError(f"unreadable metadata: {error}") from None
     if not isinstance(metadata, dict):
         raise MetadataError(f"unreadable metadata: {path} is not a JSON object")
+    schema = metadata.get("schema", 1)
+    if schema != SCHEMA_VERSION:
+        older = isinstance(schema, int) and schema < SCHEMA_VERSION
+        made_by = "an older catdog-export: export it again" if older else "a newer catdog: upgrade"
+        raise MetadataError(f"metadata {path} has schema {schema}, this runtime reads {SCHEMA_VERSION} (made by "
+                            f"{made_by})")
     missing = [key for key in REQUIRED if key not in metadata]
+    if missing == ["sha256"]:  # the sidecars of catdog 0.1, before the artifact's hash was recorded
+        raise MetadataError(f"metadata {path} records no SHA-256 of its artifact (made by an older catdog-export: "
+                            "export it again)")
     if missing:
         raise MetadataError(f"metadata {path} lacks {', '.join(missing)}")
     shape, labels = (metadata["input"] or {}).get("shape"), metadata["labels"]
