@@ -174,7 +174,8 @@ def test_broken_artifacts_and_sidecars(tiny_export, photo, tmp_path):
         onnx: f"cannot load {onnx} with onnxruntime: ",
         invalid: f"unreadable metadata: {sidecar_path(invalid)} is not valid JSON "
                  "(Expecting property name enclosed in double quotes: line 1 column 29 (char 28))",
-        lacking: f"metadata {sidecar_path(lacking)} lacks sha256",
+        lacking: f"metadata {sidecar_path(lacking)} records no SHA-256 of its artifact (made by an older "
+                 "catdog-export: export it again)",
         orphan: f"no metadata beside {orphan} (expected model_fp32.onnx.json; made by catdog-export)",
     }
     for artifact, message in cases.items():
