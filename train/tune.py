@@ -110,7 +110,7 @@ def make_tuner(args):
             with open(folder / "runs.jsonl", "a") as log:  # one line per time this trial ran
                 log.write(json.dumps({"worker": worker, "pid": os.getpid(), "seconds": round(seconds, 1)}) + "\n")
             return {OBJECTIVE: metrics["selection"]["log_loss"], "selection_accuracy": metrics["selection"]["accuracy"],
-                    "seconds": seconds, "worker": float(worker.removeprefix("tuner") or 0)}
+                    "seconds": round(seconds, 1), "worker": float(worker.removeprefix("tuner") or 0)}
 
     return Tuner(objective=keras_tuner.Objective(OBJECTIVE, "min"), max_trials=args.trials,
                  num_initial_points=args.initial_points or max(2, args.trials // 3), hyperparameters=search_space(),
@@ -174,15 +174,18 @@ def plot_search(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import MaxNLocator, NullFormatter
 
     losses = np.array([row[OBJECTIVE] for row in rows])
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
     axes[0].plot(range(1, len(rows) + 1), losses, "o", label="trial")
     axes[0].plot(range(1, len(rows) + 1), np.minimum.accumulate(losses), "-", label="best so far")
     axes[0].set_xlabel("trial (in order)")
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     for axis, name in zip(axes[1:], ("lr", "fine_tune_lr")):
         points = axis.scatter([row[name] for row in rows], losses, c=[row["fine_tune_layers"] for row in rows])
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())  # a narrow log range would label every minor tick
         axis.set_xlabel(f"{name} ({'phase 1' if name == 'lr' else 'phase 2'})")
     figure.colorbar(points, ax=axes[2], label="fine-tuned layers")
     for axis in axes:
