@@ -24,7 +24,7 @@ from catdog.runtime import metrics
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.datasets import DataError, labelled_items
 from catdog.runtime.folders import RunFolder, is_export, newest_export
-from catdog.runtime.images import list_images, load_prepared
+from catdog.runtime.images import list_images, load_prepared, skipped_lines
 from catdog.runtime.kinds import KINDS
 from catdog.runtime.metadata import package_versions, read_metadata, sidecar_path
 from catdog.runtime.metrics import classification_metrics
@@ -202,14 +202,15 @@ def validation_set(run: Run, labels: list[str], data: str | Path | None = None) 
     one), else the run's split.json, else the export's parity.json. All must exist."""
     if data:
         try:
-            _, items = labelled_items(data, list(labels))
+            _, items, skipped = labelled_items(data, list(labels))
         except DataError as error:
             raise BenchError(f"--data {data}: {error}") from None
         paths, truth = [path for path, _ in items], [label for _, label in items]
         absent = [label for index, label in enumerate(labels) if index not in truth]
         if absent:
             raise BenchError(f"--data {data}: no images of {', '.join(absent)} (every label needs some)")
-        source = f"--data {data}"
+        unused = sum(map(len, skipped.values()))
+        source = f"--data {data}" + (f" ({unused} files not used: {'; '.join(skipped_lines(skipped))})" if unused else "")
     elif run.folder and RunFolder(run.folder).split():
         split = RunFolder(run.folder).split()
         if split.get("labels") and list(split["labels"]) != list(labels):

@@ -178,9 +178,12 @@ def validation_set(args, source: Source) -> tuple[list[str], list[tuple[str, int
         from catdog.runtime.datasets import DataError, labelled_items
 
         try:
-            return labelled_items(args.data, source.labels or None)
+            labels, items, skipped = labelled_items(args.data, source.labels or None)
         except DataError as error:
             raise ExportError(str(error)) from None
+        for line in skipped_lines(skipped):
+            print(f"catdog-export: {line}", file=sys.stderr)
+        return labels, items
     if not source.split:
         raise ExportError("no run folder beside the model: give --data DIR of labelled images to check parity on")
     return source.split["labels"], [tuple(item) for item in source.split["validation"]]

@@ -182,9 +182,11 @@ def dataset_from_split(run_dir: Path) -> Dataset:
                    selection=pairs("selection"))
 
 
-def labelled_items(root: str | Path, labels: list[str] | None = None) -> tuple[list[str], list[tuple[str, int]]]:
+def labelled_items(root: str | Path, labels: list[str] | None = None
+                   ) -> tuple[list[str], list[tuple[str, int]], dict[str, list[Path]]]:
     """Every readable labelled image under `root` for evaluation (its validation/ folder if it has one),
-    with class indices in the order of `labels` (default: sorted class names)."""
+    with class indices in the order of `labels` (default: sorted class names), and the files not used, by
+    reason (for the caller to report)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
@@ -196,4 +198,4 @@ def labelled_items(root: str | Path, labels: list[str] | None = None) -> tuple[l
     if unknown or not classes:
         raise DataError(f"{val_dir} has classes the model does not know: {', '.join(unknown)}" if unknown
                         else f"no labelled images found in {val_dir}")
-    return labels, [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])]
+    return labels, [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])], skipped

@@ -11,7 +11,7 @@ import numpy as np
 from catdog.runtime.auto import positive_int
 from catdog.runtime.files import require_zip
 from catdog.runtime.folders import RunFolder
-from catdog.runtime.images import ImageError, read_image, scan_images, skipped_lines
+from catdog.runtime.images import ImageError, read_image, skipped_lines
 from catdog.runtime.metrics import classification_metrics, format_metrics
 
 
@@ -57,22 +57,6 @@ def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None, he
     plt.close(figure)
 
 
-def unused_files(folder: Path, items) -> dict[str, list[Path]]:
-    """Files under `folder` that are not among the (path, label) items, by reason."""
-    images, skipped = scan_images(folder)
-    used = {Path(path) for path, _ in items}
-    for path in images:
-        if path in used:
-            continue
-        try:
-            read_image(path)
-            reason = "in no class"
-        except ImageError as error:
-            reason = error.reason
-        skipped.setdefault(reason, []).append(path)
-    return skipped
-
-
 def usable_items(items) -> tuple[list, dict[str, list[Path]]]:
     """The (path, label) items whose image can be read, and the others' paths by reason."""
     kept, skipped = [], {}
@@ -94,7 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
-    from catdog.runtime.datasets import VALIDATION_FOLDERS, DataError, labelled_items
+    from catdog.runtime.datasets import DataError, labelled_items
 
     run = RunFolder.of_model(args.model)
     model_path = run.model if Path(args.model).is_dir() else Path(args.model)
@@ -103,10 +87,8 @@ def main(argv=None) -> int:
             raise DataError(f"model not found: {model_path}")
         config = run.config()
         if args.data:
-            root = Path(args.data)
-            folder = next((root / v for v in VALIDATION_FOLDERS if (root / v).is_dir()), root)
-            labels, items = labelled_items(root, config.get("labels"))
-            skipped = unused_files(folder, items)
+            labels, items, skipped = labelled_items(args.data, config.get("labels"))
+            folder = args.data
         elif config:
             split = run.split()
             labels, items = config["labels"], [tuple(item) for item in split["validation"]]

@@ -135,6 +135,7 @@ def test_missing_folder_is_refused(tmp_path):
 
 
 def test_labelled_items_use_the_validation_split_and_the_model_label_order(tiny_data):
-    labels, items = labelled_items(tiny_data, ["dogs", "cats"])
+    labels, items, skipped = labelled_items(tiny_data, ["dogs", "cats"])
+    assert skipped == {}
     assert labels == ["dogs", "cats"] and len(items) == 48
     assert all("validation" in path and Path(path).parent.name == labels[y] for path, y in items)
