@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 MAX_CLIENTS = 4
-STREAM_FPS = 15.0  # at most this many JPEGs a second are encoded for the stream
+STREAM_FPS = 10.0  # at most this many JPEGs a second are encoded for the stream: each costs CPU inference could use
 JPEG_QUALITY = 80
 CLIENT_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
