@@ -9,6 +9,7 @@ Besides the labels on the host's pixels, the guest prepares the image files itse
 says how many come out pixel-identical and classifies those too (the label check that counts uses the
 host's pixels: same input, other machine).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,21 +38,34 @@ def classify(request: dict) -> dict:
         probabilities = np.stack([classifier.probabilities(image) for image in batch])
         seconds = time.perf_counter() - started
         results[Path(artifact).name] = {
-            "engine": classifier.backend.engine, "labels": probabilities.argmax(1).tolist(),
-            "probabilities": probabilities.tolist(), "seconds": seconds,
+            "engine": classifier.backend.engine,
+            "labels": probabilities.argmax(1).tolist(),
+            "probabilities": probabilities.tolist(),
+            "seconds": seconds,
             # the same images as this machine's OpenCV prepares them (where they differ from the host's)
-            "own_labels": [int(classifier.probabilities(image).argmax()) if difference else int(label)
-                           for image, difference, label in zip(own, differences, probabilities.argmax(1))]}
+            "own_labels": [
+                int(classifier.probabilities(image).argmax()) if difference else int(label)
+                for image, difference, label in zip(own, differences, probabilities.argmax(1))
+            ],
+        }
     for module in ("cv2", "onnxruntime", "ai_edge_litert"):
         try:
             imported = __import__(module)
             versions[module] = getattr(imported, "__version__", "?")
         except ImportError:
             pass
-    return {"machine": platform.machine(), "python": platform.python_version(),
-            "suite": os.environ.get("CATDOG_ARM64_SUITE", "host"), "versions": versions, "results": results,
-            "prepared": {"images": len(own), "identical": sum(d == 0 for d in differences),
-                         "max_abs_difference": max(differences, default=0)}}
+    return {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "suite": os.environ.get("CATDOG_ARM64_SUITE", "host"),
+        "versions": versions,
+        "results": results,
+        "prepared": {
+            "images": len(own),
+            "identical": sum(d == 0 for d in differences),
+            "max_abs_difference": max(differences, default=0),
+        },
+    }
 
 
 def main(argv=None) -> int:

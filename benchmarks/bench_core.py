@@ -4,6 +4,7 @@ accuracy against the float model, latency helpers, the 1-core proxy, catdog-cam 
 Only lean imports at module level (numpy, OpenCV, catdog.runtime), so the same suite runs on a Raspberry Pi
 without TensorFlow; Keras is imported when asked for.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,9 +37,11 @@ KERAS = "model.keras"
 # Emulated Debian arm64 roots (benchmarks/pi): suite -> the Python version it ships.
 SUITES = {"bookworm": "3.11", "trixie": "3.13"}
 PROXY_THREADS = (1, 4)  # the 1-core proxy: a Pi-class core count of one, with 1 and with 4 threads
-CAM_SUMMARY = re.compile(r"(?P<frames>\d+) frames, (?P<dropped>\d+) dropped, loop (?P<loop_fps>[\d.]+) FPS, "
-                         r"inference p50 (?P<p50_ms>[\d.]+) ms p90 (?P<p90_ms>[\d.]+) ms "
-                         r"mean (?P<mean_ms>[\d.]+) ms")
+CAM_SUMMARY = re.compile(
+    r"(?P<frames>\d+) frames, (?P<dropped>\d+) dropped, loop (?P<loop_fps>[\d.]+) FPS, "
+    r"inference p50 (?P<p50_ms>[\d.]+) ms p90 (?P<p90_ms>[\d.]+) ms "
+    r"mean (?P<mean_ms>[\d.]+) ms"
+)
 
 
 class BenchError(ValueError):
@@ -84,6 +87,7 @@ def usable_cpus() -> int:
 
 
 # --- runs and export folders -------------------------------------------------------------------------------
+
 
 @dataclass
 class Artifact:
@@ -144,16 +148,22 @@ class Run:
         metadata = read_metadata(lean[0].path) if lean else {}
         source = metadata.get("source", {})
         calibration = {a.name: read_metadata(a.path).get("calibration") for a in lean if a.precision == "int8"}
-        return {"name": self.name, "export": str(self.export), "folder": str(self.folder) if self.folder else None,
-                "model": config.get("model") or source.get("architecture"),
-                "alpha": config.get("alpha", source.get("alpha")),
-                "input": (metadata.get("input") or {}).get("shape"), "labels": metadata.get("labels"),
-                "calibration": {name: value for name, value in calibration.items() if value},
-                # Runs made before the selection split chose their checkpoint on the validation split.
-                "chosen_on": config.get("chosen_on", "validation") if config else None,
-                "temperature": config.get("temperature", source.get("temperature")),
-                "reliability": str(self.folder / "reliability.png")
-                if self.folder and (self.folder / "reliability.png").is_file() else None}
+        return {
+            "name": self.name,
+            "export": str(self.export),
+            "folder": str(self.folder) if self.folder else None,
+            "model": config.get("model") or source.get("architecture"),
+            "alpha": config.get("alpha", source.get("alpha")),
+            "input": (metadata.get("input") or {}).get("shape"),
+            "labels": metadata.get("labels"),
+            "calibration": {name: value for name, value in calibration.items() if value},
+            # Runs made before the selection split chose their checkpoint on the validation split.
+            "chosen_on": config.get("chosen_on", "validation") if config else None,
+            "temperature": config.get("temperature", source.get("temperature")),
+            "reliability": str(self.folder / "reliability.png")
+            if self.folder and (self.folder / "reliability.png").is_file()
+            else None,
+        }
 
 
 def find_run(path: str | Path) -> Run:
@@ -189,6 +199,7 @@ def unique_names(runs: list[Run]) -> list[Run]:
 
 # --- validation images -------------------------------------------------------------------------------------
 
+
 @dataclass
 class ValidationSet:
     labels: list[str]
@@ -210,7 +221,9 @@ def validation_set(run: Run, labels: list[str], data: str | Path | None = None) 
         if absent:
             raise BenchError(f"--data {data}: no images of {', '.join(absent)} (every label needs some)")
         unused = sum(map(len, skipped.values()))
-        source = f"--data {data}" + (f" ({unused} files not used: {'; '.join(skipped_lines(skipped))})" if unused else "")
+        source = f"--data {data}" + (
+            f" ({unused} files not used: {'; '.join(skipped_lines(skipped))})" if unused else ""
+        )
     elif run.folder and RunFolder(run.folder).split():
         split = RunFolder(run.folder).split()
         if split.get("labels") and list(split["labels"]) != list(labels):
@@ -222,14 +235,18 @@ def validation_set(run: Run, labels: list[str], data: str | Path | None = None) 
         paths, truth = list(parity["images"]), [int(y) for y in parity["true"]]
         source = f"{run.export / 'parity.json'} (images)"
     else:
-        raise BenchError(f"no validation images for {run.name}: no split.json beside {run.export} and no "
-                         f"parity.json in it; give --data DIR with one folder per label ({', '.join(labels)})")
+        raise BenchError(
+            f"no validation images for {run.name}: no split.json beside {run.export} and no "
+            f"parity.json in it; give --data DIR with one folder per label ({', '.join(labels)})"
+        )
     if not paths:
         raise BenchError(f"no validation images in {source}")
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
-        raise BenchError(f"{len(missing)} of {len(paths)} validation images listed in {source} are missing "
-                         f"(first: {missing[0]}); give --data DIR with one folder per label ({', '.join(labels)})")
+        raise BenchError(
+            f"{len(missing)} of {len(paths)} validation images listed in {source} are missing "
+            f"(first: {missing[0]}); give --data DIR with one folder per label ({', '.join(labels)})"
+        )
     return ValidationSet(list(labels), paths, truth, source)
 
 
@@ -260,6 +277,7 @@ def sample_indices(count: int, sample: int) -> list[int]:
 
 # --- accuracy ------------------------------------------------------------------------------------------------
 
+
 def lean_probabilities(path: Path, images: np.ndarray, threads: int | None) -> np.ndarray:
     """Probabilities of every image through the runtime's Classifier (batch 1, as on the board)."""
     classifier = Classifier(path, threads)
@@ -284,8 +302,12 @@ def load_keras(path: Path, threads: int | None):
 
 
 def keras_probabilities(model, images: np.ndarray, chunk: int = 256) -> np.ndarray:
-    return np.concatenate([model.predict(images[i:i + chunk].astype(np.float32), batch_size=32, verbose=0)
-                           for i in range(0, len(images), chunk)])
+    return np.concatenate(
+        [
+            model.predict(images[i : i + chunk].astype(np.float32), batch_size=32, verbose=0)
+            for i in range(0, len(images), chunk)
+        ]
+    )
 
 
 def keras_target(model, image: np.ndarray):
@@ -310,13 +332,20 @@ class Reference:
 def score(labels, truth, probabilities: np.ndarray, reference: Reference | None) -> dict:
     """Accuracy, log loss, and against the reference: delta in points and label agreement in percent."""
     metrics = classification_metrics(labels, truth, probabilities)
-    row = {"images": metrics["images"], "accuracy": metrics["accuracy"], "log_loss": metrics["log_loss"],
-           "confusion_matrix": metrics["confusion_matrix"]}
+    row = {
+        "images": metrics["images"],
+        "accuracy": metrics["accuracy"],
+        "log_loss": metrics["log_loss"],
+        "confusion_matrix": metrics["confusion_matrix"],
+    }
     if reference is not None:
         predicted = np.asarray(probabilities).argmax(1)
-        row.update(reference=reference.name, float_accuracy=reference.accuracy,
-                   delta_points=(metrics["accuracy"] - reference.accuracy) * 100,
-                   agreement=float((predicted == reference.predicted).mean() * 100))
+        row.update(
+            reference=reference.name,
+            float_accuracy=reference.accuracy,
+            delta_points=(metrics["accuracy"] - reference.accuracy) * 100,
+            agreement=float((predicted == reference.predicted).mean() * 100),
+        )
     return row
 
 
@@ -329,11 +358,14 @@ def parity_problem(run: str, artifact: str, row: dict, max_drop: float, min_agre
         problems.append(f"label agreement {row['agreement']:.2f}% (limit --min-agreement {min_agreement:g}%)")
     if not problems:
         return None
-    return (f"{run}/{artifact}: accuracy {row['accuracy']:.2%} vs float {row['float_accuracy']:.2%} "
-            f"({row['reference']}) on {row['images']} images: " + "; ".join(problems))
+    return (
+        f"{run}/{artifact}: accuracy {row['accuracy']:.2%} vs float {row['float_accuracy']:.2%} "
+        f"({row['reference']}) on {row['images']} images: " + "; ".join(problems)
+    )
 
 
 # --- latency -------------------------------------------------------------------------------------------------
+
 
 def plan_rounds(target, budget_s: float, min_rounds: int, max_rounds: int, probes: int = 3) -> int:
     """How many timed rounds fit the time budget, from a few untimed calls (which also warm up)."""
@@ -367,6 +399,7 @@ def thread_cpus() -> dict[str, str]:
 def idlest_cpu(allowed: set[int], seconds: float = 0.3) -> int:
     """The allowed CPU with the most idle time over a short look at /proc/stat (on a shared machine the
     proxy should not sit on the busiest core); the highest-numbered one where that cannot be read."""
+
     def idle() -> dict[int, int]:
         times = {}
         with contextlib.suppress(OSError):
@@ -407,8 +440,18 @@ def one_cpu():
 
 # --- machine -------------------------------------------------------------------------------------------------
 
-PACKAGES = ("numpy", "opencv-python", "opencv-python-headless", "ai-edge-litert", "onnxruntime", "tensorflow",
-            "keras", "pytest", "pytest-benchmark", "catdog")
+PACKAGES = (
+    "numpy",
+    "opencv-python",
+    "opencv-python-headless",
+    "ai-edge-litert",
+    "onnxruntime",
+    "tensorflow",
+    "keras",
+    "pytest",
+    "pytest-benchmark",
+    "catdog",
+)
 
 
 def cpu_model() -> str:
@@ -437,12 +480,20 @@ def machine_info() -> dict:
     with contextlib.suppress(OSError):
         release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
         os_name = f"{release.get('PRETTY_NAME', '').strip(chr(34))} ({platform.platform()})"
-    return {"cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(), "usable_cores": usable_cpus(),
-            "os": os_name, "python": platform.python_version(), "versions": versions,
-            "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None}
+    return {
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable_cpus(),
+        "os": os_name,
+        "python": platform.python_version(),
+        "versions": versions,
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+    }
 
 
 # --- console scripts: build, smoke, catdog-cam -------------------------------------------------------------------
+
 
 def console_script(name: str) -> list[str] | None:
     """How to run one of the project's console scripts: beside this Python, else on PATH."""
@@ -453,14 +504,18 @@ def console_script(name: str) -> list[str] | None:
     return [found] if found else None
 
 
-def run_script(name: str, *args, env: dict | None = None,
-               timeout: float | None = None) -> subprocess.CompletedProcess:
+def run_script(name: str, *args, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run a console script; BenchError with the end of its output if it fails."""
     command = console_script(name)
     if command is None:
         raise BenchError(f"{name} not found beside {sys.executable} nor on PATH (pip install -e '.[train]')")
-    result = subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+    result = subprocess.run(
+        [*command, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+    )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise BenchError(f"{name} {' '.join(map(str, args))} failed ({result.returncode}):\n{tail}")
@@ -485,8 +540,21 @@ def script_env() -> dict:
     return {} if os.environ.get("CATDOG_WEIGHTS_DIR") or not weights.is_dir() else {"CATDOG_WEIGHTS_DIR": str(weights)}
 
 
-SMOKE_TRAIN = ["--model", "mobilenetv2", "--alpha", "0.35", "--size", "96", "--epochs", "1",
-               "--fine-tune-epochs", "1", "--batch-size", "16", "--quiet"]
+SMOKE_TRAIN = [
+    "--model",
+    "mobilenetv2",
+    "--alpha",
+    "0.35",
+    "--size",
+    "96",
+    "--epochs",
+    "1",
+    "--fine-tune-epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
 
 
 def build_smoke_run(root: Path, train_per_class: int = 40, validation_per_class: int = 24) -> Run:
@@ -494,8 +562,10 @@ def build_smoke_run(root: Path, train_per_class: int = 40, validation_per_class:
     to every format, as tests/conftest.py does."""
     source = data_root()
     if source is None:
-        raise BenchError("--smoke needs the cats_and_dogs_filtered photos: set CATDOG_DATA to the folder with "
-                         "train/ and validation/ (or CATDOG_SHARED to a folder with data/cats_and_dogs_filtered)")
+        raise BenchError(
+            "--smoke needs the cats_and_dogs_filtered photos: set CATDOG_DATA to the folder with "
+            "train/ and validation/ (or CATDOG_SHARED to a folder with data/cats_and_dogs_filtered)"
+        )
     data = root / "data"
     for split, count in (("train", train_per_class), ("validation", validation_per_class)):
         for label in sorted(p.name for p in (source / split).iterdir() if p.is_dir()):
@@ -503,10 +573,22 @@ def build_smoke_run(root: Path, train_per_class: int = 40, validation_per_class:
             folder.mkdir(parents=True)
             for image in list_images(source / split / label)[:count]:
                 (folder / image.name).symlink_to(image)
-    run_script("catdog-train", "--data", data, *SMOKE_TRAIN, "--runs-dir", root / "runs", "--name", "smoke",
-               env=script_env())
-    run_script("catdog-export", root / "runs" / "smoke", "--int8", "--fp16", "--calibration-size", "32",
-               "--max-drop", "100", "--min-agreement", "0", env=script_env())
+    run_script(
+        "catdog-train", "--data", data, *SMOKE_TRAIN, "--runs-dir", root / "runs", "--name", "smoke", env=script_env()
+    )
+    run_script(
+        "catdog-export",
+        root / "runs" / "smoke",
+        "--int8",
+        "--fp16",
+        "--calibration-size",
+        "32",
+        "--max-drop",
+        "100",
+        "--min-agreement",
+        "0",
+        env=script_env(),
+    )
     return find_run(root / "runs" / "smoke")
 
 
@@ -550,11 +632,20 @@ def cam_command() -> list[str] | None:
     return console_script("catdog-cam") or [sys.executable, "-m", "catdog.runtime.cam"]
 
 
-def run_cam(command: list[str], artifact: Path, video: Path, frames: int, threads: int,
-            timeout: float = 600) -> dict:
+def run_cam(command: list[str], artifact: Path, video: Path, frames: int, threads: int, timeout: float = 600) -> dict:
     """The end-to-end loop on a video file; the numbers of its summary line (stderr) plus our wall time."""
-    args = [*command, "--no-display", "--source", str(video), "--max-frames", str(frames), "--model", str(artifact),
-            "--threads", str(threads)]
+    args = [
+        *command,
+        "--no-display",
+        "--source",
+        str(video),
+        "--max-frames",
+        str(frames),
+        "--model",
+        str(artifact),
+        "--threads",
+        str(threads),
+    ]
     started = time.perf_counter()
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - started
@@ -573,6 +664,7 @@ def run_cam(command: list[str], artifact: Path, video: Path, frames: int, thread
 
 # --- emulated arm64 (benchmarks/pi) ----------------------------------------------------------------------------
 
+
 def setup_suite(suite: str) -> float:
     """Build (or find cached) the emulated arm64 root of a suite; seconds it took."""
     started = time.perf_counter()
@@ -586,8 +678,14 @@ def setup_suite(suite: str) -> float:
 def run_emulated(suite: str, request: Path, timeout: float = 1800) -> dict:
     """Run arm64_classify.py on a request file inside the emulated root; its JSON result."""
     out = request.with_name(f"{request.stem}.{suite}.json")
-    command = [str(PI_DIR / "arm64_python.sh"), suite, str(HERE / "arm64_classify.py"), str(request),
-               "--json", str(out)]
+    command = [
+        str(PI_DIR / "arm64_python.sh"),
+        suite,
+        str(HERE / "arm64_classify.py"),
+        str(request),
+        "--json",
+        str(out),
+    ]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0 or not out.is_file():

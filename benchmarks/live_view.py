@@ -9,6 +9,7 @@ cost. Needs Debian's chromium and chromium-driver, and selenium.
 
 Writes benchmarks/results/live_view.md and .json, and live_view.png: the page as the browser showed it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,16 +29,29 @@ import bench_core as core  # noqa: E402
 from support import DATA, chromium_driver, open_stream, read_part  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VIEWERS = {"none": "no --serve", "browser": "--serve, headless chromium on the page (same machine)",
-           "http": "--serve, an HTTP client reading every MJPEG part"}
+VIEWERS = {
+    "none": "no --serve",
+    "browser": "--serve, headless chromium on the page (same machine)",
+    "http": "--serve, an HTTP client reading every MJPEG part",
+}
 
 
 class CamRun:
     """catdog-cam running on a video with --json; each stdout line kept with the moment it arrived."""
 
     def __init__(self, model: Path, video: Path, threads: int, serve: bool):
-        command = [*core.cam_command(), "--model", str(model), "--source", str(video), "--threads", str(threads),
-                   "--json", "--no-display", *(["--serve", "127.0.0.1:0"] if serve else [])]
+        command = [
+            *core.cam_command(),
+            "--model",
+            str(model),
+            "--source",
+            str(video),
+            "--threads",
+            str(threads),
+            "--json",
+            "--no-display",
+            *(["--serve", "127.0.0.1:0"] if serve else []),
+        ]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[tuple[float, dict]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -64,8 +78,12 @@ def measure(lines: list[tuple[float, dict]], first_frame: int) -> dict:
     """Loop FPS and frame age over the frames from `first_frame` on."""
     kept = [(arrived, line) for arrived, line in lines if line["frame"] >= first_frame]
     ages = [line["age_ms"] for _, line in kept]
-    return {"frames": len(kept), "loop_fps": (len(kept) - 1) / (kept[-1][0] - kept[0][0]),
-            "age_p50_ms": float(np.percentile(ages, 50)), "age_p90_ms": float(np.percentile(ages, 90))}
+    return {
+        "frames": len(kept),
+        "loop_fps": (len(kept) - 1) / (kept[-1][0] - kept[0][0]),
+        "age_p50_ms": float(np.percentile(ages, 50)),
+        "age_p90_ms": float(np.percentile(ages, 90)),
+    }
 
 
 def served_run(model: Path, video: Path, threads: int, screenshot: Path) -> tuple[dict, int]:
@@ -124,29 +142,46 @@ def main(argv=None) -> int:
             served, first_frame = served_run(args.model, video, args.threads, RESULTS / "live_view.png")
             plain = CamRun(args.model, video, args.threads, serve=False)
             plain.wait()
-            rows += [{"repeat": repeat, "viewer": "none", **measure(plain.lines, first_frame)},
-                     {"repeat": repeat, "viewer": "browser", **served},
-                     {"repeat": repeat, "viewer": "http", **client_run(args.model, video, args.threads)}]
+            rows += [
+                {"repeat": repeat, "viewer": "none", **measure(plain.lines, first_frame)},
+                {"repeat": repeat, "viewer": "browser", **served},
+                {"repeat": repeat, "viewer": "http", **client_run(args.model, video, args.threads)},
+            ]
             print(*rows[-3:], sep="\n", file=sys.stderr)
-    summary = {viewer: {key: float(np.median([row[key] for row in rows if row["viewer"] == viewer]))
-                        for key in ("loop_fps", "age_p50_ms", "age_p90_ms")} for viewer in VIEWERS}
+    summary = {
+        viewer: {
+            key: float(np.median([row[key] for row in rows if row["viewer"] == viewer]))
+            for key in ("loop_fps", "age_p50_ms", "age_p90_ms")
+        }
+        for viewer in VIEWERS
+    }
     cost = {viewer: 1 - summary[viewer]["loop_fps"] / summary["none"]["loop_fps"] for viewer in VIEWERS}
     machine = core.machine_info()
-    lines = [f"# Live view cost ({args.model.name}, {args.threads} thread(s), 640x480 video of {args.frames} frames)",
-             "", f"Machine: {machine['cpu']}, {machine['usable_cores']} usable cores, load average "
-             f"{machine['load_average']}. Command: `python benchmarks/live_view.py "
-             f"{args.model} --threads {args.threads} --frames {args.frames} --repeats {args.repeats}`", "",
-             "| run | loop FPS | frame age p50 ms | frame age p90 ms |", "|---|---:|---:|---:|"]
+    lines = [
+        f"# Live view cost ({args.model.name}, {args.threads} thread(s), 640x480 video of {args.frames} frames)",
+        "",
+        f"Machine: {machine['cpu']}, {machine['usable_cores']} usable cores, load average "
+        f"{machine['load_average']}. Command: `python benchmarks/live_view.py "
+        f"{args.model} --threads {args.threads} --frames {args.frames} --repeats {args.repeats}`",
+        "",
+        "| run | loop FPS | frame age p50 ms | frame age p90 ms |",
+        "|---|---:|---:|---:|",
+    ]
     for viewer, label in VIEWERS.items():
         row = summary[viewer]
         lines.append(f"| {label} | {row['loop_fps']:.1f} | {row['age_p50_ms']:.1f} | {row['age_p90_ms']:.1f} |")
-    lines += ["", f"Loop FPS lost to serving: {cost['browser']:.1%} with the browser on this machine, "
-              f"{cost['http']:.1%} with the HTTP client (the server's own cost). Medians of {args.repeats} "
-              "alternating runs, each over the frames after the viewer got the stream.", "",
-              "![the page](live_view.png)"]
+    lines += [
+        "",
+        f"Loop FPS lost to serving: {cost['browser']:.1%} with the browser on this machine, "
+        f"{cost['http']:.1%} with the HTTP client (the server's own cost). Medians of {args.repeats} "
+        "alternating runs, each over the frames after the viewer got the stream.",
+        "",
+        "![the page](live_view.png)",
+    ]
     (RESULTS / "live_view.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "live_view.json").write_text(json.dumps({"machine": machine, "rows": rows, "summary": summary,
-                                                        "cost": cost}, indent=2) + "\n")
+    (RESULTS / "live_view.json").write_text(
+        json.dumps({"machine": machine, "rows": rows, "summary": summary, "cost": cost}, indent=2) + "\n"
+    )
     print("\n".join(lines))
     return 0
 

@@ -5,6 +5,7 @@ benchmarks/results/report.json. Standard library only (the lean tests check it).
     python benchmarks/readme_figures.py            # rewrite README.md's blocks from the report
     python benchmarks/readme_figures.py --check    # exit 1, naming the blocks, if README.md is not up to date
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,11 @@ BLOCK = re.compile(r"(<!-- report:(\w+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)"
 
 
 def _latency(report: dict, run: str, label: str, profile: str, threads: int) -> str:
-    found = [row["median_ms"] for row in report["latency"] if (row["run"], row["label"], row["profile"],
-                                                                row["threads"]) == (run, label, profile, threads)]
+    found = [
+        row["median_ms"]
+        for row in report["latency"]
+        if (row["run"], row["label"], row["profile"], row["threads"]) == (run, label, profile, threads)
+    ]
     return f"{found[0]:.2f}" if found else ""
 
 
@@ -30,23 +34,31 @@ def _labels(report: dict, run: str) -> list[str]:
 
 def speed(report: dict, run: str) -> list[str]:
     """Median ms per image at 1 and 2 threads, the 1-core proxy, and the catdog-cam loop at 1 thread."""
-    lines = ["| artifact | 1 thread | 2 threads | 1-core proxy, 1 thread | catdog-cam loop FPS, 1 thread (share of "
-             "inference-only FPS) |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| artifact | 1 thread | 2 threads | 1-core proxy, 1 thread | catdog-cam loop FPS, 1 thread (share of "
+        "inference-only FPS) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for label in _labels(report, run):
-        cam = next((row for row in report["cam"] if (row["run"], row["label"], row["threads"]) == (run, label, 1)),
-                   None)
+        cam = next(
+            (row for row in report["cam"] if (row["run"], row["label"], row["threads"]) == (run, label, 1)), None
+        )
         loop = f"{cam['loop_fps']:.0f} ({cam['loop_fps'] * cam['mean_ms'] / 1000:.0%})" if cam else ""
         name = f"{label} (TensorFlow)" if label.startswith("keras") else label
-        lines.append(f"| {name} | {_latency(report, run, label, 'all cores', 1)} | "
-                     f"{_latency(report, run, label, 'all cores', 2)} | "
-                     f"{_latency(report, run, label, '1-core proxy', 1)} | {loop} |")
+        lines.append(
+            f"| {name} | {_latency(report, run, label, 'all cores', 1)} | "
+            f"{_latency(report, run, label, 'all cores', 2)} | "
+            f"{_latency(report, run, label, '1-core proxy', 1)} | {loop} |"
+        )
     return lines
 
 
 def parity(report: dict, run: str) -> list[str]:
     """Size, accuracy, log loss, delta and label agreement against the float model, on the validation split."""
-    lines = ["| artifact | size MB | accuracy | log loss | Δ vs float (pts) | label agreement |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| artifact | size MB | accuracy | log loss | Δ vs float (pts) | label agreement |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for key, row in report["quality"].items():
         if not key.startswith(f"{run}/"):
             continue
@@ -57,19 +69,24 @@ def parity(report: dict, run: str) -> list[str]:
             name, accuracy, delta_text = f"**{name}**", f"**{accuracy}**", f"**{delta:+.2f}**"
         else:
             delta_text = f"{delta:+.2f}"
-        lines.append(f"| {name} | {row['size_mb']:.2f} | {accuracy} | {row['log_loss']:.4f} | {delta_text} | "
-                     f"{agreement:.2f}% |")
+        lines.append(
+            f"| {name} | {row['size_mb']:.2f} | {accuracy} | {row['log_loss']:.4f} | {delta_text} | {agreement:.2f}% |"
+        )
     return lines
 
 
 def emulated(report: dict, run: str) -> list[str]:
     """The int8 artifacts in the emulated arm64 roots against x86."""
-    lines = ["| suite | Python | artifact | images | same label as x86 | max probability difference |",
-             "|---|---|---|---:|---:|---:|"]
+    lines = [
+        "| suite | Python | artifact | images | same label as x86 | max probability difference |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for row in report["emulated"]:
         if row["run"] == run:
-            lines.append(f"| {row['suite']} | {row['python']} | {row['artifact']} | {row['images']} | "
-                         f"{row['agreement']:.0f}% | {row['max_probability_difference']:.2g} |")
+            lines.append(
+                f"| {row['suite']} | {row['python']} | {row['artifact']} | {row['images']} | "
+                f"{row['agreement']:.0f}% | {row['max_probability_difference']:.2g} |"
+            )
     return lines
 
 
@@ -78,6 +95,7 @@ TABLES = {"speed": speed, "parity": parity, "emulated": emulated}
 
 def render(readme: str, report: dict) -> str:
     """The README with every report block regenerated."""
+
     def block(match: re.Match) -> str:
         opening, table, run = match.group(1), match.group(2), match.group(3)
         return opening + "\n".join(TABLES[table](report, run)) + "\n" + match.group(5)
@@ -92,11 +110,17 @@ def main(argv=None) -> int:
     readme, report = README.read_text(), json.loads(REPORT.read_text())
     rendered = render(readme, report)
     if args.check:
-        stale = [f"{new.group(2)}:{new.group(3)}" for old, new in zip(BLOCK.finditer(readme), BLOCK.finditer(rendered))
-                 if old.group(4) != new.group(4)]
+        stale = [
+            f"{new.group(2)}:{new.group(3)}"
+            for old, new in zip(BLOCK.finditer(readme), BLOCK.finditer(rendered))
+            if old.group(4) != new.group(4)
+        ]
         if stale:
-            print(f"README.md is not what {REPORT.name} says for: {', '.join(stale)}; run "
-                  "python benchmarks/readme_figures.py", file=sys.stderr)
+            print(
+                f"README.md is not what {REPORT.name} says for: {', '.join(stale)}; run "
+                "python benchmarks/readme_figures.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     README.write_text(rendered)

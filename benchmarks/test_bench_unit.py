@@ -1,5 +1,6 @@
 """Fast checks of the benchmark's own machinery (no training, no TensorFlow): these run in plain
 `pytest benchmarks`, in CI, and on a Pi."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,9 +23,18 @@ def fake_export(folder, names=("model_int8.tflite", "model_fp32.onnx"), labels=(
     for name in names:
         (folder / name).write_bytes(b"x")
         precision = name.split("_")[1].split(".")[0]
-        (folder / f"{name}.json").write_text(json.dumps({
-            "labels": list(labels), "format": name.rsplit(".", 1)[1], "precision": precision,
-            "input": {"shape": [1, 8, 8, 3]}, "output": {}, "source": {"architecture": "mobilenetv2", "alpha": 0.35}}))
+        (folder / f"{name}.json").write_text(
+            json.dumps(
+                {
+                    "labels": list(labels),
+                    "format": name.rsplit(".", 1)[1],
+                    "precision": precision,
+                    "input": {"shape": [1, 8, 8, 3]},
+                    "output": {},
+                    "source": {"architecture": "mobilenetv2", "alpha": 0.35},
+                }
+            )
+        )
     return folder
 
 
@@ -100,8 +110,10 @@ def test_validation_from_data_folder_split_and_parity(tmp_path):
 
 
 def test_exported_predictions_match_copied_images():
-    parity = {"images": ["/train/box/validation/cats/c1.jpg", "/train/box/validation/dogs/d1.jpg"],
-              "results": {"model.keras": {"predicted": [0, 1]}}}
+    parity = {
+        "images": ["/train/box/validation/cats/c1.jpg", "/train/box/validation/dogs/d1.jpg"],
+        "results": {"model.keras": {"predicted": [0, 1]}},
+    }
     on_pi = ["/home/pi/val/dogs/d1.jpg", "/home/pi/val/cats/c1.jpg"]
     assert core.exported_predictions(parity, "model.keras", on_pi).tolist() == [1, 0]
     assert core.exported_predictions(parity, "model.keras", on_pi + ["/home/pi/val/cats/c2.jpg"]) is None
@@ -132,8 +144,9 @@ def test_one_cpu_confines_threads_started_inside():
     allowed = os.sched_getaffinity(0)
     seen = {}
     with core.one_cpu() as (cpu, confined):
-        worker = threading.Thread(target=lambda: (seen.update(cpus=os.sched_getaffinity(0)),
-                                                  threading.Event().wait(0.2)))
+        worker = threading.Thread(
+            target=lambda: (seen.update(cpus=os.sched_getaffinity(0)), threading.Event().wait(0.2))
+        )
         worker.start()
         assert confined()
         worker.join()
@@ -150,18 +163,47 @@ def test_cam_summary_line_is_understood():
 
 
 def sample_results() -> report.Results:
-    results = report.Results(command="pytest benchmarks --benchmark", settings={"max_drop": 1.0, "min_agreement": 98.0},
-                             machine=core.machine_info())
-    results.runs["r1"] = {"export": "/x/export", "model": "mobilenetv2", "alpha": 0.35, "input": [1, 96, 96, 3],
-                          "validation": {"images": 4, "source": "split.json"}}
-    for artifact, fmt, precision, ms, accuracy in (("model.keras", "keras", "fp32", 9.0, 0.9),
-                                                  ("model_int8.tflite", "tflite", "int8", 1.0, 0.89)):
-        results.quality[f"r1/{artifact}"] = {"accuracy": accuracy, "log_loss": 0.3, "agreement": 99.0,
-                                             "delta_points": (accuracy - 0.9) * 100, "parity": "ok", "images": 4}
+    results = report.Results(
+        command="pytest benchmarks --benchmark",
+        settings={"max_drop": 1.0, "min_agreement": 98.0},
+        machine=core.machine_info(),
+    )
+    results.runs["r1"] = {
+        "export": "/x/export",
+        "model": "mobilenetv2",
+        "alpha": 0.35,
+        "input": [1, 96, 96, 3],
+        "validation": {"images": 4, "source": "split.json"},
+    }
+    for artifact, fmt, precision, ms, accuracy in (
+        ("model.keras", "keras", "fp32", 9.0, 0.9),
+        ("model_int8.tflite", "tflite", "int8", 1.0, 0.89),
+    ):
+        results.quality[f"r1/{artifact}"] = {
+            "accuracy": accuracy,
+            "log_loss": 0.3,
+            "agreement": 99.0,
+            "delta_points": (accuracy - 0.9) * 100,
+            "parity": "ok",
+            "images": 4,
+        }
         for profile in (report.ALL_CORES, report.PROXY):
-            results.latency.append({"run": "r1", "artifact": artifact, "label": f"{fmt} {precision}", "format": fmt,
-                                    "precision": precision, "engine": "e", "profile": profile, "threads": 1,
-                                    "size_mb": 1.0, "median_ms": ms, "p90_ms": ms * 1.2, "fps": 1000 / ms})
+            results.latency.append(
+                {
+                    "run": "r1",
+                    "artifact": artifact,
+                    "label": f"{fmt} {precision}",
+                    "format": fmt,
+                    "precision": precision,
+                    "engine": "e",
+                    "profile": profile,
+                    "threads": 1,
+                    "size_mb": 1.0,
+                    "median_ms": ms,
+                    "p90_ms": ms * 1.2,
+                    "fps": 1000 / ms,
+                }
+            )
     return results
 
 
@@ -180,9 +222,21 @@ def test_report_keeps_sections_measured_earlier(tmp_path):
     report.write_report(sample_results(), tmp_path)
     emulated_only = report.Results(command="pytest benchmarks --pi-emulated", settings={}, machine={})
     emulated_only.runs = sample_results().runs
-    emulated_only.emulated.append({"run": "r1", "suite": "bookworm", "python": "3.11.2", "machine": "aarch64",
-                                   "artifact": "model_int8.tflite", "images": 24, "agreement": 100.0, "mismatches": [],
-                                   "max_probability_difference": 0.0, "guest_prepared_identical": 24, "seconds": 3.0})
+    emulated_only.emulated.append(
+        {
+            "run": "r1",
+            "suite": "bookworm",
+            "python": "3.11.2",
+            "machine": "aarch64",
+            "artifact": "model_int8.tflite",
+            "images": 24,
+            "agreement": 100.0,
+            "mismatches": [],
+            "max_probability_difference": 0.0,
+            "guest_prepared_identical": 24,
+            "seconds": 3.0,
+        }
+    )
     report.write_report(emulated_only, tmp_path)
     data = json.loads((tmp_path / "report.json").read_text())
     assert len(data["latency"]) == 4 and len(data["emulated"]) == 1 and "latency" in data["carried"]
@@ -191,8 +245,13 @@ def test_report_keeps_sections_measured_earlier(tmp_path):
 
 
 def test_benchmark_without_a_run_says_how_to_make_one(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pytest", str(core.HERE), "--benchmark", "-p", "no:cacheprovider",
-                             "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(core.HERE), "--benchmark", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 4, result.stdout + result.stderr
     assert "no run to benchmark" in result.stderr and "--build" in result.stderr and "--smoke" in result.stderr
 
@@ -210,8 +269,10 @@ def test_build_trains_and_exports_with_the_console_scripts(tmp_path, monkeypatch
 
     monkeypatch.setattr(core, "run_script", fake_script)
     run = core.build_default_run(tmp_path / "runs")
-    assert calls == [["catdog-train", "--runs-dir", str(tmp_path / "runs"), "--name", "default"],
-                     ["catdog-export", str(tmp_path / "runs" / "default"), "--int8", "--fp16"]]
+    assert calls == [
+        ["catdog-train", "--runs-dir", str(tmp_path / "runs"), "--name", "default"],
+        ["catdog-export", str(tmp_path / "runs" / "default"), "--int8", "--fp16"],
+    ]
     assert run.name == "default" and run.export == tmp_path / "runs" / "default" / "export"
     calls.clear()
     core.build_default_run(tmp_path / "runs")  # trained already: export only
@@ -228,8 +289,12 @@ def test_report_names_the_split_chosen_on_and_shows_the_reliability_diagram(tmp_
     assert (tmp_path / "out" / "reliability_r1.png").read_bytes() == diagram.read_bytes()
     assert tmp_path / "out" / "reliability_r1.png" in written
     text = (tmp_path / "out" / "report.md").read_text()
-    assert ("  - early stopping and checkpoint chosen on the selection split, the validation split only measured; "
-            "temperature 1.700 folded into the model") in text
-    assert ("  - early stopping and checkpoint chosen on the validation split (so its validation figures are "
-            "optimistic); no temperature") in text
+    assert (
+        "  - early stopping and checkpoint chosen on the selection split, the validation split only measured; "
+        "temperature 1.700 folded into the model"
+    ) in text
+    assert (
+        "  - early stopping and checkpoint chosen on the validation split (so its validation figures are "
+        "optimistic); no temperature"
+    ) in text
     assert "![reliability of r1](reliability_r1.png)" in text and "reliability_old" not in text

@@ -7,6 +7,7 @@ writes DIR/model_<precision>.<tflite|onnx>, a sidecar <artifact>.json each, and 
 (the table below, plus every image's predicted class per artifact). The export is built in a hidden folder
 beside DIR and replaces DIR whole at the end, so DIR is always one complete export, old or new.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,10 @@ from catdog.runtime.folders import RunFolder
 from catdog.runtime.images import PREPARATION, ImageError, load_prepared, scan_images, skipped_lines
 from catdog.runtime.kinds import FLAGS
 from catdog.runtime.metadata import SCHEMA_VERSION, file_sha256, package_versions, sidecar_path
+from catdog.runtime.metrics import check_parity, classification_metrics
 
 REPORTS = ("parity.md", "parity.json")
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert")  # recorded in every sidecar
-from catdog.runtime.metrics import check_parity, classification_metrics
 
 
 class ExportError(ValueError):
@@ -53,7 +54,9 @@ def families(text: str) -> list[str]:
     chosen = [family.strip() for family in text.split(",") if family.strip()]
     unknown = [family for family in chosen if family not in FAMILIES]
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"unknown format {', '.join(unknown) or repr(text)} (use {', '.join(FAMILIES)})")
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(unknown) or repr(text)} (use {', '.join(FAMILIES)})"
+        )
     return chosen
 
 
@@ -78,18 +81,34 @@ def parse_args(argv=None):
     add = parser.add_argument
     add("source", help="a run folder (from catdog-train) or a model.keras file")
     for flag in FLAGS:  # --int8, --fp16: from the artifact kinds (catdog.runtime.kinds)
-        add(f"--{flag}", action="store_true",
-            help=f"also export {', '.join(f.filename for f in FORMATS if f.flag == flag)}")
+        add(
+            f"--{flag}",
+            action="store_true",
+            help=f"also export {', '.join(f.filename for f in FORMATS if f.flag == flag)}",
+        )
     add("--formats", type=families, default="tflite,onnx", help="comma-separated families to export: tflite, onnx")
     add("--calibration-data", help="folder of images to calibrate int8 on (default: the run's training split)")
     add("--calibration-size", type=positive_int, default=300, help="how many calibration images (default 300)")
     add("--data", help="labelled images to check parity on (default: the run's validation split)")
-    add("--max-drop", type=non_negative_float, default=1.0, help="most accuracy points an artifact may lose vs the float model")
-    add("--min-agreement", type=percent, default=98.0, help="least share of images, in percent, on which an artifact "
-        "must give the float model's label (default 98)")
-    add("--reduce-range", action=argparse.BooleanOptionalAction, default=True,
+    add(
+        "--max-drop",
+        type=non_negative_float,
+        default=1.0,
+        help="most accuracy points an artifact may lose vs the float model",
+    )
+    add(
+        "--min-agreement",
+        type=percent,
+        default=98.0,
+        help="least share of images, in percent, on which an artifact must give the float model's label (default 98)",
+    )
+    add(
+        "--reduce-range",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="ONNX int8 weights in 7 bits (default), so that x86 CPUs without VNNI compute exactly what ARM and "
-             "VNNI CPUs compute; --no-reduce-range: 8 bits, for artifacts that never run on such an x86 (README)")
+        "VNNI CPUs compute; --no-reduce-range: 8 bits, for artifacts that never run on such an x86 (README)",
+    )
     add("--seed", type=int, default=42)
     add("--out", help="output folder (default: <run>/export)")
     return parser.parse_args(argv)
@@ -111,8 +130,12 @@ def load_source(path: Path) -> Source:
 def is_export_file(name: str) -> bool:
     """Whether catdog-export writes files of this name (or, hidden and partial, left them when killed)."""
     artifacts = {f.filename for f in FORMATS}
-    return (name in artifacts or name in REPORTS or name.removesuffix(".json") in artifacts
-            or (name.startswith(".") and ".partial-" in name))
+    return (
+        name in artifacts
+        or name in REPORTS
+        or name.removesuffix(".json") in artifacts
+        or (name.startswith(".") and ".partial-" in name)
+    )
 
 
 def check_out(out: Path) -> None:
@@ -122,8 +145,10 @@ def check_out(out: Path) -> None:
         raise ExportError(f"cannot export to {out}: {existing} is a file, not a folder")
     foreign = sorted(path.name for path in out.iterdir() if not is_export_file(path.name)) if out.is_dir() else []
     if foreign:
-        raise ExportError(f"{out} holds files that are not from catdog-export ({', '.join(foreign[:3])}); "
-                          "it would be replaced whole: give --out a new or empty folder")
+        raise ExportError(
+            f"{out} holds files that are not from catdog-export ({', '.join(foreign[:3])}); "
+            "it would be replaced whole: give --out a new or empty folder"
+        )
 
 
 def load_keras_model(path: Path):
@@ -134,7 +159,9 @@ def load_keras_model(path: Path):
 
         return keras.models.load_model(path, compile=False)
     except Exception as error:  # a truncated or foreign file fails in many different ways
-        raise ExportError(f"cannot load model {path}: {(str(error).splitlines() or [type(error).__name__])[0][:200]}") from None
+        raise ExportError(
+            f"cannot load model {path}: {(str(error).splitlines() or [type(error).__name__])[0][:200]}"
+        ) from None
 
 
 def calibration_set(args, source: Source, size: int) -> list[np.ndarray]:
@@ -195,17 +222,36 @@ def io_metadata(path: Path) -> tuple[dict, dict]:
 
     backend = make_interpreter(path)
     if isinstance(backend, TFLiteBackend):
+
         def describe(detail):
             scale, zero_point = detail["quantization"]
             quantized = np.issubdtype(detail["dtype"], np.integer)
-            return {"name": detail["name"], "shape": [int(d) for d in detail["shape"]],
-                    "dtype": np.dtype(detail["dtype"]).name, "scale": float(scale) if quantized else None,
-                    "zero_point": int(zero_point) if quantized else None}
+            return {
+                "name": detail["name"],
+                "shape": [int(d) for d in detail["shape"]],
+                "dtype": np.dtype(detail["dtype"]).name,
+                "scale": float(scale) if quantized else None,
+                "zero_point": int(zero_point) if quantized else None,
+            }
+
         return describe(backend.input), describe(backend.output)
     inputs, outputs = backend.session.get_inputs()[0], backend.session.get_outputs()[0]
-    return ({"name": inputs.name, "shape": [1, *backend.input_shape[1:]], "dtype": "float32", "scale": None, "zero_point": None},
-            {"name": outputs.name, "shape": [1, len(outputs.shape) and outputs.shape[-1]], "dtype": "float32",
-             "scale": None, "zero_point": None})
+    return (
+        {
+            "name": inputs.name,
+            "shape": [1, *backend.input_shape[1:]],
+            "dtype": "float32",
+            "scale": None,
+            "zero_point": None,
+        },
+        {
+            "name": outputs.name,
+            "shape": [1, len(outputs.shape) and outputs.shape[-1]],
+            "dtype": "float32",
+            "scale": None,
+            "zero_point": None,
+        },
+    )
 
 
 def export_all(args) -> int:
@@ -229,15 +275,30 @@ def export_all(args) -> int:
     images, truth = np.stack(images), [y for _, y in items]
     float_probabilities = model.predict(images.astype(np.float32), batch_size=32, verbose=0)
     float_metrics = classification_metrics(labels, truth, float_probabilities)
-    rows = [{"artifact": "model.keras", "format": "keras", "precision": "fp32",
-             "size_mb": source.model_path.stat().st_size / 1e6, **float_metrics, "delta_points": 0.0,
-             "label_agreement": 1.0, "max_probability_difference": 0.0, "status": "reference"}]
+    rows = [
+        {
+            "artifact": "model.keras",
+            "format": "keras",
+            "precision": "fp32",
+            "size_mb": source.model_path.stat().st_size / 1e6,
+            **float_metrics,
+            "delta_points": 0.0,
+            "label_agreement": 1.0,
+            "max_probability_difference": 0.0,
+            "status": "reference",
+        }
+    ]
     predictions = {"model.keras": float_probabilities.argmax(1).tolist()}
     common = {
-        "schema": SCHEMA_VERSION, "labels": labels,
-        "source": {"model": str(source.model_path.resolve()), "sha256": file_sha256(source.model_path),
-                   "architecture": source.config.get("model"), "alpha": source.config.get("alpha"),
-                   "temperature": source.config.get("temperature")},  # folded into the model by catdog-train
+        "schema": SCHEMA_VERSION,
+        "labels": labels,
+        "source": {
+            "model": str(source.model_path.resolve()),
+            "sha256": file_sha256(source.model_path),
+            "architecture": source.config.get("model"),
+            "alpha": source.config.get("alpha"),
+            "temperature": source.config.get("temperature"),
+        },  # folded into the model by catdog-train
         "tools": package_versions(TOOLS),
     }
     failures = []
@@ -249,14 +310,23 @@ def export_all(args) -> int:
                 row, predicted = export_one(fmt, model, size, calibration, staging, common, check, args)
             except Exception as error:  # one exporter failing must not stop the others
                 message = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
-                row, predicted = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
-                                  "status": f"export failed: {message}"}, None
+                row, predicted = (
+                    {
+                        "artifact": fmt.filename,
+                        "format": fmt.format,
+                        "precision": fmt.precision,
+                        "status": f"export failed: {message}",
+                    },
+                    None,
+                )
             rows.append(row)
             if predicted is not None:
                 predictions[fmt.filename] = predicted
             if row["status"] != "ok":
-                failures.append(f"{fmt.filename}: {row['status']}" + ("; marked failed in its metadata"
-                                                                       if predicted is not None else ""))
+                failures.append(
+                    f"{fmt.filename}: {row['status']}"
+                    + ("; marked failed in its metadata" if predicted is not None else "")
+                )
         write_report(staging, rows, labels, items, predictions)
     print(f"wrote {out}")
     for failure in failures:
@@ -278,11 +348,21 @@ class ParityCheck:
     def __call__(self, artifact: Path) -> tuple[dict, np.ndarray]:
         """Run the artifact through the lean runtime on every image; return (parity, probabilities)."""
         classifier = Classifier(artifact)
-        probabilities = np.stack([classifier.probabilities(image) for image in tqdm(
-            self.images, desc=f"parity of {artifact.name.split('.partial-')[-1]}", unit="image", leave=False,
-            disable=None)])  # None: a bar on a terminal only
-        return check_parity(self.labels, self.truth, probabilities, self.float_probabilities, self.max_drop,
-                            self.min_agreement), probabilities
+        probabilities = np.stack(
+            [
+                classifier.probabilities(image)
+                for image in tqdm(
+                    self.images,
+                    desc=f"parity of {artifact.name.split('.partial-')[-1]}",
+                    unit="image",
+                    leave=False,
+                    disable=None,
+                )
+            ]
+        )  # None: a bar on a terminal only
+        return check_parity(
+            self.labels, self.truth, probabilities, self.float_probabilities, self.max_drop, self.min_agreement
+        ), probabilities
 
 
 def export_one(fmt, model, size, calibration, out: Path, common: dict, check: ParityCheck, args):
@@ -295,12 +375,24 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
         seconds = time.time() - started
         input_meta, output_meta = io_metadata(temp)
         metadata = {
-            **common, "format": fmt.format, "precision": fmt.precision, "artifact": fmt.filename,
-            "sha256": file_sha256(temp), "size_bytes": temp.stat().st_size,
-            "input": {**input_meta, "preparation": PREPARATION}, "output": {**output_meta, "kind": "probabilities"},
-            "calibration": ({"images": len(calibration), "source": args.calibration_data or "training split",
-                             "seed": args.seed, **({"reduce_range": args.reduce_range} if fmt.format == "onnx" else {})}
-                            if fmt.precision == "int8" else None),
+            **common,
+            "format": fmt.format,
+            "precision": fmt.precision,
+            "artifact": fmt.filename,
+            "sha256": file_sha256(temp),
+            "size_bytes": temp.stat().st_size,
+            "input": {**input_meta, "preparation": PREPARATION},
+            "output": {**output_meta, "kind": "probabilities"},
+            "calibration": (
+                {
+                    "images": len(calibration),
+                    "source": args.calibration_data or "training split",
+                    "seed": args.seed,
+                    **({"reduce_range": args.reduce_range} if fmt.format == "onnx" else {}),
+                }
+                if fmt.precision == "int8"
+                else None
+            ),
         }
         write_json(sidecar_path(temp), metadata)  # the runtime reads it to run the check
         try:
@@ -309,24 +401,34 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
             sidecar_path(temp).unlink(missing_ok=True)
         metadata["parity"] = parity
     write_json(sidecar_path(final), metadata)
-    row = {"artifact": fmt.filename, "format": fmt.format, "precision": fmt.precision,
-           "size_mb": metadata["size_bytes"] / 1e6, **parity, "export_seconds": round(seconds, 1),
-           "status": "ok" if parity["passed"] else "FAILED: " + "; ".join(parity["problems"])}
+    row = {
+        "artifact": fmt.filename,
+        "format": fmt.format,
+        "precision": fmt.precision,
+        "size_mb": metadata["size_bytes"] / 1e6,
+        **parity,
+        "export_seconds": round(seconds, 1),
+        "status": "ok" if parity["passed"] else "FAILED: " + "; ".join(parity["problems"]),
+    }
     return row, probabilities.argmax(1).tolist()
 
 
 def parity_table(rows: list[dict]) -> str:
     """The Markdown table of artifacts against the float model."""
-    header = ("| artifact | format | precision | size MB | accuracy | log loss | delta vs float (pts) | "
-              "label agreement | max prob diff | status |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    header = (
+        "| artifact | format | precision | size MB | accuracy | log loss | delta vs float (pts) | "
+        "label agreement | max prob diff | status |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|"
+    )
     lines = [header]
     for row in rows:
         if "accuracy" not in row:
             lines.append(f"| {row['artifact']} | {row['format']} | {row['precision']} | | | | | | | {row['status']} |")
             continue
-        lines.append(f"| {row['artifact']} | {row['format']} | {row['precision']} | {row['size_mb']:.2f} | "
-                     f"{row['accuracy']:.2%} | {row['log_loss']:.4f} | {row['delta_points'] + 0.0:+.2f} | "
-                     f"{row['label_agreement']:.2%} | {row['max_probability_difference']:.4f} | {row['status']} |")
+        lines.append(
+            f"| {row['artifact']} | {row['format']} | {row['precision']} | {row['size_mb']:.2f} | "
+            f"{row['accuracy']:.2%} | {row['log_loss']:.4f} | {row['delta_points'] + 0.0:+.2f} | "
+            f"{row['label_agreement']:.2%} | {row['max_probability_difference']:.4f} | {row['status']} |"
+        )
     return "\n".join(lines)
 
 
@@ -336,10 +438,17 @@ def write_report(out: Path, rows, labels, items, predictions) -> None:
     print(table)
     with atomic_path(out / "parity.md") as temp:
         temp.write_text(f"# Parity against the float model ({len(items)} validation images)\n\n{table}\n")
-    results = {row["artifact"]: {**{k: v for k, v in row.items() if k != "confusion_matrix"},
-                                 "predicted": predictions.get(row["artifact"])} for row in rows}
-    write_json(out / "parity.json", {"labels": labels, "images": [p for p, _ in items],
-                                     "true": [y for _, y in items], "results": results})
+    results = {
+        row["artifact"]: {
+            **{k: v for k, v in row.items() if k != "confusion_matrix"},
+            "predicted": predictions.get(row["artifact"]),
+        }
+        for row in rows
+    }
+    write_json(
+        out / "parity.json",
+        {"labels": labels, "images": [p for p, _ in items], "true": [y for _, y in items], "results": results},
+    )
 
 
 def main(argv=None) -> int:

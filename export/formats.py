@@ -1,5 +1,6 @@
 """The converters of catdog-export, one per artifact kind of catdog.runtime.kinds: adding a kind is one line
 there and one converter function here."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -74,8 +75,7 @@ def onnx_fp32(model, size, calibration, path, options):
     import tf2onnx
 
     function = _serving_function(model, size, None)
-    tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=17,
-                                  output_path=str(path))
+    tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=17, output_path=str(path))
 
 
 def onnx_int8(model, size, calibration, path, options):
@@ -102,11 +102,22 @@ def onnx_int8(model, size, calibration, path, options):
         onnx_fp32(model, size, calibration, float_path, options)
         quant_pre_process(str(float_path), str(prepared_path), skip_symbolic_shape=True)
         reduce_range = options.get("reduce_range", True)
-        eight_bit = ({weight: [{"axis": 0, "reduce_range": False}] for weight in depthwise_weights(prepared_path)}
-                     if reduce_range else {})
-        quantize_static(str(prepared_path), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        extra_options={"TensorQuantOverrides": eight_bit} if eight_bit else {})
+        eight_bit = (
+            {weight: [{"axis": 0, "reduce_range": False}] for weight in depthwise_weights(prepared_path)}
+            if reduce_range
+            else {}
+        )
+        quantize_static(
+            str(prepared_path),
+            str(path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=reduce_range,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            extra_options={"TensorQuantOverrides": eight_bit} if eight_bit else {},
+        )
     finally:
         for temp in (float_path, prepared_path):
             temp.unlink(missing_ok=True)
@@ -119,13 +130,22 @@ def depthwise_weights(path) -> list[str]:
 
     graph = onnx.load(str(path)).graph
     shapes = {initializer.name: list(initializer.dims) for initializer in graph.initializer}
-    return [node.input[1] for node in graph.node if node.op_type == "Conv"
-            and any(attribute.name == "group" and attribute.i > 1 for attribute in node.attribute)
-            and shapes.get(node.input[1], [0, 0])[1] == 1]
+    return [
+        node.input[1]
+        for node in graph.node
+        if node.op_type == "Conv"
+        and any(attribute.name == "group" and attribute.i > 1 for attribute in node.attribute)
+        and shapes.get(node.input[1], [0, 0])[1] == 1
+    ]
 
 
-CONVERTERS = {"model_fp32.tflite": tflite_fp32, "model_fp16.tflite": tflite_fp16, "model_int8.tflite": tflite_int8,
-              "model_fp32.onnx": onnx_fp32, "model_int8.onnx": onnx_int8}  # by ArtifactKind.filename
+CONVERTERS = {
+    "model_fp32.tflite": tflite_fp32,
+    "model_fp16.tflite": tflite_fp16,
+    "model_int8.tflite": tflite_int8,
+    "model_fp32.onnx": onnx_fp32,
+    "model_int8.onnx": onnx_int8,
+}  # by ArtifactKind.filename
 FORMATS = [Format(kind.format, kind.precision, kind.flag, CONVERTERS[kind.filename]) for kind in KINDS]
 
 

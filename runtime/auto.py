@@ -1,5 +1,6 @@
 """Choosing which artifact to run: the one named, the preferred one in an export folder, or (`--backend auto`)
 the fastest on this machine among those whose sidecar says parity passed."""
+
 from __future__ import annotations
 
 import argparse
@@ -96,8 +97,9 @@ def pick_preferred(artifacts) -> Path:
     return min(ranked)[1]
 
 
-def load_model(model: str | Path | None, backend: str | None = None, threads: int | None = None
-               ) -> tuple[Classifier, str]:
+def load_model(
+    model: str | Path | None, backend: str | None = None, threads: int | None = None
+) -> tuple[Classifier, str]:
     """A Classifier for MODEL (an artifact, or an export folder; None: the newest complete runs/*/export) and
     a line saying what was chosen and why.
 
@@ -106,15 +108,18 @@ def load_model(model: str | Path | None, backend: str | None = None, threads: in
     if model is None:
         model = newest_export()
         if model is None:
-            raise ModelChoiceError(f"no --model given and no complete {RUNS}/*/{EXPORT} folder here "
-                                   "(catdog-export makes one)")
+            raise ModelChoiceError(
+                f"no --model given and no complete {RUNS}/*/{EXPORT} folder here (catdog-export makes one)"
+            )
     model = Path(model)
     if not model.exists():
         raise ModelChoiceError(f"model not found: {model}")
     if model.is_file():
         if backend == "auto":
-            raise ModelChoiceError(f"--backend auto chooses among an export folder's artifacts; {model} is one file "
-                                   f"(give its folder, {model.parent})")
+            raise ModelChoiceError(
+                f"--backend auto chooses among an export folder's artifacts; {model} is one file "
+                f"(give its folder, {model.parent})"
+            )
         if backend in SUFFIXES and model.suffix != SUFFIXES[backend]:
             raise ModelChoiceError(f"{model} is not a {backend} model (--backend {backend})")
         classifier = Classifier(model, threads)
@@ -144,9 +149,17 @@ def positive_int(text: str) -> int:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, --threads and --backend, the same in catdog-predict and catdog-cam."""
-    parser.add_argument("--model", help=f"an artifact (.tflite/.onnx with its .json sidecar) or an export folder "
-                        f"(default: the newest complete {RUNS}/*/{EXPORT} folder)")
-    parser.add_argument("--threads", type=positive_int, help="interpreter CPU threads (default: every CPU this process may use)")
-    parser.add_argument("--backend", choices=("auto", *SUFFIXES),
-                        help="in an export folder: that format's preferred artifact, or 'auto': the fastest "
-                             "here among those that passed parity (default: int8 TFLite)")
+    parser.add_argument(
+        "--model",
+        help=f"an artifact (.tflite/.onnx with its .json sidecar) or an export folder "
+        f"(default: the newest complete {RUNS}/*/{EXPORT} folder)",
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, help="interpreter CPU threads (default: every CPU this process may use)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", *SUFFIXES),
+        help="in an export folder: that format's preferred artifact, or 'auto': the fastest "
+        "here among those that passed parity (default: int8 TFLite)",
+    )

@@ -1,4 +1,5 @@
 """One small interface over the interpreters that run on the board: LiteRT for .tflite, onnxruntime for .onnx."""
+
 from __future__ import annotations
 
 import os

@@ -20,6 +20,7 @@ The summary (frames, dropped, loop FPS, inference and frame age p50/p90 ms) is t
 on stdout, so stdout stays one object per frame. Exit status: 0; 1 if no frame could be read or shown;
 2 for an unusable model or source.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -132,8 +133,9 @@ class Source:
     skipped: dict[str, list[Path]] = field(default_factory=dict)
 
 
-def open_source(spec: str, capture_size: tuple[int, int] = (640, 480),
-                capture_format: str = picam.DEFAULT_FORMAT) -> Source:
+def open_source(
+    spec: str, capture_size: tuple[int, int] = (640, 480), capture_format: str = picam.DEFAULT_FORMAT
+) -> Source:
     """Open --source: a camera index, picam[:N], a stream URL, a video file or a folder of images. CamError if
     it cannot be opened. capture_size and capture_format apply to the Raspberry Pi camera."""
     if (number := picam.camera_number(spec)) is not None:
@@ -160,8 +162,11 @@ def open_source(spec: str, capture_size: tuple[int, int] = (640, 480),
         raise CamError(f"no such camera index, stream URL, file or folder: {spec}")
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
-        hint = "; for a Raspberry Pi camera module use --source picam" if (
-            isinstance(target, int) and picam.picamera2_available()) else ""
+        hint = (
+            "; for a Raspberry Pi camera module use --source picam"
+            if (isinstance(target, int) and picam.picamera2_available())
+            else ""
+        )
         raise CamError(f"cannot open {what}{hint}")
     if live:
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # where the driver allows: no queue of stale frames
@@ -275,10 +280,12 @@ class Stats:
 
     def summary(self) -> str:
         inference, age = latency_stats(self.inference_ms), latency_stats(self.age_ms)
-        return (f"{self.frames} frames, {self.dropped} dropped, loop {self.frames / self.seconds:.1f} FPS, "
-                f"inference p50 {inference['median_ms']:.2f} ms p90 {inference['p90_ms']:.2f} ms mean "
-                f"{inference['mean_ms']:.2f} ms ({1000 / inference['mean_ms']:.1f} FPS inference only), "
-                f"frame age p50 {age['median_ms']:.1f} ms p90 {age['p90_ms']:.1f} ms")
+        return (
+            f"{self.frames} frames, {self.dropped} dropped, loop {self.frames / self.seconds:.1f} FPS, "
+            f"inference p50 {inference['median_ms']:.2f} ms p90 {inference['p90_ms']:.2f} ms mean "
+            f"{inference['mean_ms']:.2f} ms ({1000 / inference['mean_ms']:.1f} FPS inference only), "
+            f"frame age p50 {age['median_ms']:.1f} ms p90 {age['p90_ms']:.1f} ms"
+        )
 
 
 def annotate(image: np.ndarray, label: str, probability: float, inference_ms: float, fps: float) -> np.ndarray:
@@ -289,15 +296,22 @@ def annotate(image: np.ndarray, label: str, probability: float, inference_ms: fl
     for row, text in enumerate(lines):
         origin = (int(10 * scale), int((row + 1) * 30 * scale))
         for color, thickness in (((0, 0, 0), 4), ((255, 255, 255), 1)):  # dark outline, then white text
-            cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, color,
-                        max(1, round(thickness * scale)), cv2.LINE_AA)
+            cv2.putText(
+                out,
+                text,
+                origin,
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.8 * scale,
+                color,
+                max(1, round(thickness * scale)),
+                cv2.LINE_AA,
+            )
     return out
 
 
 def display_available() -> bool:
     """Whether a window can be opened: on Linux only with an X11/Wayland display (OpenCV's Qt aborts without)."""
-    return not sys.platform.startswith("linux") or any(
-        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY"))
+    return not sys.platform.startswith("linux") or any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY"))
 
 
 def show(image: np.ndarray) -> bool:
@@ -327,8 +341,12 @@ def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None, v
             probabilities = np.array([prediction.probabilities[label] for label in classifier.labels])
             smoothed = probabilities if smoothed is None else args.smooth * probabilities + (1 - args.smooth) * smoothed
             best = int(smoothed.argmax())
-            shown = Prediction(classifier.labels[best], float(smoothed[best]),
-                               dict(zip(classifier.labels, map(float, smoothed))), prediction.inference_ms)
+            shown = Prediction(
+                classifier.labels[best],
+                float(smoothed[best]),
+                dict(zip(classifier.labels, map(float, smoothed))),
+                prediction.inference_ms,
+            )
             now = time.perf_counter()
             age_ms = (now - frame.captured) * 1000
             stats.frames += 1
@@ -336,8 +354,14 @@ def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None, v
             stats.age_ms.append(age_ms)
             recent.append(now)
             fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-            record = {"frame": frame.index, "timestamp": round(frame.timestamp, 3), "source": frame.name,
-                      **shown.to_dict(), "age_ms": round(age_ms, 3), "fps": round(fps, 2)}
+            record = {
+                "frame": frame.index,
+                "timestamp": round(frame.timestamp, 3),
+                "source": frame.name,
+                **shown.to_dict(),
+                "age_ms": round(age_ms, 3),
+                "fps": round(fps, 2),
+            }
             if args.json:
                 print(json.dumps(record), flush=True)
             if view:
@@ -384,26 +408,54 @@ def address(text: str) -> tuple[str, int]:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="catdog-cam", description="Classify a camera, stream, video or folder "
-                                     "of images frame by frame.")
+    parser = argparse.ArgumentParser(
+        prog="catdog-cam", description="Classify a camera, stream, video or folder of images frame by frame."
+    )
     add = parser.add_argument
-    add("--source", default="0", help="camera index (USB webcam), picam or picam:N (Raspberry Pi camera), stream "
-        "URL, video file or folder of images (default: 0)")
-    add("--capture-size", type=frame_size, default=(640, 480), metavar="WxH",
-        help="picam: size of the captured frames (default: 640x480)")
-    add("--capture-format", choices=tuple(picam.TO_BGR), default=picam.DEFAULT_FORMAT,
-        help=f"picam: picamera2 pixel format of the main stream (default: {picam.DEFAULT_FORMAT})")
+    add(
+        "--source",
+        default="0",
+        help="camera index (USB webcam), picam or picam:N (Raspberry Pi camera), stream "
+        "URL, video file or folder of images (default: 0)",
+    )
+    add(
+        "--capture-size",
+        type=frame_size,
+        default=(640, 480),
+        metavar="WxH",
+        help="picam: size of the captured frames (default: 640x480)",
+    )
+    add(
+        "--capture-format",
+        choices=tuple(picam.TO_BGR),
+        default=picam.DEFAULT_FORMAT,
+        help=f"picam: picamera2 pixel format of the main stream (default: {picam.DEFAULT_FORMAT})",
+    )
     add_model_arguments(parser)
     add("--no-display", action="store_true", help="no window (implies --json)")
     add("--json", action="store_true", help="one JSON line per frame on stdout")
-    add("--serve", type=address, metavar="HOST:PORT", help="live view for a browser at http://HOST:PORT/ "
-        "(HOST defaults to 127.0.0.1; any other address lets anyone who can reach it see the camera)")
+    add(
+        "--serve",
+        type=address,
+        metavar="HOST:PORT",
+        help="live view for a browser at http://HOST:PORT/ "
+        "(HOST defaults to 127.0.0.1; any other address lets anyone who can reach it see the camera)",
+    )
     add("--record", type=Path, metavar="OUT.mp4", help="also write the annotated frames as a video (mp4v)")
-    add("--realtime", action="store_true", help="read a video file or folder at its own frame rate (a folder at "
-        f"{DEFAULT_FPS:g} FPS) like a live camera: frames the loop has no time for are dropped")
+    add(
+        "--realtime",
+        action="store_true",
+        help="read a video file or folder at its own frame rate (a folder at "
+        f"{DEFAULT_FPS:g} FPS) like a live camera: frames the loop has no time for are dropped",
+    )
     add("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
-    add("--smooth", type=smoothing, default=1.0, metavar="ALPHA", help="exponential smoothing of the "
-        "probabilities: weight of the newest frame, in (0, 1] (default 1: none)")
+    add(
+        "--smooth",
+        type=smoothing,
+        default=1.0,
+        metavar="ALPHA",
+        help="exponential smoothing of the probabilities: weight of the newest frame, in (0, 1] (default 1: none)",
+    )
     args = parser.parse_args(argv)
     args.json = args.json or args.no_display
     return args
@@ -439,8 +491,11 @@ def start(args) -> int:
             return 2
         print(f"catdog-cam: {note}", file=sys.stderr)
         if view:
-            exposed = "" if view.address[0] in LOOPBACK else (
-                " (not loopback: anyone who can reach this address can see the camera)")
+            exposed = (
+                ""
+                if view.address[0] in LOOPBACK
+                else (" (not loopback: anyone who can reach this address can see the camera)")
+            )
             print(f"catdog-cam: live view at {view.url}{exposed}", file=sys.stderr, flush=True)
         return run(classifier, source, args, view)
 
@@ -470,7 +525,8 @@ def run(classifier, source: Source, args, view: LiveView | None) -> int:
             cv2.destroyAllWindows()
     skipped = sum(map(len, source.skipped.values()))
     notes = (f", {skipped} file{'s' if skipped > 1 else ''} skipped" if skipped else "") + (
-        f"; recorded {args.record}" if args.record else "")
+        f"; recorded {args.record}" if args.record else ""
+    )
     print(f"catdog-cam: {stats.summary()}{notes}", file=sys.stderr)
     return 1 if skipped else 0
 

@@ -1,4 +1,5 @@
 """`Classifier`: an exported artifact plus its sidecar, taking BGR frames or image files."""
+
 from __future__ import annotations
 
 import time
@@ -22,9 +23,12 @@ class Prediction:
     inference_ms: float
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "probability": round(self.probability, 6),
-                "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
-                "inference_ms": round(self.inference_ms, 3)}
+        return {
+            "label": self.label,
+            "probability": round(self.probability, 6),
+            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+            "inference_ms": round(self.inference_ms, 3),
+        }
 
 
 def quantize(values: np.ndarray, dtype: np.dtype, scale: float | None, zero_point: int | None) -> np.ndarray:
@@ -68,12 +72,16 @@ class Classifier:
         if declared != actual:
             raise MismatchError(f"{sidecar} says input shape {declared} but {artifact} takes {actual}")
         if self.input.get("dtype") != self.backend.input_dtype.name:
-            raise MismatchError(f"{sidecar} says input dtype {self.input.get('dtype')} "
-                                f"but {artifact} takes {self.backend.input_dtype.name}")
+            raise MismatchError(
+                f"{sidecar} says input dtype {self.input.get('dtype')} "
+                f"but {artifact} takes {self.backend.input_dtype.name}"
+            )
         outputs = self.backend.run(np.zeros(actual, self.backend.input_dtype)).shape[-1]
         if outputs != len(self.labels):
-            raise MismatchError(f"{sidecar} has {len(self.labels)} labels ({', '.join(self.labels)}) "
-                                f"but {artifact} gives {outputs} outputs")
+            raise MismatchError(
+                f"{sidecar} has {len(self.labels)} labels ({', '.join(self.labels)}) "
+                f"but {artifact} gives {outputs} outputs"
+            )
 
     @property
     def name(self) -> str:
@@ -84,7 +92,9 @@ class Classifier:
         """Class probabilities for one prepared RGB uint8 image of the model's input size."""
         batch = rgb[np.newaxis]
         scale, zero_point = self.input.get("scale"), self.input.get("zero_point")
-        if not (batch.dtype == self.backend.input_dtype and scale == 1 and zero_point == 0):  # raw pixels in as they are
+        if not (
+            batch.dtype == self.backend.input_dtype and scale == 1 and zero_point == 0
+        ):  # raw pixels in as they are
             batch = quantize(batch.astype(np.float32), self.backend.input_dtype, scale, zero_point)
         raw = self.backend.run(batch)
         return dequantize(raw, self.output.get("scale"), self.output.get("zero_point"))[0]
@@ -95,8 +105,9 @@ class Classifier:
         probabilities = self.probabilities(rgb)
         elapsed = (time.perf_counter() - started) * 1000
         best = int(probabilities.argmax())
-        return Prediction(self.labels[best], float(probabilities[best]),
-                          dict(zip(self.labels, map(float, probabilities))), elapsed)
+        return Prediction(
+            self.labels[best], float(probabilities[best]), dict(zip(self.labels, map(float, probabilities))), elapsed
+        )
 
     def prepare(self, bgr: np.ndarray) -> np.ndarray:
         """A BGR frame as OpenCV gives it (any size) as this model's input: RGB at the input size."""

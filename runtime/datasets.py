@@ -7,6 +7,7 @@ Layouts understood (class names are whatever the folders or file names say):
   ROOT/<class>/*.jpg                                         (a stratified validation split is made)
   ROOT/cat.123.jpg, ROOT/dog.45.jpg                          (Kaggle "Dogs vs. Cats", flat; also under ROOT/train/)
 """
+
 from __future__ import annotations
 
 import random
@@ -55,19 +56,28 @@ class Dataset:
             random.Random(f"{seed}-selection-{self.labels[i]}").shuffle(items)
             n_selection = max(1, round(len(items) * fraction))
             if n_selection >= len(items):
-                raise DataError(f"class {self.labels[i]!r} has {len(items)} training image(s): too few to set "
-                                f"{fraction:.0%} aside for selection (lower --selection-fraction, or 0 for none)")
+                raise DataError(
+                    f"class {self.labels[i]!r} has {len(items)} training image(s): too few to set "
+                    f"{fraction:.0%} aside for selection (lower --selection-fraction, or 0 for none)"
+                )
             self.selection += items[:n_selection]
             self.train += items[n_selection:]
 
     def summary(self) -> str:
         """One line saying what was found."""
-        splits = [("train", self.train), *([("selection", self.selection)] if self.selection else []),
-                  ("validation", self.validation)]
-        counts = ", ".join(f"{label} " + "/".join(str(sum(1 for _, y in items if y == i)) for _, items in splits)
-                           for i, label in enumerate(self.labels))
-        return (", ".join(f"{len(items)} {name}" for name, items in splits) + f" images ({self.layout}; "
-                f"{'/'.join(name for name, _ in splits)} per class: {counts})")
+        splits = [
+            ("train", self.train),
+            *([("selection", self.selection)] if self.selection else []),
+            ("validation", self.validation),
+        ]
+        counts = ", ".join(
+            f"{label} " + "/".join(str(sum(1 for _, y in items if y == i)) for _, items in splits)
+            for i, label in enumerate(self.labels)
+        )
+        return (
+            ", ".join(f"{len(items)} {name}" for name, items in splits) + f" images ({self.layout}; "
+            f"{'/'.join(name for name, _ in splits)} per class: {counts})"
+        )
 
 
 def add_skipped(skipped: dict[str, list[Path]], more: dict[str, list[Path]]) -> None:
@@ -121,13 +131,20 @@ def _unusable(path: Path) -> str | None:
         return error.reason
 
 
-def drop_unreadable(classes: dict[str, list[Path]], skipped: dict[str, list[Path]],
-                    workers: int = 4) -> dict[str, list[Path]]:
+def drop_unreadable(
+    classes: dict[str, list[Path]], skipped: dict[str, list[Path]], workers: int = 4
+) -> dict[str, list[Path]]:
     """Decode every file once; return the usable ones and add the others to `skipped` by reason."""
     everything = [p for files in classes.values() for p in files]
     with ThreadPoolExecutor(workers) as pool:  # OpenCV releases the GIL while decoding
-        checked = tqdm(pool.map(_unusable, everything), total=len(everything), desc="checking images", unit="image",
-                       leave=False, disable=None)  # None: a bar on a terminal only
+        checked = tqdm(
+            pool.map(_unusable, everything),
+            total=len(everything),
+            desc="checking images",
+            unit="image",
+            leave=False,
+            disable=None,
+        )  # None: a bar on a terminal only
         reasons = dict(zip(everything, checked))
     for path, reason in reasons.items():
         if reason:
@@ -149,8 +166,10 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
     labels = sorted(name for name, files in train_classes.items() if files)
     if len(labels) < 2:
         found = f"only {labels[0]!r}" if labels else "no class with images"
-        raise DataError(f"need at least two classes of images in {root}, found {found} "
-                        "(use one sub-folder per class, e.g. cats/ and dogs/, or Kaggle names like cat.1.jpg)")
+        raise DataError(
+            f"need at least two classes of images in {root}, found {found} "
+            "(use one sub-folder per class, e.g. cats/ and dogs/, or Kaggle names like cat.1.jpg)"
+        )
     if val_classes is None:
         train_classes, val_classes = stratified_split(train_classes, validation_fraction, seed)
         layout = f"{kind} in {train_dir}, stratified {validation_fraction:.0%} validation split, seed {seed}"
@@ -162,8 +181,10 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
     for name in labels:
         if not train_classes.get(name):
             held = len(val_classes.get(name, []))
-            raise DataError(f"class {name!r} has no training image ({held} went to the validation split); "
-                            f"add images of it to {train_dir} or remove it")
+            raise DataError(
+                f"class {name!r} has no training image ({held} went to the validation split); "
+                f"add images of it to {train_dir} or remove it"
+            )
 
     def pairs(classes):
         return [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])]
@@ -178,12 +199,18 @@ def dataset_from_split(run_dir: Path) -> Dataset:
     def pairs(key):
         return [(path, int(label)) for path, label in split.get(key, [])]
 
-    return Dataset(split["labels"], pairs("train"), pairs("validation"), f"as in {run_dir}: {config['layout']}",
-                   selection=pairs("selection"))
+    return Dataset(
+        split["labels"],
+        pairs("train"),
+        pairs("validation"),
+        f"as in {run_dir}: {config['layout']}",
+        selection=pairs("selection"),
+    )
 
 
-def labelled_items(root: str | Path, labels: list[str] | None = None
-                   ) -> tuple[list[str], list[tuple[str, int]], dict[str, list[Path]]]:
+def labelled_items(
+    root: str | Path, labels: list[str] | None = None
+) -> tuple[list[str], list[tuple[str, int]], dict[str, list[Path]]]:
     """Every readable labelled image under `root` for evaluation (its validation/ folder if it has one),
     with class indices in the order of `labels` (default: sorted class names), and the files not used, by
     reason (for the caller to report)."""
@@ -196,6 +223,9 @@ def labelled_items(root: str | Path, labels: list[str] | None = None
     labels = labels or sorted(classes)
     unknown = sorted(set(classes) - set(labels))
     if unknown or not classes:
-        raise DataError(f"{val_dir} has classes the model does not know: {', '.join(unknown)}" if unknown
-                        else f"no labelled images found in {val_dir}")
+        raise DataError(
+            f"{val_dir} has classes the model does not know: {', '.join(unknown)}"
+            if unknown
+            else f"no labelled images found in {val_dir}"
+        )
     return labels, [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])], skipped

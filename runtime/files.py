@@ -1,4 +1,5 @@
 """Atomic writing: a file or a folder either appears complete under its final name or not at all."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,6 +1,7 @@
 """The folders the commands hand each other, defined once: a run folder (catdog-train writes it: model.keras,
 config.json, split.json, ...; export/ inside it), an export folder (catdog-export: artifacts with sidecars and
 parity.json), and the one rule for "the newest" that every command uses when it is not told which."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Training, export, benchmarks and the board all call `prepare()`, so the pixels a model sees on
 the board are the pixels it was trained and calibrated on.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,8 +56,10 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"not a readable image: {path}")
     height, width = image.shape[:2]
     if min(height, width) < MIN_IMAGE_SIDE:
-        raise ImageError(f"too small to be a photo: {path} is {width}x{height} pixels "
-                         f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})", TOO_SMALL)
+        raise ImageError(
+            f"too small to be a photo: {path} is {width}x{height} pixels (at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})",
+            TOO_SMALL,
+        )
     return image
 
 

@@ -2,6 +2,7 @@
 precision, and the catdog-export flag that asks for it. The runtime picks and loads artifacts by these
 entries, catdog-export attaches a converter to each (export/formats.py), and the benchmark and the tests
 list them from here: adding a kind is one line here and one converter there."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@
   format, precision, the artifact's own SHA-256, source model hash, calibration, tool versions,
   parity (passed or not).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,12 +46,14 @@ def read_metadata(artifact: str | Path) -> dict:
     if schema != SCHEMA_VERSION:
         older = isinstance(schema, int) and schema < SCHEMA_VERSION
         made_by = "an older catdog-export: export it again" if older else "a newer catdog: upgrade"
-        raise MetadataError(f"metadata {path} has schema {schema}, this runtime reads {SCHEMA_VERSION} (made by "
-                            f"{made_by})")
+        raise MetadataError(
+            f"metadata {path} has schema {schema}, this runtime reads {SCHEMA_VERSION} (made by {made_by})"
+        )
     missing = [key for key in REQUIRED if key not in metadata]
     if missing == ["sha256"]:  # the sidecars of catdog 0.1, before the artifact's hash was recorded
-        raise MetadataError(f"metadata {path} records no SHA-256 of its artifact (made by an older catdog-export: "
-                            "export it again)")
+        raise MetadataError(
+            f"metadata {path} records no SHA-256 of its artifact (made by an older catdog-export: export it again)"
+        )
     if missing:
         raise MetadataError(f"metadata {path} lacks {', '.join(missing)}")
     shape, labels = (metadata["input"] or {}).get("shape"), metadata["labels"]
@@ -65,9 +68,11 @@ def check_sha256(artifact: str | Path, metadata: dict) -> None:
     """MismatchError unless the artifact's SHA-256 is the one its sidecar records."""
     actual = file_sha256(artifact)
     if actual != metadata["sha256"]:
-        raise MismatchError(f"{artifact} is not the file its sidecar describes: SHA-256 {actual[:12]}..., "
-                            f"{sidecar_path(artifact).name} says {str(metadata['sha256'])[:12]}... "
-                            "(copy an artifact and its sidecar together, or export again)")
+        raise MismatchError(
+            f"{artifact} is not the file its sidecar describes: SHA-256 {actual[:12]}..., "
+            f"{sidecar_path(artifact).name} says {str(metadata['sha256'])[:12]}... "
+            "(copy an artifact and its sidecar together, or export again)"
+        )
 
 
 def file_sha256(path: str | Path) -> str:

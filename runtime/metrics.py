@@ -1,4 +1,5 @@
 """Classification metrics on predicted probabilities (numpy only, so the board can score itself)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,17 +38,32 @@ def reliability_bins(y_true, probabilities, bins: int = ECE_BINS) -> list[dict]:
     for b in range(bins):
         inside = which == b
         count = int(inside.sum())
-        result.append({"low": b / bins, "high": (b + 1) / bins, "count": count,
-                       "confidence": float(confidence[inside].mean()) if count else None,
-                       "accuracy": float(correct[inside].mean()) if count else None})
+        result.append(
+            {
+                "low": b / bins,
+                "high": (b + 1) / bins,
+                "count": count,
+                "confidence": float(confidence[inside].mean()) if count else None,
+                "accuracy": float(correct[inside].mean()) if count else None,
+            }
+        )
     return result
 
 
 def expected_calibration_error(y_true, probabilities, bins: int = ECE_BINS) -> float:
     """Expected calibration error: the image-weighted mean |accuracy - confidence| over confidence bins."""
     total = len(y_true)
-    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"])
-                     for b in reliability_bins(y_true, probabilities, bins) if b["count"])) if total else 0.0
+    return (
+        float(
+            sum(
+                b["count"] / total * abs(b["accuracy"] - b["confidence"])
+                for b in reliability_bins(y_true, probabilities, bins)
+                if b["count"]
+            )
+        )
+        if total
+        else 0.0
+    )
 
 
 def format_metrics(metrics: dict) -> str:
@@ -65,8 +81,9 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def check_parity(labels: list[str], y_true, probabilities, reference, max_drop: float = 1.0,
-                 min_agreement: float = 0.98) -> dict:
+def check_parity(
+    labels: list[str], y_true, probabilities, reference, max_drop: float = 1.0, min_agreement: float = 0.98
+) -> dict:
     """An artifact held against the float model on the same images, the one parity check that catdog-export
     and the benchmark both apply. `reference` is the float model's probabilities (N, classes) or, where only
     those were kept (a board with no TensorFlow), its predicted classes (N,). Returns the artifact's metrics,
@@ -79,10 +96,16 @@ def check_parity(labels: list[str], y_true, probabilities, reference, max_drop: 
     metrics = classification_metrics(labels, y_true, probabilities)
     float_accuracy = float((reference_labels == np.asarray(y_true, dtype=int)).mean())
     largest_difference = float(np.abs(reference - probabilities).max()) if reference.ndim == 2 else None
-    row = {**metrics, "float_accuracy": float_accuracy, "delta_points": (metrics["accuracy"] - float_accuracy) * 100,
-           "label_agreement": float((probabilities.argmax(1) == reference_labels).mean()),
-           "max_probability_difference": largest_difference, "finite": bool(np.isfinite(probabilities).all()),
-           "max_drop": max_drop, "min_agreement": min_agreement}
+    row = {
+        **metrics,
+        "float_accuracy": float_accuracy,
+        "delta_points": (metrics["accuracy"] - float_accuracy) * 100,
+        "label_agreement": float((probabilities.argmax(1) == reference_labels).mean()),
+        "max_probability_difference": largest_difference,
+        "finite": bool(np.isfinite(probabilities).all()),
+        "max_drop": max_drop,
+        "min_agreement": min_agreement,
+    }
     problems = [] if row["finite"] else ["NaN or infinite probabilities"]
     if -row["delta_points"] > max_drop:
         problems.append(f"lost {-row['delta_points']:.2f} accuracy points (limit {max_drop:g})")
@@ -95,5 +118,10 @@ def latency_stats(milliseconds) -> dict:
     """Median, 90th percentile, mean and minimum of timings in milliseconds, and how many there were: the
     one summary of timings that catdog-predict, catdog-cam, --backend auto and the benchmark report."""
     ms = np.asarray(milliseconds, dtype=np.float64)
-    return {"count": int(ms.size), "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
-            "mean_ms": float(ms.mean()), "min_ms": float(ms.min())}
+    return {
+        "count": int(ms.size),
+        "median_ms": float(np.median(ms)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "mean_ms": float(ms.mean()),
+        "min_ms": float(ms.min()),
+    }

@@ -9,6 +9,7 @@ Memory order of picamera2's pixel formats (its `request.py`, `_get_pil_mode`): "
 pixel (already OpenCV's order), "BGR888" is R, G, B, "XBGR8888" is R, G, B, X and "XRGB8888" is B, G, R, X;
 "YUV420" is planar I420, an array of height * 3/2 rows.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -27,9 +28,11 @@ TO_BGR = {
     "YUV420": cv2.COLOR_YUV2BGR_I420,
 }
 DEFAULT_FORMAT = "RGB888"
-INSTALL_HINT = ("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` and make "
-                "the venv with `python3 -m venv --system-site-packages` (the PyPI package alone lacks the libcamera "
-                "bindings)")
+INSTALL_HINT = (
+    "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` and make "
+    "the venv with `python3 -m venv --system-site-packages` (the PyPI package alone lacks the libcamera "
+    "bindings)"
+)
 SPEC = re.compile(r"picam(?::(\d+))?")
 
 
@@ -63,8 +66,10 @@ def open_picamera(number: int, size: tuple[int, int], pixel_format: str = DEFAUL
         raise PicameraError(INSTALL_HINT) from None
     cameras = Picamera2.global_camera_info()
     if not cameras:
-        raise PicameraError("no Raspberry Pi camera found (libcamera sees none; check the ribbon cable and "
-                            "`rpicam-hello --list-cameras`)")
+        raise PicameraError(
+            "no Raspberry Pi camera found (libcamera sees none; check the ribbon cable and "
+            "`rpicam-hello --list-cameras`)"
+        )
     if number >= len(cameras):
         seen = ", ".join(f"picam:{i} {camera.get('Model', '?')}" for i, camera in enumerate(cameras))
         raise PicameraError(f"no camera picam:{number}; libcamera sees {len(cameras)}: {seen}")
@@ -77,8 +82,9 @@ def open_picamera(number: int, size: tuple[int, int], pixel_format: str = DEFAUL
         camera.start()
     except Exception as error:
         camera.close()
-        raise PicameraError(f"cannot start camera picam:{number} at {size[0]}x{size[1]} {pixel_format}: {error}") \
-            from None
+        raise PicameraError(
+            f"cannot start camera picam:{number} at {size[0]}x{size[1]} {pixel_format}: {error}"
+        ) from None
     return camera
 
 

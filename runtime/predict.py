@@ -7,6 +7,7 @@ that was not classified, one line per reason (not an image, not found, dangling 
 MIN_IMAGE_SIDE pixels: catdog.runtime.images) with a count and the first few names.
 Exit status: 0, 1 if any file was skipped or no image classified, 2 if the model or the arguments are unusable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.model is None and len(args.paths) > 1 and is_model(args.paths[0]):  # the spelling before 0.2
         args.model = args.paths.pop(0)
-        print(f"catdog-predict: note: the model as first argument is deprecated and goes in 0.3; use --model "
-              f"{args.model}", file=sys.stderr)
+        print(
+            f"catdog-predict: note: the model as first argument is deprecated and goes in 0.3; use --model "
+            f"{args.model}",
+            file=sys.stderr,
+        )
     return args
 
 
@@ -81,8 +85,10 @@ def classify_all(classifier, paths, as_json: bool, dog_label: str | None):
             # "path" is the name before 0.2, kept until 0.3; "source" as in catdog-cam
             print(json.dumps({"source": str(path), "path": str(path), **prediction.to_dict()}), flush=True)
         else:
-            print(f"{path}\t{prediction.label}\t{prediction.probability:.4f}\t{prediction.inference_ms:.2f} ms",
-                  flush=True)
+            print(
+                f"{path}\t{prediction.label}\t{prediction.probability:.4f}\t{prediction.inference_ms:.2f} ms",
+                flush=True,
+            )
         if dog_label:
             rows.append((kaggle_id(path), f"{prediction.probabilities[dog_label]:.6f}"))
     return rows, times, skipped

@@ -10,6 +10,7 @@ client watches the stream, and only for the newest frame. Each client gets the n
 for one, so a slow client skips frames and never holds anyone up; a client that disconnects is dropped;
 at most MAX_CLIENTS streams at once, the next one gets 503.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -85,15 +86,20 @@ class LiveView:
         self.clients = threading.BoundedSemaphore(MAX_CLIENTS)
         self.watching = 0
         self.closed = False
-        server_class = type("Server", (http.server.ThreadingHTTPServer,), {
-            "daemon_threads": True, "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET})
+        server_class = type(
+            "Server",
+            (http.server.ThreadingHTTPServer,),
+            {"daemon_threads": True, "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
+        )
         try:
             self.server = server_class((host, port), self._handler())
         except OSError as error:
             raise ServeError(f"cannot serve on {host}:{port}: {error.strerror}") from None
         self.address = self.server.server_address[:2]
-        self._threads = [threading.Thread(target=self.server.serve_forever, name="catdog-serve", daemon=True),
-                         threading.Thread(target=self._encode, name="catdog-encode", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self.server.serve_forever, name="catdog-serve", daemon=True),
+            threading.Thread(target=self._encode, name="catdog-encode", daemon=True),
+        ]
 
     @property
     def url(self) -> str:
@@ -173,7 +179,9 @@ class LiveView:
 
             def stream(self) -> None:
                 if not view.clients.acquire(blocking=False):
-                    self.reply(503, "text/plain", f"too many viewers (at most {MAX_CLIENTS}); try again later\n".encode())
+                    self.reply(
+                        503, "text/plain", f"too many viewers (at most {MAX_CLIENTS}); try again later\n".encode()
+                    )
                     return
                 with view._changed:
                     view.watching += 1
@@ -186,8 +194,11 @@ class LiveView:
                     sent = 0
                     while (newest := view.next_jpeg(sent)) is not None:
                         jpeg, sent = newest
-                        self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                                         f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                        self.wfile.write(
+                            f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                            + jpeg
+                            + b"\r\n"
+                        )
                 except OSError:  # the client went away or stalled: drop it
                     pass
                 finally:

@@ -1,10 +1,10 @@
 """Shared fixtures: real photos from ../shared, one tiny trained model and its exports per session."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from support import DATA, TINY, make_class_folders, run_cli
 
 CAMERA_PHOTOS = 6
@@ -39,8 +39,21 @@ def tiny_export(tmp_path_factory, tiny_run) -> Path:
     """Every artifact of the tiny run (TFLite fp32/fp16/int8, ONNX fp32/int8) with sidecars and parity table.
     The tiny model is barely trained, so the int8 drop limit is relaxed here; parity is tested separately."""
     out = tmp_path_factory.mktemp("export")
-    run_cli("catdog-export", tiny_run, "--int8", "--fp16", "--calibration-size", "32", "--max-drop", "100", "--min-agreement", "0",
-            "--out", out, check=True)
+    run_cli(
+        "catdog-export",
+        tiny_run,
+        "--int8",
+        "--fp16",
+        "--calibration-size",
+        "32",
+        "--max-drop",
+        "100",
+        "--min-agreement",
+        "0",
+        "--out",
+        out,
+        check=True,
+    )
     return out
 
 

@@ -1,4 +1,5 @@
 """Helpers for the tests: where the real photos are, running the console scripts, small data sets."""
+
 from __future__ import annotations
 
 import http.client
@@ -17,8 +18,21 @@ SHARED = Path(os.environ.get("CATDOG_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data" / "cats_and_dogs_filtered"
 WEIGHTS = SHARED / "weights"
 STANDIN = ROOT / "tests" / "standin"  # a stand-in picamera2 module (no Raspberry Pi camera here)
-TINY = ["--model", "mobilenetv2", "--alpha", "0.35", "--size", "96", "--epochs", "1", "--fine-tune-epochs", "1",
-        "--batch-size", "16", "--quiet"]
+TINY = [
+    "--model",
+    "mobilenetv2",
+    "--alpha",
+    "0.35",
+    "--size",
+    "96",
+    "--epochs",
+    "1",
+    "--fine-tune-epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
 
 
 def run_cli(*args, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
@@ -41,13 +55,15 @@ def make_class_folders(target: Path, per_class: int, split: str = "train") -> Pa
     return target
 
 
-
-
 def standin_camera_env(photos: Path, log: Path, fps: float = 30, **extra) -> dict:
     """The environment that makes a command import the stand-in picamera2, serving `photos`, logging to `log`."""
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])),
-            "PICAMERA2_STANDIN_PHOTOS": str(photos), "PICAMERA2_STANDIN_LOG": str(log),
-            "PICAMERA2_STANDIN_FPS": str(fps), **{key: str(value) for key, value in extra.items()}}
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])),
+        "PICAMERA2_STANDIN_PHOTOS": str(photos),
+        "PICAMERA2_STANDIN_LOG": str(log),
+        "PICAMERA2_STANDIN_FPS": str(fps),
+        **{key: str(value) for key, value in extra.items()},
+    }
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -60,9 +76,18 @@ def chromium_driver(profile: Path):
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     options.page_load_strategy = "none"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=800,700"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=800,700",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(str(CHROMEDRIVER)))
 
@@ -79,6 +104,7 @@ def expected_camera_frame(photos: Path, index: int, size, pixel_format: str):
 
 
 # --- reading catdog-cam's live view (--serve) as a client ---
+
 
 def get(host: str, port: int, path: str) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection(host, port, timeout=10)

@@ -1,6 +1,7 @@
 """Bad input as a hostile but realistic user gives it: broken images, broken or mismatched models and sidecars,
 bad options, bad run folders, and an export killed mid-way. Every case: the exit code, the exact one-line
 message, and no traceback. Every input is made here from real photos and the tiny run (no stored binaries)."""
+
 from __future__ import annotations
 
 import json
@@ -69,6 +70,7 @@ def broken(tmp_path_factory, photo) -> dict[str, Path]:
 
 # -- images ------------------------------------------------------------------------------------------------
 
+
 def test_a_folder_of_broken_files_is_reported_by_reason(tiny_export, broken):
     folder = broken["all"]
     result = run_cli("catdog-predict", "--model", tiny_export / "model_int8.tflite", folder)
@@ -81,20 +83,33 @@ def test_a_folder_of_broken_files_is_reported_by_reason(tiny_export, broken):
         f"{folder / 'truncated.jpg'}",
         f"catdog-predict: skipped 2 files (smaller than 32x32 pixels): {folder / 'pixel.png'}, {folder / 'thin.png'}",
     }
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "catdog-predict: 1 image classified, 8 files skipped, inference median ")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("catdog-predict: 1 image classified, 8 files skipped, inference median ")
+    )
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("truncated.jpg", "unreadable"), ("empty.jpg", "unreadable"), ("text.jpg", "unreadable"),
-    ("pixel.png", "smaller than 32x32 pixels"), ("thin.png", "smaller than 32x32 pixels"),
-    ("anim.gif", "smaller than 32x32 pixels"),  # given by name, a GIF is decoded: this one is 1x1
-    ("gone.jpg", "dangling link"), ("notes.txt", "unreadable")])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("truncated.jpg", "unreadable"),
+        ("empty.jpg", "unreadable"),
+        ("text.jpg", "unreadable"),
+        ("pixel.png", "smaller than 32x32 pixels"),
+        ("thin.png", "smaller than 32x32 pixels"),
+        ("anim.gif", "smaller than 32x32 pixels"),  # given by name, a GIF is decoded: this one is 1x1
+        ("gone.jpg", "dangling link"),
+        ("notes.txt", "unreadable"),
+    ],
+)
 def test_a_broken_file_given_by_name_is_skipped_with_its_reason(tiny_export, broken, name, reason):
     result = run_cli("catdog-predict", "--model", tiny_export / "model_int8.onnx", broken[name])
     assert "Traceback" not in result.stderr and result.returncode == 1 and result.stdout == ""
-    assert result.stderr.splitlines()[-2:] == [f"catdog-predict: skipped 1 file ({reason}): {broken[name]}",
-                                               "catdog-predict: 0 images classified, 1 file skipped"]
+    assert result.stderr.splitlines()[-2:] == [
+        f"catdog-predict: skipped 1 file ({reason}): {broken[name]}",
+        "catdog-predict: 0 images classified, 1 file skipped",
+    ]
 
 
 def test_a_tiny_image_is_refused_by_the_runtime_too(tiny_export, broken):
@@ -103,6 +118,7 @@ def test_a_tiny_image_is_refused_by_the_runtime_too(tiny_export, broken):
 
 
 # -- models and sidecars -------------------------------------------------------------------------------------
+
 
 def artifact_copy(tiny_export, target: Path, name: str, content: bytes | None = None, **changes) -> Path:
     """A copy of an artifact (or `content` under its name) with its sidecar, `changes` applied to the sidecar
@@ -121,51 +137,85 @@ def artifact_copy(tiny_export, target: Path, name: str, content: bytes | None = 
 def mismatches(tiny_export, root):
     """(artifact, the message after 'error: ') for every way an artifact and its sidecar can disagree."""
     int8 = tiny_export / "model_int8.tflite"
-    replaced = artifact_copy(tiny_export, root / "replaced", "model_int8.tflite",
-                             sha256=json.loads(sidecar_path(int8).read_text())["sha256"],
-                             content=(tiny_export / "model_fp16.tflite").read_bytes())
+    replaced = artifact_copy(
+        tiny_export,
+        root / "replaced",
+        "model_int8.tflite",
+        sha256=json.loads(sidecar_path(int8).read_text())["sha256"],
+        content=(tiny_export / "model_fp16.tflite").read_bytes(),
+    )
     cases = [
-        (artifact_copy(tiny_export, root / "shape", "model_int8.tflite", shape=[1, 224, 224, 3]),
-         "model_int8.tflite.json says input shape [1, 224, 224, 3] but model_int8.tflite takes [1, 96, 96, 3]"),
-        (artifact_copy(tiny_export, root / "shape-onnx", "model_fp32.onnx", shape=[1, 160, 160, 3]),
-         "model_fp32.onnx.json says input shape [1, 160, 160, 3] but model_fp32.onnx takes [1, 96, 96, 3]"),
-        (artifact_copy(tiny_export, root / "labels", "model_int8.tflite", labels=["cats", "dogs", "birds"]),
-         "model_int8.tflite.json has 3 labels (cats, dogs, birds) but model_int8.tflite gives 2 outputs"),
-        (artifact_copy(tiny_export, root / "labels-onnx", "model_int8.onnx", labels=["cats"]),
-         "model_int8.onnx.json has 1 labels (cats) but model_int8.onnx gives 2 outputs"),
-        (artifact_copy(tiny_export, root / "dtype", "model_int8.tflite", dtype="float32"),
-         "model_int8.tflite.json says input dtype float32 but model_int8.tflite takes uint8"),
-        (replaced, f"{replaced} is not the file its sidecar describes: SHA-256 "
-                   f"{file_sha256(tiny_export / 'model_fp16.tflite')[:12]}..., model_int8.tflite.json says "
-                   f"{file_sha256(int8)[:12]}... (copy an artifact and its sidecar together, or export again)"),
+        (
+            artifact_copy(tiny_export, root / "shape", "model_int8.tflite", shape=[1, 224, 224, 3]),
+            "model_int8.tflite.json says input shape [1, 224, 224, 3] but model_int8.tflite takes [1, 96, 96, 3]",
+        ),
+        (
+            artifact_copy(tiny_export, root / "shape-onnx", "model_fp32.onnx", shape=[1, 160, 160, 3]),
+            "model_fp32.onnx.json says input shape [1, 160, 160, 3] but model_fp32.onnx takes [1, 96, 96, 3]",
+        ),
+        (
+            artifact_copy(tiny_export, root / "labels", "model_int8.tflite", labels=["cats", "dogs", "birds"]),
+            "model_int8.tflite.json has 3 labels (cats, dogs, birds) but model_int8.tflite gives 2 outputs",
+        ),
+        (
+            artifact_copy(tiny_export, root / "labels-onnx", "model_int8.onnx", labels=["cats"]),
+            "model_int8.onnx.json has 1 labels (cats) but model_int8.onnx gives 2 outputs",
+        ),
+        (
+            artifact_copy(tiny_export, root / "dtype", "model_int8.tflite", dtype="float32"),
+            "model_int8.tflite.json says input dtype float32 but model_int8.tflite takes uint8",
+        ),
+        (
+            replaced,
+            f"{replaced} is not the file its sidecar describes: SHA-256 "
+            f"{file_sha256(tiny_export / 'model_fp16.tflite')[:12]}..., model_int8.tflite.json says "
+            f"{file_sha256(int8)[:12]}... (copy an artifact and its sidecar together, or export again)",
+        ),
     ]
     return cases
 
 
 def test_a_model_and_a_sidecar_that_disagree_are_refused(tiny_export, shared_data, tmp_path):
     for artifact, message in mismatches(tiny_export, tmp_path):
-        assert_fails(run_cli("catdog-predict", "--model", artifact, shared_data / "validation" / "cats" / "cat.2000.jpg"),
-                     2, f"catdog-predict: error: {message}")
+        assert_fails(
+            run_cli("catdog-predict", "--model", artifact, shared_data / "validation" / "cats" / "cat.2000.jpg"),
+            2,
+            f"catdog-predict: error: {message}",
+        )
 
 
 def test_cam_refuses_them_too(tiny_export, shared_data, tmp_path):
     for artifact, message in mismatches(tiny_export, tmp_path)[::2]:
-        result = run_cli("catdog-cam", "--model", artifact, "--source", shared_data / "validation" / "cats",
-                         "--no-display", "--max-frames", "1")
+        result = run_cli(
+            "catdog-cam",
+            "--model",
+            artifact,
+            "--source",
+            shared_data / "validation" / "cats",
+            "--no-display",
+            "--max-frames",
+            "1",
+        )
         assert_fails(result, 2, f"catdog-cam: error: {message}")
         assert result.stdout == ""
 
 
 def test_broken_artifacts_and_sidecars(tiny_export, photo, tmp_path):
-    tflite = artifact_copy(tiny_export, tmp_path / "tflite", "model_int8.tflite",
-                           content=(tiny_export / "model_int8.tflite").read_bytes()[:3000])
-    onnx = artifact_copy(tiny_export, tmp_path / "onnx", "model_int8.onnx",
-                         content=(tiny_export / "model_int8.onnx").read_bytes()[:3000])
+    tflite = artifact_copy(
+        tiny_export,
+        tmp_path / "tflite",
+        "model_int8.tflite",
+        content=(tiny_export / "model_int8.tflite").read_bytes()[:3000],
+    )
+    onnx = artifact_copy(
+        tiny_export, tmp_path / "onnx", "model_int8.onnx", content=(tiny_export / "model_int8.onnx").read_bytes()[:3000]
+    )
     invalid = artifact_copy(tiny_export, tmp_path / "invalid", "model_fp32.tflite")
     sidecar_path(invalid).write_text('{"labels": ["cats", "dogs"],')
     lacking = artifact_copy(tiny_export, tmp_path / "lacking", "model_fp32.tflite")
-    sidecar_path(lacking).write_text(json.dumps({"labels": ["cats", "dogs"], "input": {}, "output": {},
-                                                 "format": "tflite", "precision": "fp32"}))
+    sidecar_path(lacking).write_text(
+        json.dumps({"labels": ["cats", "dogs"], "input": {}, "output": {}, "format": "tflite", "precision": "fp32"})
+    )
     orphan = tmp_path / "orphan" / "model_fp32.onnx"
     orphan.parent.mkdir()
     shutil.copy(tiny_export / "model_fp32.onnx", orphan)
@@ -173,9 +223,9 @@ def test_broken_artifacts_and_sidecars(tiny_export, photo, tmp_path):
         tflite: f"cannot load {tflite} with ai_edge_litert: ",
         onnx: f"cannot load {onnx} with onnxruntime: ",
         invalid: f"unreadable metadata: {sidecar_path(invalid)} is not valid JSON "
-                 "(Expecting property name enclosed in double quotes: line 1 column 29 (char 28))",
+        "(Expecting property name enclosed in double quotes: line 1 column 29 (char 28))",
         lacking: f"metadata {sidecar_path(lacking)} records no SHA-256 of its artifact (made by an older "
-                 "catdog-export: export it again)",
+        "catdog-export: export it again)",
         orphan: f"no metadata beside {orphan} (expected model_fp32.onnx.json; made by catdog-export)",
     }
     for artifact, message in cases.items():
@@ -187,16 +237,20 @@ def test_broken_artifacts_and_sidecars(tiny_export, photo, tmp_path):
 
 # -- options and run folders -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command, option, value, message", [
-    ("catdog-export", "--calibration-size", "0", "must be at least 1, not 0"),
-    ("catdog-export", "--calibration-size", "x", "invalid positive_int value: 'x'"),
-    ("catdog-export", "--max-drop", "-1", "must be 0 or more, not -1"),
-    ("catdog-export", "--max-drop", "nan", "must be 0 or more, not nan"),
-    ("catdog-export", "--formats", "tflite,tf", "unknown format tf (use onnx, tflite)"),
-    ("catdog-export", "--formats", ",", "unknown format ',' (use onnx, tflite)"),
-    ("catdog-eval", "--batch-size", "0", "must be at least 1, not 0"),
-    ("catdog-predict", "--threads", "0", "must be at least 1, not 0"),
-])
+
+@pytest.mark.parametrize(
+    "command, option, value, message",
+    [
+        ("catdog-export", "--calibration-size", "0", "must be at least 1, not 0"),
+        ("catdog-export", "--calibration-size", "x", "invalid positive_int value: 'x'"),
+        ("catdog-export", "--max-drop", "-1", "must be 0 or more, not -1"),
+        ("catdog-export", "--max-drop", "nan", "must be 0 or more, not nan"),
+        ("catdog-export", "--formats", "tflite,tf", "unknown format tf (use onnx, tflite)"),
+        ("catdog-export", "--formats", ",", "unknown format ',' (use onnx, tflite)"),
+        ("catdog-eval", "--batch-size", "0", "must be at least 1, not 0"),
+        ("catdog-predict", "--threads", "0", "must be at least 1, not 0"),
+    ],
+)
 def test_bad_options_are_refused_by_argparse(tiny_run, tmp_path, command, option, value, message):
     paths = [tmp_path] if command == "catdog-predict" else []
     result = run_cli(command, tiny_run, *paths, f"{option}={value}")
@@ -226,17 +280,26 @@ def test_export_refuses_bad_run_folders_and_outputs(tiny_run, bad_runs, tmp_path
     (tmp_path / "mine" / "thesis.tex").write_text("x")
     config = bad_runs["config"] / "config.json"
     cases = [
-        ((bad_runs["config"],), f"unusable run folder: {config} is not valid JSON "
-                                "(Expecting ',' delimiter: line 1 column 28 (char 27))"),
+        (
+            (bad_runs["config"],),
+            f"unusable run folder: {config} is not valid JSON (Expecting ',' delimiter: line 1 column 28 (char 27))",
+        ),
         ((bad_runs["truncated"],), f"cannot load model {bad_runs['truncated'] / 'model.keras'}: {NOT_A_ZIP}"),
         ((bad_runs["text"],), f"cannot load model {bad_runs['text'] / 'model.keras'}: {NOT_A_ZIP}"),
-        ((tiny_run, "--out", tmp_path / "afile" / "export"),
-         f"cannot export to {tmp_path / 'afile' / 'export'}: {tmp_path / 'afile'} is a file, not a folder"),
-        ((tiny_run, "--out", tmp_path / "afile"), f"cannot export to {tmp_path / 'afile'}: {tmp_path / 'afile'} "
-                                                  "is a file, not a folder"),
-        ((tiny_run, "--out", tmp_path / "mine"), f"{tmp_path / 'mine'} holds files that are not from catdog-export "
-                                                 "(thesis.tex); it would be replaced whole: give --out a new or "
-                                                 "empty folder"),
+        (
+            (tiny_run, "--out", tmp_path / "afile" / "export"),
+            f"cannot export to {tmp_path / 'afile' / 'export'}: {tmp_path / 'afile'} is a file, not a folder",
+        ),
+        (
+            (tiny_run, "--out", tmp_path / "afile"),
+            f"cannot export to {tmp_path / 'afile'}: {tmp_path / 'afile'} is a file, not a folder",
+        ),
+        (
+            (tiny_run, "--out", tmp_path / "mine"),
+            f"{tmp_path / 'mine'} holds files that are not from catdog-export "
+            "(thesis.tex); it would be replaced whole: give --out a new or "
+            "empty folder",
+        ),
     ]
     for args, message in cases:
         result = run_cli("catdog-export", *args, "--formats", "tflite")
@@ -261,20 +324,30 @@ def test_eval_reports_corrupt_images_and_refuses_a_folder_of_them(tiny_run, bad_
     assert json.loads(result.stdout)["images"] == 6
     assert stderr_lines(result, "catdog-eval: skipped") == {
         f"catdog-eval: skipped 1 file (not an image): {some / 'dogs' / 'readme.txt'}",
-        f"catdog-eval: skipped 1 file (unreadable): {some / 'dogs' / 'broken.jpg'}"}
+        f"catdog-eval: skipped 1 file (unreadable): {some / 'dogs' / 'broken.jpg'}",
+    }
 
     result = run_cli("catdog-eval", tiny_run, "--data", corrupt)
     assert_fails(result, 2, f"catdog-eval: error: no image to evaluate in {corrupt}: every file was skipped")
-    assert f"catdog-eval: skipped 2 files (unreadable): {corrupt / 'cats' / '1.jpg'}, {corrupt / 'dogs' / '1.jpg'}" \
+    assert (
+        f"catdog-eval: skipped 2 files (unreadable): {corrupt / 'cats' / '1.jpg'}, {corrupt / 'dogs' / '1.jpg'}"
         in result.stderr
-    assert_fails(run_cli("catdog-eval", bad_runs["config"]), 2,
-                 f"catdog-eval: error: {bad_runs['config'] / 'config.json'} is not valid JSON "
-                 "(Expecting ',' delimiter: line 1 column 28 (char 27))")
-    assert_fails(run_cli("catdog-eval", bad_runs["truncated"]), 2,
-                 f"catdog-eval: error: cannot load model {bad_runs['truncated'] / 'model.keras'}: {NOT_A_ZIP}")
+    )
+    assert_fails(
+        run_cli("catdog-eval", bad_runs["config"]),
+        2,
+        f"catdog-eval: error: {bad_runs['config'] / 'config.json'} is not valid JSON "
+        "(Expecting ',' delimiter: line 1 column 28 (char 27))",
+    )
+    assert_fails(
+        run_cli("catdog-eval", bad_runs["truncated"]),
+        2,
+        f"catdog-eval: error: cannot load model {bad_runs['truncated'] / 'model.keras'}: {NOT_A_ZIP}",
+    )
 
 
 # -- an export killed mid-way ------------------------------------------------------------------------------
+
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file of a folder (hidden ones too) and its SHA-256; parity.json without its timings."""
@@ -282,8 +355,10 @@ def snapshot(folder: Path) -> dict[str, str]:
     for path in sorted(folder.iterdir()):
         if path.name == "parity.json":
             results = json.loads(path.read_text())["results"]
-            files[path.name] = json.dumps({k: {f: v for f, v in row.items() if f != "export_seconds"}
-                                           for k, row in results.items()}, sort_keys=True)
+            files[path.name] = json.dumps(
+                {k: {f: v for f, v in row.items() if f != "export_seconds"} for k, row in results.items()},
+                sort_keys=True,
+            )
         else:
             files[path.name] = file_sha256(path)
     return files
@@ -333,8 +408,14 @@ def test_an_export_killed_anywhere_leaves_the_old_or_the_new_export(tiny_export,
 
     run_cli("catdog-export", *args, check=True)
     new = snapshot(out)
-    assert set(new) == {"model_fp32.tflite", "model_fp32.tflite.json", "model_fp16.tflite", "model_fp16.tflite.json",
-                        "parity.md", "parity.json"}
+    assert set(new) == {
+        "model_fp32.tflite",
+        "model_fp32.tflite.json",
+        "model_fp16.tflite",
+        "model_fp16.tflite.json",
+        "parity.md",
+        "parity.json",
+    }
     for name, state in states:
         assert state in (old, new), f"killed at '{name}': the folder is neither the old nor the new export"
     assert [state == old for _, state in states] == [True] * 5 + [False]

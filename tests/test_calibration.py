@@ -1,4 +1,5 @@
 """Expected calibration error, the temperature fit, and folding the temperature into the classifier layer."""
+
 from __future__ import annotations
 
 import json

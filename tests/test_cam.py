@@ -1,4 +1,5 @@
 """catdog-cam on a video made of real photos: the same answers as catdog-predict on the same decoded frames."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 from support import run_cli
-
 
 FPS = 10
 SIZE = (320, 240)
@@ -47,8 +47,15 @@ def video(tmp_path_factory, shared_data):
 @pytest.fixture(scope="module")
 def cam_on_video(tiny_export, video):
     """catdog-cam's frame lines for the video, with the int8 TFLite model."""
-    return run_cli("catdog-cam", "--model", tiny_export / "model_int8.tflite", "--source", video / "photos.mp4",
-                   "--no-display", check=True)
+    return run_cli(
+        "catdog-cam",
+        "--model",
+        tiny_export / "model_int8.tflite",
+        "--source",
+        video / "photos.mp4",
+        "--no-display",
+        check=True,
+    )
 
 
 def test_cam_on_a_video_agrees_with_predict_frame_by_frame(tiny_export, video, cam_on_video):
@@ -64,8 +71,9 @@ def test_cam_on_a_video_agrees_with_predict_frame_by_frame(tiny_export, video, c
     assert {row["label"] for row in cam} == {"cats", "dogs"}  # the photos are not all read as one class
     assert cam_on_video.stderr.strip().splitlines()[-1].startswith("catdog-cam: 18 frames, 0 dropped, loop ")
 
-    on_folder = json_lines(run_cli("catdog-cam", "--model", model, "--source", video / "frames", "--no-display",
-                                   check=True).stdout)
+    on_folder = json_lines(
+        run_cli("catdog-cam", "--model", model, "--source", video / "frames", "--no-display", check=True).stdout
+    )
     assert [row["source"] for row in on_folder] == [row["path"] for row in predict]
     assert [row["probabilities"] for row in on_folder] == [row["probabilities"] for row in predict]
 
@@ -73,8 +81,21 @@ def test_cam_on_a_video_agrees_with_predict_frame_by_frame(tiny_export, video, c
 def test_smoothing_recording_and_max_frames(tiny_export, video, cam_on_video, tmp_path):
     out = tmp_path / "rec" / "annotated.mp4"
     alpha = 0.5
-    result = run_cli("catdog-cam", "--model", tiny_export / "model_int8.tflite", "--source", video / "photos.mp4",
-                     "--no-display", "--smooth", alpha, "--max-frames", 10, "--record", out, check=True)
+    result = run_cli(
+        "catdog-cam",
+        "--model",
+        tiny_export / "model_int8.tflite",
+        "--source",
+        video / "photos.mp4",
+        "--no-display",
+        "--smooth",
+        alpha,
+        "--max-frames",
+        10,
+        "--record",
+        out,
+        check=True,
+    )
     rows = json_lines(result.stdout)
     assert len(rows) == 10
     raw = [np.array(list(row["probabilities"].values())) for row in json_lines(cam_on_video.stdout)[:10]]
@@ -88,9 +109,14 @@ def test_smoothing_recording_and_max_frames(tiny_export, video, cam_on_video, tm
     assert list(out.parent.iterdir()) == [out]  # written atomically: no partial file left
 
 
-@pytest.mark.parametrize("source, error", [("9", "cannot open camera 9"),
-                                           ("broken.mp4", "cannot open video file"),
-                                           ("missing.mp4", "no such camera index, stream URL, file or folder")])
+@pytest.mark.parametrize(
+    "source, error",
+    [
+        ("9", "cannot open camera 9"),
+        ("broken.mp4", "cannot open video file"),
+        ("missing.mp4", "no such camera index, stream URL, file or folder"),
+    ],
+)
 def test_unusable_sources(tiny_export, tmp_path, source, error):
     (tmp_path / "broken.mp4").write_text("not a video")
     result = run_cli("catdog-cam", "--model", tiny_export, "--source", source, "--no-display", cwd=tmp_path)
@@ -116,7 +142,10 @@ def test_a_folder_reports_every_file_it_did_not_use_and_exits_1_as_predict_does(
     result = run_cli("catdog-cam", "--model", tiny_export, "--source", folder, "--json", "--no-display")
     predict = run_cli("catdog-predict", "--model", tiny_export, folder)
     assert result.returncode == predict.returncode == 1
-    assert [json_lines(result.stdout)[i]["source"] for i in range(2)] == [str(folder / "00.jpg"), str(folder / "01.jpg")]
+    assert [json_lines(result.stdout)[i]["source"] for i in range(2)] == [
+        str(folder / "00.jpg"),
+        str(folder / "01.jpg"),
+    ]
     messages = result.stderr.strip().splitlines()
     assert f"catdog-cam: skipped 1 file (not an image): {folder / 'notes.txt'}" in messages
     assert f"catdog-cam: skipped: not a readable image: {folder / 'broken.jpg'}" in messages

@@ -1,4 +1,5 @@
 """catdog-export on a tiny trained model: artifacts, sidecars, parity from real predictions, failures."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,11 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from support import run_cli
 
 from catdog.runtime import Classifier, make_interpreter, read_metadata
 from catdog.runtime.images import load_prepared
 from catdog.runtime.metadata import file_sha256
-from support import run_cli
 
 ARTIFACTS = ["model_fp32.tflite", "model_fp16.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
 
@@ -34,8 +35,14 @@ def test_every_artifact_is_in_place_with_a_complete_sidecar(tiny_export, tiny_ru
         assert metadata["source"]["sha256"] == source_hash
         assert metadata["sha256"] == file_sha256(tiny_export / artifact)
         assert metadata["tools"]["tensorflow"] and metadata["tools"]["onnxruntime"]
-        assert set(metadata["parity"]) >= {"accuracy", "log_loss", "label_agreement", "max_probability_difference",
-                                           "delta_points", "passed"}
+        assert set(metadata["parity"]) >= {
+            "accuracy",
+            "log_loss",
+            "label_agreement",
+            "max_probability_difference",
+            "delta_points",
+            "passed",
+        }
         assert (metadata["calibration"] or {}).get("images") == (32 if "int8" in artifact else None)
 
 
@@ -78,8 +85,11 @@ def test_int8_onnx_weights_are_7_bit_except_depthwise(tiny_export):
 
     graph = onnx.load(str(tiny_export / "model_int8.onnx")).graph
     weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    quantized = {node.output[0]: weights[node.input[0]] for node in graph.node
-                 if node.op_type == "DequantizeLinear" and node.input[0] in weights}
+    quantized = {
+        node.output[0]: weights[node.input[0]]
+        for node in graph.node
+        if node.op_type == "DequantizeLinear" and node.input[0] in weights
+    }
     depthwise, others = [], []
     for node in graph.node:
         if node.op_type in ("Conv", "Gemm", "MatMul") and node.input[1] in quantized:
@@ -91,8 +101,22 @@ def test_int8_onnx_weights_are_7_bit_except_depthwise(tiny_export):
 
 
 def test_exporting_again_gives_the_same_int8_model(tiny_export, tiny_run, tmp_path):
-    run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-size", "32",
-            "--max-drop", "100", "--min-agreement", "0", "--out", tmp_path, check=True)
+    run_cli(
+        "catdog-export",
+        tiny_run,
+        "--int8",
+        "--formats",
+        "tflite",
+        "--calibration-size",
+        "32",
+        "--max-drop",
+        "100",
+        "--min-agreement",
+        "0",
+        "--out",
+        tmp_path,
+        check=True,
+    )
     assert file_sha256(tmp_path / "model_int8.tflite") == file_sha256(tiny_export / "model_int8.tflite")
     assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
@@ -102,12 +126,28 @@ def test_exceeded_max_drop_fails_and_marks_the_artifact(tiny_run, tmp_path):
     (tmp_path / "gray").mkdir()
     cv2.imwrite(str(tmp_path / "gray" / "gray.png"), np.full((96, 96, 3), 128, np.uint8))
     out = tmp_path / "out"
-    result = run_cli("catdog-export", tiny_run, "--int8", "--formats", "tflite", "--calibration-data",
-                     tmp_path / "gray", "--max-drop", "0", "--min-agreement", "0", "--out", out)
+    result = run_cli(
+        "catdog-export",
+        tiny_run,
+        "--int8",
+        "--formats",
+        "tflite",
+        "--calibration-data",
+        tmp_path / "gray",
+        "--max-drop",
+        "0",
+        "--min-agreement",
+        "0",
+        "--out",
+        out,
+    )
     assert result.returncode == 1
     [line] = error_lines(result)
-    assert re.fullmatch(r"catdog-export: error: model_int8.tflite: FAILED: lost \d+\.\d\d accuracy points "
-                        r"\(limit 0\); marked failed in its metadata", line), line
+    assert re.fullmatch(
+        r"catdog-export: error: model_int8.tflite: FAILED: lost \d+\.\d\d accuracy points "
+        r"\(limit 0\); marked failed in its metadata",
+        line,
+    ), line
     assert read_metadata(out / "model_int8.tflite")["parity"]["passed"] is False
     assert read_metadata(out / "model_fp32.tflite")["parity"]["passed"] is True
     assert "FAILED" in (out / "parity.md").read_text()
@@ -132,7 +172,8 @@ def test_corrupt_model(tiny_run, tmp_path):
 
 def test_empty_calibration_folder(tiny_run, tmp_path):
     (tmp_path / "empty").mkdir()
-    result = run_cli("catdog-export", tiny_run, "--int8", "--calibration-data", tmp_path / "empty",
-                     "--out", tmp_path / "out")
+    result = run_cli(
+        "catdog-export", tiny_run, "--int8", "--calibration-data", tmp_path / "empty", "--out", tmp_path / "out"
+    )
     assert result.returncode == 2
     assert error_lines(result) == [f"catdog-export: error: no readable calibration images in {tmp_path / 'empty'}"]

@@ -1,4 +1,5 @@
 """catdog-predict and model choice (--backend, auto) on the tiny model's real exports and real photos."""
+
 from __future__ import annotations
 
 import csv
@@ -52,8 +53,10 @@ def test_csv_is_a_kaggle_submission(tiny_export, shared_data, tmp_path):
     photos = tmp_path / "photos"
     (photos / "more").mkdir(parents=True)
     ids = {"17.jpg": 17, "dog.2001.jpg": 2001, "more/3.png": 3, "cat.45.jpg": 45, "more/cat.2002.jpg": 2002}
-    sources = sorted((shared_data / "validation" / "dogs").glob("*.jpg"))[:3] + \
-        sorted((shared_data / "validation" / "cats").glob("*.jpg"))[:2]
+    sources = (
+        sorted((shared_data / "validation" / "dogs").glob("*.jpg"))[:3]
+        + sorted((shared_data / "validation" / "cats").glob("*.jpg"))[:2]
+    )
     for source, name in zip(sources, ids):
         shutil.copy(source, photos / name)
     out = tmp_path / "sub" / "submission.csv"
@@ -75,11 +78,15 @@ def test_unreadable_images_are_reported_and_counted(tiny_export, shared_data, tm
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
     good = sorted((shared_data / "validation" / "cats").glob("*.jpg"))[0]
-    result = run_cli("catdog-predict", "--model", tiny_export / "model_int8.onnx", broken, good, tmp_path / "missing.jpg")
+    result = run_cli(
+        "catdog-predict", "--model", tiny_export / "model_int8.onnx", broken, good, tmp_path / "missing.jpg"
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [str(good)]
-    assert result.stderr.splitlines()[-3:-1] == [f"catdog-predict: skipped 1 file (unreadable): {broken}",
-                                                 f"catdog-predict: skipped 1 file (not found): {tmp_path / 'missing.jpg'}"]
+    assert result.stderr.splitlines()[-3:-1] == [
+        f"catdog-predict: skipped 1 file (unreadable): {broken}",
+        f"catdog-predict: skipped 1 file (not found): {tmp_path / 'missing.jpg'}",
+    ]
     assert "catdog-predict: 1 image classified, 2 files skipped, inference median" in result.stderr
 
 
@@ -91,7 +98,9 @@ def test_missing_model(tmp_path):
 
 def test_csv_needs_a_dog_label(tiny_export, shared_data, tmp_path):
     model = copy_artifact(tiny_export, "model_int8.tflite", tmp_path, labels=["cats", "birds"])
-    result = run_cli("catdog-predict", "--model", model, shared_data / "validation" / "cats", "--csv", tmp_path / "s.csv")
+    result = run_cli(
+        "catdog-predict", "--model", model, shared_data / "validation" / "cats", "--csv", tmp_path / "s.csv"
+    )
     assert_error(result, 2, "'dog'", "birds")
     assert not (tmp_path / "s.csv").exists()
 
@@ -123,11 +132,13 @@ def test_auto_picks_the_fastest_that_passed_parity(tiny_export, tmp_path):
 
 def test_runtime_never_imports_tensorflow(tiny_export, shared_data):
     image = sorted((shared_data / "validation" / "dogs").glob("*.jpg"))[0]
-    code = ("import sys; import catdog.runtime, catdog.runtime.cam, catdog.runtime.predict, catdog.runtime.auto\n"
-            "from catdog.runtime import Classifier\n"
-            f"for name in ('model_int8.tflite', 'model_int8.onnx'): Classifier({str(tiny_export)!r} + '/' + name)"
-            f".classify_file({str(image)!r})\n"
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
+    code = (
+        "import sys; import catdog.runtime, catdog.runtime.cam, catdog.runtime.predict, catdog.runtime.auto\n"
+        "from catdog.runtime import Classifier\n"
+        f"for name in ('model_int8.tflite', 'model_int8.onnx'): Classifier({str(tiny_export)!r} + '/' + name)"
+        f".classify_file({str(image)!r})\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -135,8 +146,9 @@ def test_runtime_never_imports_tensorflow(tiny_export, shared_data):
 def test_the_model_as_first_argument_still_works_for_one_release(tiny_export, camera_photos):
     old = run_cli("catdog-predict", tiny_export, camera_photos, "--json", check=True)
     new = run_cli("catdog-predict", "--model", tiny_export, camera_photos, "--json", check=True)
-    assert old.stderr.splitlines()[0] == (f"catdog-predict: note: the model as first argument is deprecated and goes "
-                                          f"in 0.3; use --model {tiny_export}")
+    assert old.stderr.splitlines()[0] == (
+        f"catdog-predict: note: the model as first argument is deprecated and goes in 0.3; use --model {tiny_export}"
+    )
     assert "deprecated" not in new.stderr
     rows = [[json.loads(line) for line in result.stdout.splitlines()] for result in (old, new)]
     assert [(r["source"], r["probabilities"]) for r in rows[0]] == [(r["source"], r["probabilities"]) for r in rows[1]]

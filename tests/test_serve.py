@@ -1,5 +1,6 @@
 """catdog-cam --serve: the live view read by an HTTP client and by a real browser (Debian's headless chromium).
 The source is the stand-in Raspberry Pi camera (tests/standin), which serves real photos without end."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,13 +10,21 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
-from support import CHROMEDRIVER, CHROMIUM, chromium_driver, get, latest, open_stream, read_part, run_cli, standin_camera_env
+from support import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    chromium_driver,
+    get,
+    latest,
+    open_stream,
+    read_part,
+    run_cli,
+    standin_camera_env,
+)
 
 SIZE = (320, 240)
 
@@ -25,8 +34,18 @@ def serving(model, photos, tmp_path, *args, serve: str = "127.0.0.1:0"):
     """catdog-cam on the stand-in camera with --serve on a free port: yields (host, port, process);
     stops it with Ctrl-C (SIGINT) and checks that it ended with its summary."""
     env = {**os.environ, **standin_camera_env(photos, tmp_path / "camera.log"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [str(Path(sys.executable).parent / "catdog-cam"), "--model", str(model), "--source", "picam",
-               "--capture-size", "x".join(map(str, SIZE)), "--serve", serve, *map(str, args)]
+    command = [
+        str(Path(sys.executable).parent / "catdog-cam"),
+        "--model",
+        str(model),
+        "--source",
+        "picam",
+        "--capture-size",
+        "x".join(map(str, SIZE)),
+        "--serve",
+        serve,
+        *map(str, args),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     try:
         lines = []
@@ -47,8 +66,17 @@ def test_latest_json_and_the_mjpeg_stream(tiny_export, camera_photos, tmp_path):
     with serving(tiny_export / "model_int8.tflite", camera_photos, tmp_path, "--no-display") as (host, port, process):
         assert host == "127.0.0.1" and not any("not loopback" in line for line in process.banner)
         first = latest(host, port)
-        assert set(first) == {"frame", "timestamp", "source", "label", "probability", "probabilities",
-                              "inference_ms", "age_ms", "fps"}
+        assert set(first) == {
+            "frame",
+            "timestamp",
+            "source",
+            "label",
+            "probability",
+            "probabilities",
+            "inference_ms",
+            "age_ms",
+            "fps",
+        }
         assert first["source"] == "picam" and first["label"] in first["probabilities"]
         assert first["age_ms"] >= first["inference_ms"] > 0
         connection, response = open_stream(host, port)
@@ -66,8 +94,10 @@ def test_latest_json_and_the_mjpeg_stream(tiny_export, camera_photos, tmp_path):
 def test_any_address_but_loopback_is_announced(tiny_export, camera_photos, tmp_path):
     with serving(tiny_export, camera_photos, tmp_path, "--no-display", serve="0.0.0.0:0") as (_, port, process):
         assert latest("127.0.0.1", port)["source"] == "picam"
-        assert process.banner[-1].rstrip() == (f"catdog-cam: live view at http://0.0.0.0:{port}/ (not loopback: anyone "
-                                               "who can reach this address can see the camera)")
+        assert process.banner[-1].rstrip() == (
+            f"catdog-cam: live view at http://0.0.0.0:{port}/ (not loopback: anyone "
+            "who can reach this address can see the camera)"
+        )
 
 
 def test_the_page_shows_the_live_label_in_a_real_browser(tiny_export, camera_photos, tmp_path):
@@ -75,7 +105,8 @@ def test_the_page_shows_the_live_label_in_a_real_browser(tiny_export, camera_pho
         pytest.skip("CATDOG_NO_BROWSER=1: the browser test was turned off")
     assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
         "the browser test needs Debian's chromium and chromium-driver (apt install chromium chromium-driver); "
-        "set CATDOG_NO_BROWSER=1 to skip it")
+        "set CATDOG_NO_BROWSER=1 to skip it"
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
     with serving(tiny_export / "model_int8.tflite", camera_photos, tmp_path, "--no-display") as (host, port, _):
@@ -102,7 +133,8 @@ def test_realtime_reads_a_file_like_a_camera(tiny_export, camera_photos, tmp_pat
     for path in sorted(camera_photos.glob("*.jpg")):
         writer.write(cv2.resize(cv2.imread(str(path)), SIZE, interpolation=cv2.INTER_AREA))
     writer.release()
-    result = run_cli("catdog-cam", "--model", tiny_export, "--source", video, "--realtime", "--json",
-                     "--no-display", check=True)
+    result = run_cli(
+        "catdog-cam", "--model", tiny_export, "--source", video, "--realtime", "--json", "--no-display", check=True
+    )
     frames = [json.loads(line)["frame"] for line in result.stdout.splitlines()]
     assert frames == sorted(set(frames)) and frames[-1] == 5  # newest-frame rule; the last frame always arrives

@@ -1,5 +1,6 @@
 """Thread counts: with no --threads, both interpreters use every CPU this process may run on, and
 --backend auto times every artifact at that same count."""
+
 from __future__ import annotations
 
 import os
@@ -28,14 +29,18 @@ def one_cpu():
 def test_the_using_line_names_the_thread_count(tiny_export, camera_photos):
     result = run_cli("catdog-predict", "--model", tiny_export, camera_photos, check=True)
     cpus = len(os.sched_getaffinity(0))
-    assert (f"catdog-predict: using {tiny_export / 'model_int8.tflite'}: tflite int8 (ai_edge_litert), "
-            f"{cpus} thread{'s' if cpus > 1 else ''}") in result.stderr
+    assert (
+        f"catdog-predict: using {tiny_export / 'model_int8.tflite'}: tflite int8 (ai_edge_litert), "
+        f"{cpus} thread{'s' if cpus > 1 else ''}"
+    ) in result.stderr
     pinned = run_cli("catdog-predict", "--model", tiny_export, camera_photos, preexec_fn=one_cpu, check=True)
     assert "tflite int8 (ai_edge_litert), 1 thread\n" in pinned.stderr
 
 
 def test_auto_times_every_artifact_at_the_same_count(tiny_export, camera_photos):
-    result = run_cli("catdog-predict", "--model", tiny_export, camera_photos, "--backend", "auto", preexec_fn=one_cpu, check=True)
+    result = run_cli(
+        "catdog-predict", "--model", tiny_export, camera_photos, "--backend", "auto", preexec_fn=one_cpu, check=True
+    )
     line = next(line for line in result.stderr.splitlines() if " picked " in line)
     assert re.search(r"picked model_\w+\.\w+: [\d.]+ ms median vs .+, each at 1 thread \(in ", line), line
     assert len(re.findall(r"model_\w+\.\w+:? [\d.]+ ms", line)) == 5  # every artifact that passed parity
@@ -45,5 +50,7 @@ def test_auto_on_one_file_is_refused(tiny_export, camera_photos):
     model = tiny_export / "model_int8.tflite"
     result = run_cli("catdog-predict", "--model", model, camera_photos, "--backend", "auto")
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == (f"catdog-predict: error: --backend auto chooses among an export folder's artifacts; "
-                             f"{model} is one file (give its folder, {tiny_export})\n")
+    assert result.stderr == (
+        f"catdog-predict: error: --backend auto chooses among an export folder's artifacts; "
+        f"{model} is one file (give its folder, {tiny_export})\n"
+    )

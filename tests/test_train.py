@@ -1,15 +1,22 @@
 """catdog-train and catdog-eval end to end on a tiny model and real photos."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
-
 from support import DATA, TINY, WEIGHTS, make_class_folders, run_cli
 
-RUN_FILES = {"model.keras", "config.json", "split.json", "history.json", "metrics.json", "curves.png",
-             "reliability.png"}
+RUN_FILES = {
+    "model.keras",
+    "config.json",
+    "split.json",
+    "history.json",
+    "metrics.json",
+    "curves.png",
+    "reliability.png",
+}
 
 
 def error_lines(result) -> list[str]:
@@ -64,28 +71,50 @@ def test_eval_prints_the_same_metrics(tiny_run, tiny_data):
 
 
 def test_mirrored_strategy_on_two_logical_cpus_with_label_smoothing(tmp_path, tiny_data):
-    result = run_cli("catdog-train", "--data", tiny_data, *TINY, "--fine-tune-epochs", "0", "--max-images", "16",
-                     "--distribute", "mirrored", "--label-smoothing", "0.1", "--runs-dir", tmp_path, "--name",
-                     "mirrored", check=True)
+    result = run_cli(
+        "catdog-train",
+        "--data",
+        tiny_data,
+        *TINY,
+        "--fine-tune-epochs",
+        "0",
+        "--max-images",
+        "16",
+        "--distribute",
+        "mirrored",
+        "--label-smoothing",
+        "0.1",
+        "--runs-dir",
+        tmp_path,
+        "--name",
+        "mirrored",
+        check=True,
+    )
     assert "validation accuracy" in result.stdout
     assert (tmp_path / "mirrored" / "model.keras").is_file()
     config = json.loads((tmp_path / "mirrored" / "config.json").read_text())
     assert config["hyperparameters"]["label_smoothing"] == 0.1 and config["selection_images"] == 2
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--batch-size", "0", "argument --batch-size: must be an integer >= 1, not 0"),
-    ("--validation-fraction", "1.5", "argument --validation-fraction: must be a number in (0, 1), not 1.5"),
-    ("--epochs", "-1", "argument --epochs: must be an integer >= 1, not -1"),
-    ("--selection-fraction", "1", "argument --selection-fraction: must be a number in [0, 1), not 1"),
-    ("--label-smoothing", "-0.1", "argument --label-smoothing: must be a number in [0, 1), not -0.1"),
-    ("--size", "16", "argument --size: must be an integer in [32, 512], not 16"),
-    ("--fine-tune-epochs", "two", "argument --fine-tune-epochs: must be an integer >= 0, not 'two'"),
-    ("--lr", "nan", "argument --lr: must be a number > 0, not nan"),
-    ("--max-images", "1", "argument --max-images: must be an integer >= 2, not 1"),
-    ("--name", "../elsewhere", "argument --name: must be a plain folder name (no '/', not starting with '.'), "
-                               "not '../elsewhere'"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--batch-size", "0", "argument --batch-size: must be an integer >= 1, not 0"),
+        ("--validation-fraction", "1.5", "argument --validation-fraction: must be a number in (0, 1), not 1.5"),
+        ("--epochs", "-1", "argument --epochs: must be an integer >= 1, not -1"),
+        ("--selection-fraction", "1", "argument --selection-fraction: must be a number in [0, 1), not 1"),
+        ("--label-smoothing", "-0.1", "argument --label-smoothing: must be a number in [0, 1), not -0.1"),
+        ("--size", "16", "argument --size: must be an integer in [32, 512], not 16"),
+        ("--fine-tune-epochs", "two", "argument --fine-tune-epochs: must be an integer >= 0, not 'two'"),
+        ("--lr", "nan", "argument --lr: must be a number > 0, not nan"),
+        ("--max-images", "1", "argument --max-images: must be an integer >= 2, not 1"),
+        (
+            "--name",
+            "../elsewhere",
+            "argument --name: must be a plain folder name (no '/', not starting with '.'), not '../elsewhere'",
+        ),
+    ],
+)
 def test_bad_options_are_refused_in_one_line(tmp_path, option, value, message):
     result = run_cli("catdog-train", option, value, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2
@@ -101,8 +130,10 @@ def test_kaggle_class_without_training_image_stops_before_any_run_folder(tmp_pat
     (flat / "bird.1.jpg").symlink_to(DATA / "train" / "cats" / "cat.500.jpg")
     result = run_cli("catdog-train", "--data", flat, *TINY, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2
-    assert error_lines(result) == [f"catdog-train: error: class 'bird' has no training image (1 went to the "
-                                   f"validation split); add images of it to {flat} or remove it"]
+    assert error_lines(result) == [
+        f"catdog-train: error: class 'bird' has no training image (1 went to the "
+        f"validation split); add images of it to {flat} or remove it"
+    ]
     assert not (tmp_path / "runs").exists()
 
 

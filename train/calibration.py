@@ -1,6 +1,7 @@
 """Temperature scaling: one temperature T fitted on the selection split by minimising log loss, then folded
 into the classifier layer (its kernel and bias divided by T), so every exported artifact, int8 included,
 gives calibrated probabilities at no cost at inference. Also the reliability diagram."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -73,17 +74,29 @@ def plot_reliability(y_true, before: np.ndarray, after: np.ndarray | None, path:
     from catdog.runtime.files import atomic_path
     from catdog.runtime.metrics import expected_calibration_error
 
-    curves = [("uncalibrated", before, "tab:red")] + ([("temperature-scaled", after, "tab:blue")] if after is not None else [])
+    curves = [("uncalibrated", before, "tab:red")] + (
+        [("temperature-scaled", after, "tab:blue")] if after is not None else []
+    )
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(6, 7), height_ratios=(3, 1), sharex=True)
     top.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfect calibration")
     width = 1 / ECE_BINS
     for i, (name, probabilities, color) in enumerate(curves):
         bins = [b for b in reliability_bins(y_true, probabilities) if b["count"]]
         ece = expected_calibration_error(y_true, probabilities)
-        top.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color=color,
-                 label=f"{name} (ECE {ece:.4f})")
-        bottom.bar([b["low"] + width * (0.25 + 0.5 * i) for b in bins], [b["count"] / len(y_true) for b in bins],
-                   width=width / 2, color=color, align="center")
+        top.plot(
+            [b["confidence"] for b in bins],
+            [b["accuracy"] for b in bins],
+            "o-",
+            color=color,
+            label=f"{name} (ECE {ece:.4f})",
+        )
+        bottom.bar(
+            [b["low"] + width * (0.25 + 0.5 * i) for b in bins],
+            [b["count"] / len(y_true) for b in bins],
+            width=width / 2,
+            color=color,
+            align="center",
+        )
     top.set_ylabel("accuracy in bin")
     top.set_title(title)
     top.grid(alpha=0.3)

@@ -1,5 +1,6 @@
 """Training data: where the default data set comes from, and streaming labelled images with tf.data. Finding,
 checking and splitting the images of a data set folder is catdog.runtime.datasets."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,9 @@ def default_data_dir() -> Path:
     return found[0]
 
 
-def make_tf_dataset(items, size: int, batch_size: int, shuffle: bool = False, augment=None, seed: int = 42,
-                    one_hot: int = 0):
+def make_tf_dataset(
+    items, size: int, batch_size: int, shuffle: bool = False, augment=None, seed: int = 42, one_hot: int = 0
+):
     """Stream (pixels 0-255 float32, class index) batches from disk, decoding with the runtime's `prepare`;
     with `one_hot` (the number of classes), one-hot targets instead of class indices."""
     import numpy as np

@@ -1,4 +1,5 @@
 """Scoring a Keras model on labelled images, training curves, and `catdog-eval`."""
+
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,11 @@ def main(argv=None) -> int:
     """catdog-eval MODEL --data DIR: accuracy, log loss and confusion matrix of a saved model."""
     parser = argparse.ArgumentParser(prog="catdog-eval", description=main.__doc__)
     parser.add_argument("model", help="a model.keras file, or a run folder holding one")
-    parser.add_argument("--data", help="labelled images: class folders, Kaggle names, or a train/validation "
-                        "folder (its validation split is used); default: the run's own validation split")
+    parser.add_argument(
+        "--data",
+        help="labelled images: class folders, Kaggle names, or a train/validation "
+        "folder (its validation split is used); default: the run's own validation split",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
@@ -109,7 +113,9 @@ def main(argv=None) -> int:
 
         model = keras.models.load_model(model_path, compile=False)
     except Exception as error:  # a truncated or foreign file fails in many different ways
-        print(f"catdog-eval: error: cannot load model {model_path}: {str(error).splitlines()[0][:200]}", file=sys.stderr)
+        print(
+            f"catdog-eval: error: cannot load model {model_path}: {str(error).splitlines()[0][:200]}", file=sys.stderr
+        )
         return 2
     size = model.input_shape[1]
     metrics = evaluate_model(model, items, labels, size, args.batch_size)

@@ -3,6 +3,7 @@
 After every epoch the run folder gets `resume.keras` (the model with its optimizer state: Adam moments,
 EMA of the weights, step count, hence the learning-rate schedule) and `resume.json` (the phase, the
 epochs done, the history, and the state of the checkpoint and early-stopping callbacks)."""
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,15 @@ class ResumePoint(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         current = float(logs["val_loss"])
         improved = self.stop.best is None or current < self.stop.best
-        state = {"phase": self.phase, "epochs_done": epoch + 1, "head_epochs": self.head_epochs,
-                 "history": self.history, "checkpoint_best": min(finite(self.checkpoint.best), current),
-                 "stop_best": current if improved else float(self.stop.best),
-                 "stop_wait": 0 if improved else self.stop.wait + 1}
+        state = {
+            "phase": self.phase,
+            "epochs_done": epoch + 1,
+            "head_epochs": self.head_epochs,
+            "history": self.history,
+            "checkpoint_best": min(finite(self.checkpoint.best), current),
+            "stop_best": current if improved else float(self.stop.best),
+            "stop_wait": 0 if improved else self.stop.wait + 1,
+        }
         with atomic_path(self.run_dir / RESUME_MODEL) as temp:
             self.model.save(temp)
         write_json(self.run_dir / RESUME_STATE, state)
@@ -60,8 +66,10 @@ def finite(value) -> float:
 def read_resume(run_dir: Path) -> tuple[dict, object]:
     """The saved state and the compiled model with its optimizer state; ValueError if there is none."""
     if not (run_dir / RESUME_STATE).is_file() or not (run_dir / RESUME_MODEL).is_file():
-        raise ValueError(f"nothing to resume in {run_dir}: no {RESUME_STATE} and {RESUME_MODEL} "
-                         "(a run writes them after every epoch until it ends)")
+        raise ValueError(
+            f"nothing to resume in {run_dir}: no {RESUME_STATE} and {RESUME_MODEL} "
+            "(a run writes them after every epoch until it ends)"
+        )
     return read_json(run_dir / RESUME_STATE), keras.models.load_model(run_dir / RESUME_MODEL)
 
 

@@ -1,6 +1,7 @@
 """The camera side of catdog-cam without a model: the Raspberry Pi camera adapter against a stand-in picamera2
 (tests/standin) serving real photos in picamera2's pixel formats and layouts, the capture thread's rules, and
 a stream that stops. Runs on the base install alone."""
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,13 @@ def test_every_format_gives_the_photos_in_bgr(camera, camera_photos, pixel_forma
     for frame in taken:
         assert frame.name == "picam" and frame.image.shape == (size[1], size[0], 3)
         assert np.array_equal(frame.image, expected_camera_frame(camera_photos, frame.index, size, pixel_format))
-    assert camera.read_text().splitlines() == ["open 0", f"configure {size[0]}x{size[1]} {pixel_format}", "start",
-                                               "stop", "close"]
+    assert camera.read_text().splitlines() == [
+        "open 0",
+        f"configure {size[0]}x{size[1]} {pixel_format}",
+        "start",
+        "stop",
+        "close",
+    ]
 
 
 def test_a_slow_loop_gets_the_newest_frames_and_the_camera_is_closed(camera):
@@ -62,11 +68,18 @@ def test_a_slow_loop_gets_the_newest_frames_and_the_camera_is_closed(camera):
     assert camera.read_text().splitlines()[-2:] == ["stop", "close"]
 
 
-@pytest.mark.parametrize("cameras, source, error", [
-    (0, "picam", "no Raspberry Pi camera found (libcamera sees none; check the ribbon cable and "
-                 "`rpicam-hello --list-cameras`)"),
-    (1, "picam:1", "no camera picam:1; libcamera sees 1: picam:0 imx708"),
-])
+@pytest.mark.parametrize(
+    "cameras, source, error",
+    [
+        (
+            0,
+            "picam",
+            "no Raspberry Pi camera found (libcamera sees none; check the ribbon cable and "
+            "`rpicam-hello --list-cameras`)",
+        ),
+        (1, "picam:1", "no camera picam:1; libcamera sees 1: picam:0 imx708"),
+    ],
+)
 def test_missing_cameras_are_one_clear_error(camera, monkeypatch, cameras, source, error):
     monkeypatch.setenv("PICAMERA2_STANDIN_CAMERAS", str(cameras))
     with pytest.raises(CamError) as raised:
@@ -75,10 +88,12 @@ def test_missing_cameras_are_one_clear_error(camera, monkeypatch, cameras, sourc
 
 
 def test_the_runtime_imports_picamera2_only_for_picam(camera_photos, tmp_path):
-    code = ("import sys; import catdog.runtime, catdog.runtime.cam, catdog.runtime.predict, catdog.runtime.serve\n"
-            "assert not {'picamera2', 'tensorflow', 'keras'} & set(sys.modules), sorted(sys.modules)\n"
-            "import catdog.runtime.cam as cam; frames = cam.open_source('picam').frames; next(frames); frames.close()\n"
-            "assert 'picamera2' in sys.modules")
+    code = (
+        "import sys; import catdog.runtime, catdog.runtime.cam, catdog.runtime.predict, catdog.runtime.serve\n"
+        "assert not {'picamera2', 'tensorflow', 'keras'} & set(sys.modules), sorted(sys.modules)\n"
+        "import catdog.runtime.cam as cam; frames = cam.open_source('picam').frames; next(frames); frames.close()\n"
+        "assert 'picamera2' in sys.modules"
+    )
     env = {**os.environ, **standin_camera_env(camera_photos, tmp_path / "camera.log")}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
@@ -122,5 +137,8 @@ def test_a_stream_that_stops_is_reopened_then_ends(clip, tmp_path, capsys):
     frames = list(video_frames(capture, "stream", reopen=lambda: cv2.VideoCapture(gone), retries=2, wait=0))
     assert [frame.index for frame in frames] == list(range(6))
     messages = capsys.readouterr().err.splitlines()
-    assert messages == ["catdog-cam: stream stopped; reopening (1/2)", "catdog-cam: stream stopped; reopening (2/2)",
-                        "catdog-cam: stream did not come back after 2 reopens; stopping"]
+    assert messages == [
+        "catdog-cam: stream stopped; reopening (1/2)",
+        "catdog-cam: stream stopped; reopening (2/2)",
+        "catdog-cam: stream did not come back after 2 reopens; stopping",
+    ]

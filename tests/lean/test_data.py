@@ -1,14 +1,15 @@
 """Data set discovery on real photos: every layout, unreadable files, the stratified split."""
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
 import pytest
-
-from catdog.runtime.images import NOT_AN_IMAGE, TOO_SMALL, UNREADABLE
-from catdog.runtime.datasets import OUTSIDE, UNNAMED, DataError, labelled_items, load_dataset
 from support import DATA, make_class_folders
+
+from catdog.runtime.datasets import OUTSIDE, UNNAMED, DataError, labelled_items, load_dataset
+from catdog.runtime.images import NOT_AN_IMAGE, TOO_SMALL, UNREADABLE
 
 
 def test_train_and_validation_folders(tiny_data):
@@ -59,8 +60,9 @@ def test_kaggle_class_without_a_training_image_is_refused(tmp_path):
     (flat / "bird.1.jpg").symlink_to(DATA / "train" / "cats" / "cat.500.jpg")
     with pytest.raises(DataError) as error:
         load_dataset(tmp_path)
-    assert str(error.value) == (f"class 'bird' has no training image (1 went to the validation split); "
-                                f"add images of it to {flat} or remove it")
+    assert str(error.value) == (
+        f"class 'bird' has no training image (1 went to the validation split); add images of it to {flat} or remove it"
+    )
 
 
 def test_kaggle_names_without_a_class_or_number_are_reported(tmp_path):
@@ -70,14 +72,16 @@ def test_kaggle_names_without_a_class_or_number_are_reported(tmp_path):
     dataset = load_dataset(tmp_path)
     assert len(dataset.train) + len(dataset.validation) == 20
     assert {reason: [p.name for p in paths] for reason, paths in dataset.skipped.items()} == {
-        UNNAMED: ["cat..jpg", "dog.jpg"]}
+        UNNAMED: ["cat..jpg", "dog.jpg"]
+    }
 
 
 def test_selection_split_is_stratified_seeded_and_disjoint(tiny_data):
     dataset = load_dataset(tiny_data)
     dataset.carve_selection(0.1, seed=3)
-    train, selection, validation = ({p for p, _ in items} for items in (dataset.train, dataset.selection,
-                                                                         dataset.validation))
+    train, selection, validation = (
+        {p for p, _ in items} for items in (dataset.train, dataset.selection, dataset.validation)
+    )
     assert not train & selection and not train & validation and not selection & validation
     assert len(train | selection) == 80  # every training image is in exactly one of the two
     assert sorted(y for _, y in dataset.selection) == [0] * 4 + [1] * 4
@@ -117,8 +121,11 @@ def test_unusable_files_are_skipped_and_counted_by_reason(tmp_path):
     (root / "stray.jpg").symlink_to(real)
     dataset = load_dataset(root, validation_fraction=0.25)
     assert {reason: sorted(p.name for p in paths) for reason, paths in dataset.skipped.items()} == {
-        UNREADABLE: ["empty.jpg", "notes.jpg", "truncated.jpg"], NOT_AN_IMAGE: ["readme.txt"],
-        TOO_SMALL: ["pixel.png"], OUTSIDE: ["stray.jpg"]}
+        UNREADABLE: ["empty.jpg", "notes.jpg", "truncated.jpg"],
+        NOT_AN_IMAGE: ["readme.txt"],
+        TOO_SMALL: ["pixel.png"],
+        OUTSIDE: ["stray.jpg"],
+    }
     assert len(dataset.train) + len(dataset.validation) == 16
 
 

@@ -1,4 +1,5 @@
 """Run and export folders, and the one rule for "the newest export" that catdog-predict and catdog-cam use."""
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,9 @@ def test_a_run_folder_reads_its_files_and_names_a_broken_one(tmp_path):
         run.split()
 
 
-@pytest.mark.parametrize("schema, says", [(0, "an older catdog-export: export it again"), (2, "a newer catdog: upgrade")])
+@pytest.mark.parametrize(
+    "schema, says", [(0, "an older catdog-export: export it again"), (2, "a newer catdog: upgrade")]
+)
 def test_a_sidecar_of_another_schema_is_one_clear_error(tmp_path, schema, says):
     from catdog.runtime.metadata import SCHEMA_VERSION, MetadataError, read_metadata
 
@@ -64,5 +67,7 @@ def test_a_sidecar_of_another_schema_is_one_clear_error(tmp_path, schema, says):
     (tmp_path / "model_int8.tflite.json").write_text(f'{{"schema": {schema}, "labels": ["cats", "dogs"]}}')
     with pytest.raises(MetadataError) as raised:
         read_metadata(tmp_path / "model_int8.tflite")
-    assert str(raised.value) == (f"metadata {tmp_path / 'model_int8.tflite.json'} has schema {schema}, this runtime "
-                                 f"reads {SCHEMA_VERSION} (made by {says})")
+    assert str(raised.value) == (
+        f"metadata {tmp_path / 'model_int8.tflite.json'} has schema {schema}, this runtime "
+        f"reads {SCHEMA_VERSION} (made by {says})"
+    )

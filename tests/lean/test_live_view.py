@@ -1,5 +1,6 @@
 """The live view's server (catdog.runtime.serve.LiveView) fed frames of a real photo by a stand-in loop, read by
 HTTP clients: the newest prediction, a stream of real JPEGs, a bounded number of viewers. No model needed."""
+
 from __future__ import annotations
 
 import socket
@@ -67,9 +68,16 @@ def test_a_port_in_use_is_one_clear_error():
             LiveView("127.0.0.1", view.address[1], annotate_record)
 
 
-@pytest.mark.parametrize("text, address", [("127.0.0.1:8090", ("127.0.0.1", 8090)), ("8090", ("127.0.0.1", 8090)),
-                                           (":8090", ("127.0.0.1", 8090)), ("0.0.0.0:80", ("0.0.0.0", 80)),
-                                           ("[::]:8090", ("::", 8090))])
+@pytest.mark.parametrize(
+    "text, address",
+    [
+        ("127.0.0.1:8090", ("127.0.0.1", 8090)),
+        ("8090", ("127.0.0.1", 8090)),
+        (":8090", ("127.0.0.1", 8090)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+        ("[::]:8090", ("::", 8090)),
+    ],
+)
 def test_serve_addresses(text, address):
     assert parse_address(text) == address
 

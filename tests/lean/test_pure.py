@@ -1,5 +1,6 @@
 """Pure functions of the lean runtime: quantization, metrics, pixel preparation, file names, atomic files.
 Runs on the base install alone (no TensorFlow, no model)."""
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,9 @@ def test_parity_against_float_probabilities_and_against_float_labels_alone():
     assert broken["problems"][0] == "NaN or infinite probabilities"
 
 
-@pytest.mark.parametrize("name, expected", [("dog.123.jpg", "123"), ("123.jpg", "123"), ("photo.jpg", "photo"),
-                                            ("cat.7b.png", "cat.7b")])
+@pytest.mark.parametrize(
+    "name, expected", [("dog.123.jpg", "123"), ("123.jpg", "123"), ("photo.jpg", "photo"), ("cat.7b.png", "cat.7b")]
+)
 def test_kaggle_id(name, expected):
     from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The README's measured tables are the benchmark report's (benchmarks/readme_figures.py), not typed."""
+
 from __future__ import annotations
 
 import importlib.util

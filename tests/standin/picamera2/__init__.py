@@ -13,6 +13,7 @@ Set by the tests through the environment:
   PICAMERA2_STANDIN_FAIL_AFTER  capture_array raises after this many frames, as when a camera is unplugged
   PICAMERA2_STANDIN_LOG      a file the calls are appended to, one per line
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FROM_BGR = {"RGB888": None, "BGR888": cv2.COLOR_BGR2RGB, "XBGR8888": cv2.COLOR_BGR2RGBA,
-            "XRGB8888": cv2.COLOR_BGR2BGRA, "YUV420": cv2.COLOR_BGR2YUV_I420}
+FROM_BGR = {
+    "RGB888": None,
+    "BGR888": cv2.COLOR_BGR2RGB,
+    "XBGR8888": cv2.COLOR_BGR2RGBA,
+    "XRGB8888": cv2.COLOR_BGR2BGRA,
+    "YUV420": cv2.COLOR_BGR2YUV_I420,
+}
 BYTES_PER_PIXEL = {"RGB888": 3, "BGR888": 3, "XBGR8888": 4, "XRGB8888": 4, "YUV420": 1}
 
 
@@ -57,7 +63,7 @@ def camera_layout(bgr: np.ndarray, pixel_format: str) -> np.ndarray:
 def _padded(rows_of_bytes: np.ndarray, rows: int, pitch: int) -> np.ndarray:
     """Rows of bytes, each padded with zeros to `pitch` bytes, flattened."""
     buffer = np.zeros((rows, pitch), np.uint8)
-    buffer[:, :rows_of_bytes.shape[1]] = rows_of_bytes
+    buffer[:, : rows_of_bytes.shape[1]] = rows_of_bytes
     return buffer.reshape(-1)
 
 
@@ -67,8 +73,10 @@ class Picamera2:
     @staticmethod
     def global_camera_info() -> list[dict]:
         count = int(os.environ.get("PICAMERA2_STANDIN_CAMERAS", "1"))
-        return [{"Model": "imx708", "Location": 2, "Rotation": 180, "Id": f"/base/soc/i2c0mux/i2c@{i}/imx708@1a",
-                 "Num": i} for i in range(count)]
+        return [
+            {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": f"/base/soc/i2c0mux/i2c@{i}/imx708@1a", "Num": i}
+            for i in range(count)
+        ]
 
     def __init__(self, camera_num: int = 0):
         if camera_num >= len(self.global_camera_info()):
