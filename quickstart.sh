@@ -24,7 +24,8 @@ case "${1:-train}" in
         # then everything, with the tiny model trained once.
         [ -x .venv-lean/bin/python ] || python3 -m venv .venv-lean
         .venv-lean/bin/python -m pip install --quiet --upgrade pip
-        .venv-lean/bin/python -m pip install --quiet -e . pytest
+        .venv-lean/bin/python -m pip install --quiet -e . pytest ruff
+        .venv-lean/bin/ruff check . && .venv-lean/bin/ruff format --check .
         .venv-lean/bin/python -m pytest -q tests/lean
         exec .venv/bin/python -m pytest --benchmark --smoke "${@:2}"
         ;;

@@ -6,6 +6,7 @@ accuracy (from the export's parity check) and milliseconds per image through cat
 
 writes OUT/baselines.md and OUT/baselines.json. A run without an int8 export gets empty int8 cells.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,11 +56,20 @@ def int8_timing(artifact: Path, images: list[str], count: int) -> float:
 def baseline_row(run: Path, timing_images: int) -> dict:
     config = json.loads((run / "config.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
-    row = {"run": run.name, "model": config["model"], "alpha": config.get("alpha"), "size": config["size"],
-           "weights": config.get("weights") if config["model"] in ("mobilenetv2", "resnet50", "resnet101") else "none",
-           "command": command_line(run, config), "validation_images": metrics["images"],
-           "accuracy": metrics["accuracy"], "log_loss": metrics["log_loss"],
-           "train_minutes": round(metrics["wall_seconds"] / 60, 1), "int8_accuracy": None, "int8_ms": None}
+    row = {
+        "run": run.name,
+        "model": config["model"],
+        "alpha": config.get("alpha"),
+        "size": config["size"],
+        "weights": config.get("weights") if config["model"] in ("mobilenetv2", "resnet50", "resnet101") else "none",
+        "command": command_line(run, config),
+        "validation_images": metrics["images"],
+        "accuracy": metrics["accuracy"],
+        "log_loss": metrics["log_loss"],
+        "train_minutes": round(metrics["wall_seconds"] / 60, 1),
+        "int8_accuracy": None,
+        "int8_ms": None,
+    }
     parity_path = run / "export" / "parity.json"
     if parity_path.is_file() and (run / "export" / INT8).is_file():
         parity = json.loads(parity_path.read_text())
@@ -73,18 +83,25 @@ def percent(value) -> str:
 
 
 def write_table(rows: list[dict], out: Path, machine: str) -> None:
-    lines = ["| model | weights | size | validation accuracy | log loss | training min | int8 accuracy | "
-             "int8 ms/image | command |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | weights | size | validation accuracy | log loss | training min | int8 accuracy | "
+        "int8 ms/image | command |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         name = row["model"] + (f" {row['alpha']}" if row["alpha"] else "")
-        lines.append(f"| {name} | {row['weights']} | {row['size']} | {percent(row['accuracy'])} | "
-                     f"{row['log_loss']:.4f} | {row['train_minutes']} | {percent(row['int8_accuracy'])} | "
-                     f"{'' if row['int8_ms'] is None else row['int8_ms']} | `{row['command']}` |")
+        lines.append(
+            f"| {name} | {row['weights']} | {row['size']} | {percent(row['accuracy'])} | "
+            f"{row['log_loss']:.4f} | {row['train_minutes']} | {percent(row['int8_accuracy'])} | "
+            f"{'' if row['int8_ms'] is None else row['int8_ms']} | `{row['command']}` |"
+        )
     with atomic_path(out / "baselines.md") as temp:
-        temp.write_text(f"# Baselines on cats_and_dogs_filtered\n\nMachine: {machine}. Validation split "
-                        f"({rows[0]['validation_images'] if rows else 0} images); int8 = the TFLite int8 export "
-                        "through catdog.runtime (accuracy from catdog-export's parity check, median ms per image "
-                        "on the machine above).\n\n" + "\n".join(lines) + "\n")
+        temp.write_text(
+            f"# Baselines on cats_and_dogs_filtered\n\nMachine: {machine}. Validation split "
+            f"({rows[0]['validation_images'] if rows else 0} images); int8 = the TFLite int8 export "
+            "through catdog.runtime (accuracy from catdog-export's parity check, median ms per image "
+            "on the machine above).\n\n" + "\n".join(lines) + "\n"
+        )
     write_json(out / "baselines.json", {"machine": machine, "rows": rows})
 
 
@@ -93,8 +110,9 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+", help="run folders")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--timing-images", type=int, default=50, help="images timed per int8 model")
-    parser.add_argument("--machine", default=platform.processor() or platform.machine(),
-                        help="what to call this machine in the table")
+    parser.add_argument(
+        "--machine", default=platform.processor() or platform.machine(), help="what to call this machine in the table"
+    )
     args = parser.parse_args(argv)
     missing = [run for run in args.runs if not (Path(run) / "metrics.json").is_file()]
     if missing:

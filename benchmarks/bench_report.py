@@ -1,5 +1,6 @@
 """The benchmark's results and its report: report.md (tables, machine, command), report.json and
 latency_vs_accuracy.png, written atomically into the report folder at the end of the session."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from catdog.runtime.files import atomic_path, write_json
-
 from bench_core import artifact_kinds
+
+from catdog.runtime.files import atomic_path, write_json
 
 ALL_CORES, PROXY = "all cores", "1-core proxy"
 SECTIONS = ("latency", "quality", "cam", "emulated")
@@ -44,8 +45,12 @@ class Results:
 
 
 def _key(row: dict):
-    return (row.get("run", ""), ORDER.get(row.get("artifact"), 99), row.get("profile") == PROXY,
-            row.get("threads") or 0)
+    return (
+        row.get("run", ""),
+        ORDER.get(row.get("artifact"), 99),
+        row.get("profile") == PROXY,
+        row.get("threads") or 0,
+    )
 
 
 def table_rows(results: dict) -> list[dict]:
@@ -66,9 +71,11 @@ def _f(value, spec: str, empty: str = "") -> str:
 
 
 def latency_table(results: dict) -> str:
-    lines = ["| run | artifact | engine | profile | threads | size MB | median ms | p90 ms | FPS | accuracy | log loss "
-             "| Δ vs float (pts) | agreement | parity |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| run | artifact | engine | profile | threads | size MB | median ms | p90 ms | FPS | accuracy | log loss "
+        "| Δ vs float (pts) | agreement | parity |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for row in table_rows(results):
         accuracy = _f(row.get("accuracy"), ".2%")
         lines.append(
@@ -77,94 +84,136 @@ def latency_table(results: dict) -> str:
             f"| {_f(row.get('median_ms'), '.2f')} | {_f(row.get('p90_ms'), '.2f')} | {_f(row.get('fps'), '.1f')} "
             f"| {accuracy} | {_f(row.get('log_loss'), '.4f')} | {_f(row.get('delta_points'), '+.2f')} "
             f"| {_f(row.get('agreement'), '.2f')}{'%' if row.get('agreement') is not None else ''} "
-            f"| {row.get('parity', '')} |")
+            f"| {row.get('parity', '')} |"
+        )
     return "\n".join(lines)
 
 
 def cam_table(results: dict) -> str:
-    lines = ["| run | artifact | threads | frames | dropped | loop FPS | inference p50 ms | inference p90 ms "
-             "| inference mean ms | inference-only FPS | loop / inference-only |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| run | artifact | threads | frames | dropped | loop FPS | inference p50 ms | inference p90 ms "
+        "| inference mean ms | inference-only FPS | loop / inference-only |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in sorted(results["cam"], key=_key):
         alone = 1000 / row["mean_ms"] if row["mean_ms"] else 0
-        lines.append(f"| {row['run']} | {row['label']} | {row['threads']} | {row['frames']} | {row['dropped']} "
-                     f"| {row['loop_fps']:.1f} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['mean_ms']:.2f} "
-                     f"| {alone:.1f} | {row['loop_fps'] / alone if alone else 0:.0%} |")
+        lines.append(
+            f"| {row['run']} | {row['label']} | {row['threads']} | {row['frames']} | {row['dropped']} "
+            f"| {row['loop_fps']:.1f} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['mean_ms']:.2f} "
+            f"| {alone:.1f} | {row['loop_fps'] / alone if alone else 0:.0%} |"
+        )
     return "\n".join(lines)
 
 
 def emulated_table(results: dict) -> str:
-    lines = ["| run | suite | python | machine | artifact | images | agreement with x86 | max prob diff "
-             "| guest-prepared: pixels identical (max diff) | guest-prepared: agreement | seconds |",
-             "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| run | suite | python | machine | artifact | images | agreement with x86 | max prob diff "
+        "| guest-prepared: pixels identical (max diff) | guest-prepared: agreement | seconds |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in sorted(results["emulated"], key=lambda r: (r["run"], r["suite"], ORDER.get(r["artifact"], 99))):
         mismatch = f" (differs at {row['mismatches']})" if row["mismatches"] else ""
-        lines.append(f"| {row['run']} | {row['suite']} | {row['python']} | {row['machine']} | {row['artifact']} "
-                     f"| {row['images']} | {row['agreement']:.2f}%{mismatch} | {row['max_probability_difference']:.2g} "
-                     f"| {row['guest_prepared_identical']}/{row['images']} "
-                     f"({row.get('guest_prepared_max_abs_difference', '?')}) "
-                     f"| {_f(row.get('guest_prepared_label_agreement'), '.2f', '?')}% | {row['seconds']:.1f} |")
+        lines.append(
+            f"| {row['run']} | {row['suite']} | {row['python']} | {row['machine']} | {row['artifact']} "
+            f"| {row['images']} | {row['agreement']:.2f}%{mismatch} | {row['max_probability_difference']:.2g} "
+            f"| {row['guest_prepared_identical']}/{row['images']} "
+            f"({row.get('guest_prepared_max_abs_difference', '?')}) "
+            f"| {_f(row.get('guest_prepared_label_agreement'), '.2f', '?')}% | {row['seconds']:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def markdown(results: dict) -> str:
     machine, settings = results["machine"], results["settings"]
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
-    out = ["# catdog benchmark", "",
-           f"- date: {results['started']} (UTC)",
-           f"- command: `{results['command']}`",
-           f"- machine: {machine.get('cpu')} ({machine.get('machine')}), {machine.get('cores')} cores "
-           f"({machine.get('usable_cores')} usable), {machine.get('os')}",
-           f"- Python {machine.get('python')}; {versions}",
-           f"- load average at start: {machine.get('load_average')}, at end: {machine.get('load_average_end')}"]
+    out = [
+        "# catdog benchmark",
+        "",
+        f"- date: {results['started']} (UTC)",
+        f"- command: `{results['command']}`",
+        f"- machine: {machine.get('cpu')} ({machine.get('machine')}), {machine.get('cores')} cores "
+        f"({machine.get('usable_cores')} usable), {machine.get('os')}",
+        f"- Python {machine.get('python')}; {versions}",
+        f"- load average at start: {machine.get('load_average')}, at end: {machine.get('load_average_end')}",
+    ]
     busy = (machine.get("load_average") or [0])[0]
     if busy > 0.5 * (machine.get("usable_cores") or 1):
-        out.append(f"- **the machine was busy** (1-minute load average {busy:g} on {machine.get('usable_cores')} "
-                   "cores before the benchmark started): latencies are inflated and noisy, more so with more "
-                   "threads; accuracy and parity are unaffected")
+        out.append(
+            f"- **the machine was busy** (1-minute load average {busy:g} on {machine.get('usable_cores')} "
+            "cores before the benchmark started): latencies are inflated and noisy, more so with more "
+            "threads; accuracy and parity are unaffected"
+        )
     for name, run in results["runs"].items():
         validation = run.get("validation") or {}
-        out.append(f"- run `{name}`: {run.get('model')} alpha {run.get('alpha')}, input {run.get('input')}, "
-                   f"export `{run.get('export')}`; validation: {validation.get('images', '?')} images from "
-                   f"{validation.get('source', '?')}; float reference: {run.get('float_reference')}")
+        out.append(
+            f"- run `{name}`: {run.get('model')} alpha {run.get('alpha')}, input {run.get('input')}, "
+            f"export `{run.get('export')}`; validation: {validation.get('images', '?')} images from "
+            f"{validation.get('source', '?')}; float reference: {run.get('float_reference')}"
+        )
         if run.get("chosen_on"):
             temperature = run.get("temperature")
-            out.append(f"  - early stopping and checkpoint chosen on the {run['chosen_on']} split"
-                       + (" (so its validation figures are optimistic)" if run["chosen_on"] == "validation" else
-                          ", the validation split only measured")
-                       + (f"; temperature {temperature:.3f} folded into the model" if temperature else "; no temperature"))
+            out.append(
+                f"  - early stopping and checkpoint chosen on the {run['chosen_on']} split"
+                + (
+                    " (so its validation figures are optimistic)"
+                    if run["chosen_on"] == "validation"
+                    else ", the validation split only measured"
+                )
+                + (f"; temperature {temperature:.3f} folded into the model" if temperature else "; no temperature")
+            )
         if run.get("reliability"):
-            out.append(f"  - reliability diagram on the validation split: ![reliability of {name}]"
-                       f"(reliability_{name}.png)")
+            out.append(
+                f"  - reliability diagram on the validation split: ![reliability of {name}](reliability_{name}.png)"
+            )
         for artifact, calibration in (run.get("calibration") or {}).items():
             settings_line = ", ".join(f"{k} {v}" for k, v in calibration.items() if k not in ("images", "source"))
-            out.append(f"  - {artifact}: calibrated on {calibration.get('images')} images "
-                       f"({calibration.get('source')}){'; ' + settings_line if settings_line else ''}")
+            out.append(
+                f"  - {artifact}: calibrated on {calibration.get('images')} images "
+                f"({calibration.get('source')}){'; ' + settings_line if settings_line else ''}"
+            )
     for section, line in results.get("carried", {}).items():
         out.append(f"- {section} rows carried over from an earlier session: {line}")
     if results["latency"] or results["quality"]:
-        out += ["", "## Latency and accuracy", "", latency_table(results), "",
-                f"Latency: one prepared image through `Classifier.probabilities` (quantize, invoke, dequantize; "
-                f"the Keras row: the model in a `tf.function`), pytest-benchmark pedantic rounds after warm-up; "
-                f"median and p90 per inference, FPS = 1000 / median. *{ALL_CORES}*: the process may use every "
-                f"core; *{PROXY}*: the interpreter and its threads confined to one CPU (os.sched_setaffinity), "
-                f"a stand-in for a slow Pi-class core count of one. Accuracy and log loss: every validation image "
-                f"through the same runtime; Δ and agreement are against the float reference named in report.json "
-                f"(Keras where TensorFlow is installed). int8 parity limits: at most "
-                f"{settings.get('max_drop')} points lost, at least {settings.get('min_agreement')}% agreement."]
+        out += [
+            "",
+            "## Latency and accuracy",
+            "",
+            latency_table(results),
+            "",
+            f"Latency: one prepared image through `Classifier.probabilities` (quantize, invoke, dequantize; "
+            f"the Keras row: the model in a `tf.function`), pytest-benchmark pedantic rounds after warm-up; "
+            f"median and p90 per inference, FPS = 1000 / median. *{ALL_CORES}*: the process may use every "
+            f"core; *{PROXY}*: the interpreter and its threads confined to one CPU (os.sched_setaffinity), "
+            f"a stand-in for a slow Pi-class core count of one. Accuracy and log loss: every validation image "
+            f"through the same runtime; Δ and agreement are against the float reference named in report.json "
+            f"(Keras where TensorFlow is installed). int8 parity limits: at most "
+            f"{settings.get('max_drop')} points lost, at least {settings.get('min_agreement')}% agreement.",
+        ]
     if results["cam"]:
-        out += ["", "## End to end: catdog-cam on a video file", "", cam_table(results), "",
-                "`catdog-cam --no-display --source VIDEO --max-frames N --model ARTIFACT --threads T` on a 640x480 "
-                "video made of validation photos: loop FPS covers decode, prepare, inference and the JSON line "
-                "per frame; the inference times are the interpreter's alone (from its summary line)."]
+        out += [
+            "",
+            "## End to end: catdog-cam on a video file",
+            "",
+            cam_table(results),
+            "",
+            "`catdog-cam --no-display --source VIDEO --max-frames N --model ARTIFACT --threads T` on a 640x480 "
+            "video made of validation photos: loop FPS covers decode, prepare, inference and the JSON line "
+            "per frame; the inference times are the interpreter's alone (from its summary line).",
+        ]
     if results["emulated"]:
-        out += ["", "## Emulated Raspberry Pi (aarch64 under qemu-user, cortex-a72)", "", emulated_table(results), "",
-                "The int8 artifacts through catdog.runtime's Classifier inside Debian arm64 roots "
-                "(benchmarks/pi), on validation images prepared on the host, compared label by label with x86 "
-                "(asserted). The guest-prepared columns: the same image files read and prepared by the aarch64 "
-                "OpenCV wheel itself (pixels may differ by a rounding step from x86), and the labels on those "
-                "(informational, not asserted). Emulation is 50-100x slower than native: seconds are not Pi "
-                "timings."]
+        out += [
+            "",
+            "## Emulated Raspberry Pi (aarch64 under qemu-user, cortex-a72)",
+            "",
+            emulated_table(results),
+            "",
+            "The int8 artifacts through catdog.runtime's Classifier inside Debian arm64 roots "
+            "(benchmarks/pi), on validation images prepared on the host, compared label by label with x86 "
+            "(asserted). The guest-prepared columns: the same image files read and prepared by the aarch64 "
+            "OpenCV wheel itself (pixels may differ by a rounding step from x86), and the labels on those "
+            "(informational, not asserted). Emulation is 50-100x slower than native: seconds are not Pi "
+            "timings.",
+        ]
     if results["notes"]:
         out += ["", "## Notes and skipped cases", ""] + [f"- {line}" for line in results["notes"]]
     return "\n".join(out) + "\n"
@@ -190,8 +239,15 @@ def plot(results: dict, path: Path) -> bool:
     figure, axes = plt.subplots(figsize=(10, 6.5))
     for row in points:
         color = colors.get(row.get("precision"), "tab:gray")
-        axes.scatter(row["median_ms"], row["accuracy"] * 100, marker=markers.get(row.get("format"), "o"), s=60,
-                     facecolors="none" if row.get("profile") == PROXY else color, edgecolors=color, linewidths=1.5)
+        axes.scatter(
+            row["median_ms"],
+            row["accuracy"] * 100,
+            marker=markers.get(row.get("format"), "o"),
+            s=60,
+            facecolors="none" if row.get("profile") == PROXY else color,
+            edgecolors=color,
+            linewidths=1.5,
+        )
     latencies = [row["median_ms"] for row in points]
     if max(latencies) / min(latencies) > 8:
         axes.set_xscale("log")
@@ -213,15 +269,23 @@ def plot(results: dict, path: Path) -> bool:
             if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
                 break
         placed.append(box)
-        axes.annotate(text, (row["median_ms"], row["accuracy"] * 100), textcoords="offset points",
-                      xytext=(5 * 72 / figure.dpi, dy * 72 / figure.dpi), fontsize=7,
-                      arrowprops=None if abs(dy) < 10 else {"arrowstyle": "-", "lw": 0.4, "color": "gray"})
+        axes.annotate(
+            text,
+            (row["median_ms"], row["accuracy"] * 100),
+            textcoords="offset points",
+            xytext=(5 * 72 / figure.dpi, dy * 72 / figure.dpi),
+            fontsize=7,
+            arrowprops=None if abs(dy) < 10 else {"arrowstyle": "-", "lw": 0.4, "color": "gray"},
+        )
     axes.set_xlabel("median latency per image (ms, lower is better)")
     axes.set_ylabel("validation accuracy (%)")
     machine = results["machine"]
-    axes.set_title(f"catdog: latency vs accuracy on {machine.get('cpu')} ({machine.get('usable_cores')} cores)\n"
-                   "filled: all cores, hollow: 1-core proxy; square TFLite, triangle ONNX, circle Keras; "
-                   "red int8, green fp16, blue fp32", fontsize=9)
+    axes.set_title(
+        f"catdog: latency vs accuracy on {machine.get('cpu')} ({machine.get('usable_cores')} cores)\n"
+        "filled: all cores, hollow: 1-core proxy; square TFLite, triangle ONNX, circle Keras; "
+        "red int8, green fp16, blue fp32",
+        fontsize=9,
+    )
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
     with atomic_path(path) as temp:
@@ -233,8 +297,9 @@ def plot(results: dict, path: Path) -> bool:
 def merge_earlier(results: dict, earlier: dict | None) -> dict:
     """Sections this session did not measure are kept from the earlier report of the same runs (e.g. the
     emulated check run on its own after the benchmark), with a line saying where they came from."""
-    if not earlier or {k: v.get("export") for k, v in earlier.get("runs", {}).items()} != \
-            {k: v.get("export") for k, v in results["runs"].items()}:
+    if not earlier or {k: v.get("export") for k, v in earlier.get("runs", {}).items()} != {
+        k: v.get("export") for k, v in results["runs"].items()
+    }:
         return results
     merged = {**results, "carried": {}}
     for section in SECTIONS:

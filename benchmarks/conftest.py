@@ -3,6 +3,7 @@
 Without --benchmark (or --pi-emulated) every measuring case is skipped, so `pytest benchmarks` stays fast
 and runs in CI with the helpers' own tests. The report is written when the session ends.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,11 +11,10 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 import bench_core as core
 import bench_report as report
+import numpy as np
+import pytest
 
 SETTINGS = pytest.StashKey["Settings"]()
 RESULTS = pytest.StashKey["report.Results"]()
@@ -25,25 +25,56 @@ BENCH = pytest.StashKey["Bench"]()
 def pytest_addoption(parser):
     group = parser.getgroup("catdog", "catdog benchmark (benchmarks/, see benchmarks/README.md)")
     add = group.addoption
-    add("--benchmark", action="store_true",
-        help="run the benchmark cases: latency, accuracy, int8 parity, catdog-cam (skipped without it)")
-    add("--runs", metavar="PATH[,PATH]",
-        help="run folders (with export/) or export folders to benchmark (default: the newest runs/*/ with export/)")
-    add("--data", metavar="DIR", help="validation images, one folder per label or a data set root with validation/ "
-        "(default: the run's split.json, else the export's parity.json)")
-    add("--build", action="store_true", help="if there is no run, train and export the default model first "
-        "(catdog-train --name default; catdog-export runs/default --int8 --fp16)")
-    add("--smoke", action="store_true", help="train and export a tiny model in a temp dir and benchmark it with "
-        "a few rounds at 1 thread (what CI runs; report in benchmarks/results/smoke)")
-    add("--pi-emulated", action="store_true", help="check int8 labels on emulated aarch64 (Debian bookworm/Python "
-        "3.11 and trixie/3.13 via benchmarks/pi) against x86")
-    add("--max-drop", type=float, help="most accuracy points an int8 artifact may lose vs float (default 1.0; "
-        "--smoke: 100)")
-    add("--min-agreement", type=float, help="least label agreement with float of an int8 artifact, percent "
-        "(default 98.0; --smoke: 0)")
+    add(
+        "--benchmark",
+        action="store_true",
+        help="run the benchmark cases: latency, accuracy, int8 parity, catdog-cam (skipped without it)",
+    )
+    add(
+        "--runs",
+        metavar="PATH[,PATH]",
+        help="run folders (with export/) or export folders to benchmark (default: the newest runs/*/ with export/)",
+    )
+    add(
+        "--data",
+        metavar="DIR",
+        help="validation images, one folder per label or a data set root with validation/ "
+        "(default: the run's split.json, else the export's parity.json)",
+    )
+    add(
+        "--build",
+        action="store_true",
+        help="if there is no run, train and export the default model first "
+        "(catdog-train --name default; catdog-export runs/default --int8 --fp16)",
+    )
+    add(
+        "--smoke",
+        action="store_true",
+        help="train and export a tiny model in a temp dir and benchmark it with "
+        "a few rounds at 1 thread (what CI runs; report in benchmarks/results/smoke)",
+    )
+    add(
+        "--pi-emulated",
+        action="store_true",
+        help="check int8 labels on emulated aarch64 (Debian bookworm/Python "
+        "3.11 and trixie/3.13 via benchmarks/pi) against x86",
+    )
+    add(
+        "--max-drop",
+        type=float,
+        help="most accuracy points an int8 artifact may lose vs float (default 1.0; --smoke: 100)",
+    )
+    add(
+        "--min-agreement",
+        type=float,
+        help="least label agreement with float of an int8 artifact, percent (default 98.0; --smoke: 0)",
+    )
     add("--threads", metavar="N[,N]", help="interpreter thread counts (default 1,2,<cpu count>; --smoke: 1)")
-    add("--report-dir", metavar="DIR", help="where report.md/.json and the plot go (default benchmarks/results; "
-        "--smoke: benchmarks/results/smoke)")
+    add(
+        "--report-dir",
+        metavar="DIR",
+        help="where report.md/.json and the plot go (default benchmarks/results; --smoke: benchmarks/results/smoke)",
+    )
     add("--pi-images", type=int, default=100, metavar="N", help="validation images per emulated check (default 100)")
     add("--cam-frames", type=int, metavar="N", help="frames of the catdog-cam case (default 200; --smoke: 20)")
 
@@ -79,15 +110,26 @@ class Settings:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"threads": self.threads, "proxy_threads": list(self.proxy_threads), "max_drop": self.max_drop,
-                "min_agreement": self.min_agreement, "smoke": self.smoke, "pi_images": self.pi_images,
-                "cam_frames": self.cam_frames, "latency_budget_s": self.budget_s, "min_rounds": self.min_rounds,
-                "max_rounds": self.max_rounds, "warmup_rounds": self.warmup_rounds}
+        return {
+            "threads": self.threads,
+            "proxy_threads": list(self.proxy_threads),
+            "max_drop": self.max_drop,
+            "min_agreement": self.min_agreement,
+            "smoke": self.smoke,
+            "pi_images": self.pi_images,
+            "cam_frames": self.cam_frames,
+            "latency_budget_s": self.budget_s,
+            "min_rounds": self.min_rounds,
+            "max_rounds": self.max_rounds,
+            "warmup_rounds": self.warmup_rounds,
+        }
 
 
-NO_RUN = ("no run to benchmark: no runs/*/export folder under {where}. Make one with "
-          "`catdog-train --name default && catdog-export runs/default --int8 --fp16`, or add --build to do that "
-          "first, or give --runs RUN_OR_EXPORT_DIR, or use --smoke for a tiny one")
+NO_RUN = (
+    "no run to benchmark: no runs/*/export folder under {where}. Make one with "
+    "`catdog-train --name default && catdog-export runs/default --int8 --fp16`, or add --build to do that "
+    "first, or give --runs RUN_OR_EXPORT_DIR, or use --smoke for a tiny one"
+)
 
 
 def make_settings(config) -> Settings:
@@ -112,15 +154,23 @@ def make_settings(config) -> Settings:
             raise core.BenchError(NO_RUN.format(where=here))
     report_dir = Path(option.report_dir) if option.report_dir else core.HERE / "results" / ("smoke" if smoke else "")
     return Settings(
-        benchmark=option.benchmark, pi_emulated=option.pi_emulated, smoke=smoke, slots=slots,
+        benchmark=option.benchmark,
+        pi_emulated=option.pi_emulated,
+        smoke=smoke,
+        slots=slots,
         threads=core.parse_threads(option.threads or ("1" if smoke else None)),
         proxy_threads=(1,) if smoke else core.PROXY_THREADS,
         max_drop=option.max_drop if option.max_drop is not None else (100.0 if smoke else 1.0),
         min_agreement=option.min_agreement if option.min_agreement is not None else (0.0 if smoke else 98.0),
-        report_dir=report_dir if report_dir.is_absolute() else here / report_dir, data=option.data,
-        pi_images=option.pi_images, cam_frames=option.cam_frames or (20 if smoke else 200),
-        budget_s=0.2 if smoke else 3.0, min_rounds=5 if smoke else 30, max_rounds=10 if smoke else 1000,
-        warmup_rounds=2 if smoke else 5)
+        report_dir=report_dir if report_dir.is_absolute() else here / report_dir,
+        data=option.data,
+        pi_images=option.pi_images,
+        cam_frames=option.cam_frames or (20 if smoke else 200),
+        budget_s=0.2 if smoke else 3.0,
+        min_rounds=5 if smoke else 30,
+        max_rounds=10 if smoke else 1000,
+        warmup_rounds=2 if smoke else 5,
+    )
 
 
 def pytest_configure(config):
@@ -145,13 +195,18 @@ def pytest_collection_modifyitems(config, items):
     option = config.option
     for item in items:
         if item.get_closest_marker("catdog_benchmark") and not option.benchmark:
-            item.add_marker(pytest.mark.skip(reason="benchmark case: run `pytest benchmarks --benchmark` "
-                                             "(--smoke for a tiny one; see benchmarks/README.md)"))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="benchmark case: run `pytest benchmarks --benchmark` "
+                    "(--smoke for a tiny one; see benchmarks/README.md)"
+                )
+            )
         if item.get_closest_marker("pi_emulated") and not option.pi_emulated:
             item.add_marker(pytest.mark.skip(reason="emulated aarch64 check: run with --pi-emulated"))
 
 
 # --- cases -------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Case:
@@ -186,8 +241,12 @@ def cases(kind: str, settings: Settings) -> list:
         if kind == "quality_case":
             out += [Case(slot.name, *k) for k in kinds]
         elif kind == "latency_case":
-            out += [Case(slot.name, *k, threads) for k in kinds for threads in settings.threads
-                    if k[1] != "keras" or threads == max(settings.threads)]
+            out += [
+                Case(slot.name, *k, threads)
+                for k in kinds
+                for threads in settings.threads
+                if k[1] != "keras" or threads == max(settings.threads)
+            ]
         elif kind == "proxy_case":
             out += [Case(slot.name, *k, threads, report.PROXY) for k in lean for threads in settings.proxy_threads]
         elif kind == "cam_case":
@@ -209,6 +268,7 @@ def pytest_generate_tests(metafunc):
 
 
 # --- shared state --------------------------------------------------------------------------------------------
+
 
 class Bench:
     """Runs (made on first use for --smoke/--build), validation images and probabilities, cached per session."""
@@ -301,6 +361,7 @@ class Bench:
     def reference(self, name: str) -> core.Reference | None:
         """The float model to hold artifacts against: Keras measured here, else the export's own Keras
         predictions (parity.json) on the same images, else the fp32 TFLite (or ONNX) artifact measured here."""
+
         def make():
             run, validation = self.run(name), self.validation(name)
             keras = run.artifact(core.KERAS)
@@ -319,8 +380,10 @@ class Bench:
                 if artifact:
                     probabilities = self.probabilities(name, artifact)
                     accuracy = float((probabilities.argmax(1) == np.asarray(validation.truth)).mean())
-                    self.results.note(f"{name}: float reference: {candidate} (no Keras model or TensorFlow here "
-                                      f"and parity.json does not cover these images)")
+                    self.results.note(
+                        f"{name}: float reference: {candidate} (no Keras model or TensorFlow here "
+                        f"and parity.json does not cover these images)"
+                    )
                     return core.Reference(f"{artifact.label}, measured here", accuracy, probabilities.argmax(1))
             return None
 
@@ -351,18 +414,21 @@ def bench(request, tmp_path_factory) -> Bench:
 
 # --- the report -------------------------------------------------------------------------------------------------
 
+
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     results = config.stash.get(RESULTS, None)
     if results is None or not results.has_data() or hasattr(config, "workerinput"):
         return
     bench = config.stash.get(BENCH, None)
-    for name, stamps in (bench.stamps.items() if bench else []):
+    for name, stamps in bench.stamps.items() if bench else []:
         changed = sorted(set(stamps.items()) ^ set(bench.slots[name].run.stamps().items()))
         if changed:
-            results.note(f"**{name}: artifacts changed while the benchmark ran** (re-exported?): "
-                         f"{', '.join(sorted({Path(path).name for path, _ in changed}))}; "
-                         "the rows may mix old and new artifacts: run it again")
+            results.note(
+                f"**{name}: artifacts changed while the benchmark ran** (re-exported?): "
+                f"{', '.join(sorted({Path(path).name for path, _ in changed}))}; "
+                "the rows may mix old and new artifacts: run it again"
+            )
     config.stash[REPORT_WRITTEN] = report.write_report(results, config.stash[SETTINGS].report_dir)
 
 

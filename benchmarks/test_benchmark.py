@@ -1,14 +1,15 @@
 """The benchmark cases: per run x artifact (x thread count) accuracy and int8 parity, latency on all cores and
 on one core, the catdog-cam loop, and the emulated aarch64 label check. Skipped without --benchmark /
 --pi-emulated; the cases are made from the options by conftest.py (pytest_generate_tests)."""
+
 from __future__ import annotations
 
 import json
 
+import bench_core as core
 import numpy as np
 import pytest
 
-import bench_core as core
 from catdog.runtime.classifier import Classifier
 
 
@@ -25,9 +26,19 @@ def measure(benchmark, target, settings, case, extra: dict) -> dict:
 
 
 def latency_row(case, artifact: core.Artifact, engine: str, stats: dict, **extra) -> dict:
-    return {"run": case.run, "artifact": case.artifact, "label": case.label, "format": case.format,
-            "precision": case.precision, "engine": engine, "profile": case.profile, "threads": case.threads,
-            "size_mb": artifact.path.stat().st_size / 1e6, **stats, **extra}
+    return {
+        "run": case.run,
+        "artifact": case.artifact,
+        "label": case.label,
+        "format": case.format,
+        "precision": case.precision,
+        "engine": engine,
+        "profile": case.profile,
+        "threads": case.threads,
+        "size_mb": artifact.path.stat().st_size / 1e6,
+        **stats,
+        **extra,
+    }
 
 
 @pytest.mark.catdog_benchmark
@@ -38,17 +49,25 @@ def test_accuracy(quality_case, bench, settings):
     artifact = bench.artifact(case)
     validation, reference = bench.validation(case.run), bench.reference(case.run)
     row = core.score(validation.labels, validation.truth, bench.probabilities(case.run, artifact), reference)
-    row.update(label=case.label, format=case.format, precision=case.precision, run=case.run, artifact=case.artifact,
-               size_mb=artifact.path.stat().st_size / 1e6,
-               parity="reference" if reference and reference.name.startswith(case.label) else "—")
+    row.update(
+        label=case.label,
+        format=case.format,
+        precision=case.precision,
+        run=case.run,
+        artifact=case.artifact,
+        size_mb=artifact.path.stat().st_size / 1e6,
+        parity="reference" if reference and reference.name.startswith(case.label) else "—",
+    )
     key = f"{case.run}/{case.artifact}"
     bench.results.quality[key] = row
     if case.precision != "int8":
         return
     if reference is None:
         row["parity"] = "no float reference"
-        pytest.fail(f"{key}: no float reference to check parity against (no Keras model, parity.json or fp32 "
-                    f"artifact)", pytrace=False)
+        pytest.fail(
+            f"{key}: no float reference to check parity against (no Keras model, parity.json or fp32 artifact)",
+            pytrace=False,
+        )
     problem = core.parity_problem(case.run, case.artifact, row, settings.max_drop, settings.min_agreement)
     row["parity"] = "ok" if problem is None else "FAILED"
     if problem:
@@ -73,11 +92,15 @@ def test_latency(latency_case, bench, settings, benchmark):
         engine = f"tensorflow {tf.__version__}"
         extra = {"tf_intra_op_threads": intra}
         if not intra:
-            bench.results.note(f"{case.run}: Keras row with TensorFlow's default thread pool (all cores): TensorFlow "
-                               "was already running in this process before the benchmark could set it")
+            bench.results.note(
+                f"{case.run}: Keras row with TensorFlow's default thread pool (all cores): TensorFlow "
+                "was already running in this process before the benchmark could set it"
+            )
         elif intra != case.threads:
-            bench.results.note(f"{case.run}: Keras row at TensorFlow's {intra} intra-op threads, not {case.threads} "
-                               "(its pool is fixed once per process)")
+            bench.results.note(
+                f"{case.run}: Keras row at TensorFlow's {intra} intra-op threads, not {case.threads} "
+                "(its pool is fixed once per process)"
+            )
         target = core.keras_target(model, image)
     stats = measure(benchmark, target, settings, case, {"engine": engine, **extra})
     bench.results.latency.append(latency_row(case, artifact, engine, stats, **extra))
@@ -97,8 +120,9 @@ def test_latency_one_core(proxy_case, bench, settings, benchmark):
             all_confined = confined()
     except core.BenchError as error:
         bench.skip(f"1-core proxy skipped: {error}")
-    bench.results.latency.append(latency_row(case, artifact, classifier.backend.engine, stats, cpu=cpu,
-                                             threads_confined=all_confined))
+    bench.results.latency.append(
+        latency_row(case, artifact, classifier.backend.engine, stats, cpu=cpu, threads_confined=all_confined)
+    )
     assert all_confined, f"{case.id}: some interpreter threads escaped CPU {cpu}: {core.thread_cpus()}"
 
 
@@ -115,8 +139,16 @@ def test_cam_loop(cam_case, bench, settings):
         row = core.run_cam(command, artifact.path, video, settings.cam_frames, case.threads)
     except core.BenchError as error:
         pytest.fail(str(error), pytrace=False)
-    bench.results.cam.append({"run": case.run, "artifact": case.artifact, "label": case.label,
-                              "threads": case.threads, "video": video.name, **row})
+    bench.results.cam.append(
+        {
+            "run": case.run,
+            "artifact": case.artifact,
+            "label": case.label,
+            "threads": case.threads,
+            "video": video.name,
+            **row,
+        }
+    )
     assert row["frames"] == settings.cam_frames, f"{case.id}: catdog-cam classified {row['frames']} frames"
     assert row["json_lines"] == row["frames"], f"{case.id}: {row['json_lines']} JSON lines for {row['frames']} frames"
 
@@ -130,8 +162,9 @@ def test_pi_emulated(emulated_case, bench, settings, tmp_path_factory):
     int8 = [a for a in run.artifacts(keras=False) if a.precision == "int8"]
     if not int8:
         bench.skip(f"{name}: no int8 artifact to check on emulated aarch64")
-    request_path = bench._cached(("emulated request", name), lambda: _emulated_request(bench, name, int8,
-                                                                                        tmp_path_factory))
+    request_path = bench._cached(
+        ("emulated request", name), lambda: _emulated_request(bench, name, int8, tmp_path_factory)
+    )
     host = bench._cached(("emulated host", name), lambda: _classify_here(request_path))
     try:
         setup_seconds = core.setup_suite(suite)
@@ -145,19 +178,33 @@ def test_pi_emulated(emulated_case, bench, settings, tmp_path_factory):
         difference = float(np.abs(np.asarray(here["probabilities"]) - np.asarray(there["probabilities"])).max())
         images = len(here["labels"])
         own = [i for i, (a, b) in enumerate(zip(here["labels"], there["own_labels"])) if a != b]
-        bench.results.emulated.append({
-            "run": name, "suite": suite, "python": guest["python"], "machine": guest["machine"],
-            "artifact": artifact.name, "engine": there["engine"], "images": images,
-            "agreement": 100.0 * (images - len(mismatches)) / images, "mismatches": mismatches,
-            "max_probability_difference": difference,
-            "guest_prepared_identical": guest["prepared"]["identical"],
-            "guest_prepared_max_abs_difference": guest["prepared"]["max_abs_difference"],
-            "guest_prepared_label_agreement": 100.0 * (images - len(own)) / images, "guest_prepared_mismatches": own,
-            "seconds": there["seconds"], "x86_seconds": here["seconds"], "setup_seconds": setup_seconds,
-            "versions": guest["versions"]})
+        bench.results.emulated.append(
+            {
+                "run": name,
+                "suite": suite,
+                "python": guest["python"],
+                "machine": guest["machine"],
+                "artifact": artifact.name,
+                "engine": there["engine"],
+                "images": images,
+                "agreement": 100.0 * (images - len(mismatches)) / images,
+                "mismatches": mismatches,
+                "max_probability_difference": difference,
+                "guest_prepared_identical": guest["prepared"]["identical"],
+                "guest_prepared_max_abs_difference": guest["prepared"]["max_abs_difference"],
+                "guest_prepared_label_agreement": 100.0 * (images - len(own)) / images,
+                "guest_prepared_mismatches": own,
+                "seconds": there["seconds"],
+                "x86_seconds": here["seconds"],
+                "setup_seconds": setup_seconds,
+                "versions": guest["versions"],
+            }
+        )
         if mismatches:
-            problems.append(f"{artifact.name} on {suite} (Python {guest['python']}, {guest['machine']}): labels "
-                            f"differ from x86 on {len(mismatches)} of {images} images (indices {mismatches})")
+            problems.append(
+                f"{artifact.name} on {suite} (Python {guest['python']}, {guest['machine']}): labels "
+                f"differ from x86 on {len(mismatches)} of {images} images (indices {mismatches})"
+            )
     assert not problems, "; ".join(problems)
 
 
@@ -167,8 +214,12 @@ def _emulated_request(bench, name, int8, tmp_path_factory):
     picked = core.sample_indices(len(paths), bench.settings.pi_images)
     folder = tmp_path_factory.mktemp("emulated")
     np.save(folder / "images.npy", bench.images(name)[picked])
-    request = {"artifacts": [str(a.path) for a in int8], "images": str(folder / "images.npy"),
-               "paths": [paths[i] for i in picked], "threads": 1}
+    request = {
+        "artifacts": [str(a.path) for a in int8],
+        "images": str(folder / "images.npy"),
+        "paths": [paths[i] for i in picked],
+        "threads": 1,
+    }
     (folder / "request.json").write_text(json.dumps(request))
     return folder / "request.json"
 

@@ -1,5 +1,6 @@
 """Training tools on real photos: the numpy MLP and its Keras twin, the from-scratch CNNs, the learning-rate
 range test, --config, and catdog-tune (local and distributed over Keras Tuner's oracle)."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from support import TINY, run_cli
 
 
@@ -47,8 +47,24 @@ def test_mlp_features_are_what_the_keras_model_computes():
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory, tiny_data):
     runs = tmp_path_factory.mktemp("mlp_runs")
-    result = run_cli("catdog-train", "--data", tiny_data, "--model", "mlp", "--size", "64", "--epochs", "8",
-                     "--batch-size", "16", "--runs-dir", runs, "--name", "mlp", check=True)
+    result = run_cli(
+        "catdog-train",
+        "--data",
+        tiny_data,
+        "--model",
+        "mlp",
+        "--size",
+        "64",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "16",
+        "--runs-dir",
+        runs,
+        "--name",
+        "mlp",
+        check=True,
+    )
     assert "numpy vs Keras: largest probability difference" in result.stdout
     return runs / "mlp"
 
@@ -59,7 +75,8 @@ def test_mlp_run_gives_numpy_probabilities_through_keras(mlp_run):
     from catdog.train import mlp
 
     assert {"model.keras", "config.json", "metrics.json", "history.json", "curves.png", "mlp.json"} <= {
-        p.name for p in mlp_run.iterdir()}
+        p.name for p in mlp_run.iterdir()
+    }
     assert json.loads((mlp_run / "mlp.json").read_text())["numpy_keras_max_difference"] < 1e-5
     history = json.loads((mlp_run / "history.json").read_text())
     assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0]
@@ -80,7 +97,18 @@ def test_mlp_exports_and_makes_a_baselines_row(mlp_run, tmp_path):
 
     from support import ROOT
 
-    run_cli("catdog-export", mlp_run, "--int8", "--calibration-size", "16", "--max-drop", "100", "--min-agreement", "0", check=True)
+    run_cli(
+        "catdog-export",
+        mlp_run,
+        "--int8",
+        "--calibration-size",
+        "16",
+        "--max-drop",
+        "100",
+        "--min-agreement",
+        "0",
+        check=True,
+    )
     parity = json.loads((mlp_run / "export" / "parity.json").read_text())
     assert {"model_int8.tflite", "model_int8.onnx"} <= {p.name for p in (mlp_run / "export").iterdir()}
 
@@ -97,8 +125,17 @@ def test_mlp_exports_and_makes_a_baselines_row(mlp_run, tmp_path):
 
 
 def test_config_reproduces_a_run_and_flags_override_it(mlp_run, tmp_path):
-    again = run_cli("catdog-train", "--config", mlp_run / "config.json", "--runs-dir", tmp_path, "--name", "again",
-                    "--quiet", check=True)
+    again = run_cli(
+        "catdog-train",
+        "--config",
+        mlp_run / "config.json",
+        "--runs-dir",
+        tmp_path,
+        "--name",
+        "again",
+        "--quiet",
+        check=True,
+    )
     assert "validation accuracy" in again.stdout
     first, second = (json.loads((folder / "metrics.json").read_text()) for folder in (mlp_run, tmp_path / "again"))
     assert first["confusion_matrix"] == second["confusion_matrix"] and first["log_loss"] == second["log_loss"]
@@ -137,8 +174,20 @@ def test_cnn_variants():
 
 
 def test_find_lr_writes_the_plot_and_the_suggestion(tmp_path, tiny_data):
-    result = run_cli("catdog-train", "--data", tiny_data, *TINY, "--find-lr", "--find-lr-steps", "6",
-                     "--runs-dir", tmp_path, "--name", "find", check=True)
+    result = run_cli(
+        "catdog-train",
+        "--data",
+        tiny_data,
+        *TINY,
+        "--find-lr",
+        "--find-lr-steps",
+        "6",
+        "--runs-dir",
+        tmp_path,
+        "--name",
+        "find",
+        check=True,
+    )
     found = json.loads((tmp_path / "find" / "lr_find.json").read_text())
     assert found["phase"] == "head" and 2 <= found["steps_run"] <= 6 == found["steps"]
     assert found["rates"][0] == pytest.approx(1e-7) and all(np.diff(found["rates"]) > 0)
@@ -149,28 +198,61 @@ def test_find_lr_writes_the_plot_and_the_suggestion(tmp_path, tiny_data):
 
 
 def test_lr_find_trains_with_the_suggestion(tmp_path, tiny_data):
-    run_cli("catdog-train", "--data", tiny_data, *TINY, "--lr", "find", "--find-lr-steps", "6", "--fine-tune-epochs",
-            "0", "--runs-dir", tmp_path, "--name", "found", check=True)
+    run_cli(
+        "catdog-train",
+        "--data",
+        tiny_data,
+        *TINY,
+        "--lr",
+        "find",
+        "--find-lr-steps",
+        "6",
+        "--fine-tune-epochs",
+        "0",
+        "--runs-dir",
+        tmp_path,
+        "--name",
+        "found",
+        check=True,
+    )
     run = tmp_path / "found"
     found = json.loads((run / "lr_find.json").read_text())
     assert json.loads((run / "config.json").read_text())["hyperparameters"]["lr"] == found["suggested_lr"]
     assert (run / "model.keras").is_file()
 
 
-TUNE = ["--model", "mobilenetv2", "--alpha", "0.35", "--size", "96", "--epochs", "1", "--fine-tune-epochs", "0",
-        "--max-images", "32", "--batch-size", "16", "--quiet"]
+TUNE = [
+    "--model",
+    "mobilenetv2",
+    "--alpha",
+    "0.35",
+    "--size",
+    "96",
+    "--epochs",
+    "1",
+    "--fine-tune-epochs",
+    "0",
+    "--max-images",
+    "32",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
 
 
 def trial_runs(out) -> dict[str, list[dict]]:
     """Every time each trial ran, as its runs.jsonl records it."""
-    return {folder.name: [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
-            for folder in sorted((out / "keras_tuner").glob("trial_*"))}
+    return {
+        folder.name: [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+        for folder in sorted((out / "keras_tuner").glob("trial_*"))
+    }
 
 
 def test_tune_with_an_oracle_and_two_workers_then_resume(tmp_path, tiny_data):
     out = tmp_path / "tune"
-    result = run_cli("catdog-tune", "--data", tiny_data, *TUNE, "--trials", "2", "--workers", "2", "--out", out,
-                     check=True)
+    result = run_cli(
+        "catdog-tune", "--data", tiny_data, *TUNE, "--trials", "2", "--workers", "2", "--out", out, check=True
+    )
     assert "2 local workers" in result.stdout
     table = json.loads((out / "trials.json").read_text())
     assert [row["status"] for row in table["trials"]] == ["COMPLETED", "COMPLETED"]
@@ -188,9 +270,25 @@ def test_tune_with_an_oracle_and_two_workers_then_resume(tmp_path, tiny_data):
     chosen = next(row for row in table["trials"] if row["trial"] == best["trial"])
     assert chosen["selection_loss"] == min(row["selection_loss"] for row in table["trials"])
     args = parse_args(["--config", str(out / "best.json")])
-    assert (args.lr, args.fine_tune_lr, args.dropout, args.fine_tune_layers, args.augment_strength, args.l2,
-            args.alpha, args.size) == (chosen["lr"], chosen["fine_tune_lr"], chosen["dropout"],
-                                       chosen["fine_tune_layers"], chosen["augment_strength"], chosen["l2"], 0.35, 96)
+    assert (
+        args.lr,
+        args.fine_tune_lr,
+        args.dropout,
+        args.fine_tune_layers,
+        args.augment_strength,
+        args.l2,
+        args.alpha,
+        args.size,
+    ) == (
+        chosen["lr"],
+        chosen["fine_tune_lr"],
+        chosen["dropout"],
+        chosen["fine_tune_layers"],
+        chosen["augment_strength"],
+        chosen["l2"],
+        0.35,
+        96,
+    )
 
     # Resumed in this process: both trials are finished, none runs again and the reports are the same.
     result = run_cli("catdog-tune", "--data", tiny_data, *TUNE, "--trials", "2", "--out", out, check=True)

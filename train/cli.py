@@ -7,6 +7,7 @@ temperature folded in), config.json, split.json, history.json, metrics.json, cur
 reliability.png. The folder is built hidden and appears whole at the end; a run that fails leaves
 nothing, and one interrupted after its first epoch keeps its best checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,6 @@ from pathlib import Path
 from catdog.runtime.files import atomic_folder, atomic_path, write_json
 from catdog.runtime.images import PREPARATION
 from catdog.runtime.metrics import classification_metrics, format_metrics
-
 
 CHECKPOINT = "checkpoint-best.keras"
 
@@ -41,11 +41,15 @@ def bounded(kind: type, low: float, high: float | None = None, exclusive: str = 
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {rule}, not {text!r}") from None
-        inside = (math.isfinite(value) and (value > low if "low" in exclusive else value >= low)
-                  and (high is None or (value < high if "high" in exclusive else value <= high)))
+        inside = (
+            math.isfinite(value)
+            and (value > low if "low" in exclusive else value >= low)
+            and (high is None or (value < high if "high" in exclusive else value <= high))
+        )
         if not inside:
             raise argparse.ArgumentTypeError(f"must be {rule}, not {text}")
         return value
+
     return parse
 
 
@@ -57,56 +61,124 @@ def folder_name(text: str) -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="catdog-train", description="Train an image classifier on a folder of images.")
+    parser = argparse.ArgumentParser(
+        prog="catdog-train", description="Train an image classifier on a folder of images."
+    )
     add = parser.add_argument
     add("--data", help="data set folder (default: $CATDOG_DATA, else TensorFlow's cats_and_dogs_filtered download)")
-    add("--config", help="a run's config.json (or catdog-tune's best.json): its values become the defaults, "
-        "so it reproduces that run and the flags given override it")
-    add("--model", default="mobilenetv2", choices=("mobilenetv2", "resnet50", "resnet101", "mlp", "cnn2", "cnn4",
-                                                     "cnn8", "cnn"), help="mlp: the numpy baseline; cnn2/cnn4/cnn8: "
-        "from-scratch CNNs (README, Training tools); cnn: the old name of cnn4")
+    add(
+        "--config",
+        help="a run's config.json (or catdog-tune's best.json): its values become the defaults, "
+        "so it reproduces that run and the flags given override it",
+    )
+    add(
+        "--model",
+        default="mobilenetv2",
+        choices=("mobilenetv2", "resnet50", "resnet101", "mlp", "cnn2", "cnn4", "cnn8", "cnn"),
+        help="mlp: the numpy baseline; cnn2/cnn4/cnn8: "
+        "from-scratch CNNs (README, Training tools); cnn: the old name of cnn4",
+    )
     add("--alpha", type=float, default=1.0, help="MobileNetV2 width: 0.35, 0.5, 0.75 or 1.0")
     add("--size", type=bounded(int, 32, 512), default=160, help="input size in pixels (square)")
-    add("--weights", default="imagenet", help="'imagenet' ($CATDOG_WEIGHTS_DIR first, else Keras' download), 'none', or a file")
+    add(
+        "--weights",
+        default="imagenet",
+        help="'imagenet' ($CATDOG_WEIGHTS_DIR first, else Keras' download), 'none', or a file",
+    )
     add("--epochs", type=bounded(int, 1), default=6, help="phase 1: epochs training the head on the frozen base")
-    add("--fine-tune-epochs", type=bounded(int, 0), default=16, help="phase 2: epochs fine-tuning the top of the base (0: skip)")
+    add(
+        "--fine-tune-epochs",
+        type=bounded(int, 0),
+        default=16,
+        help="phase 2: epochs fine-tuning the top of the base (0: skip)",
+    )
     add("--fine-tune-layers", type=bounded(int, 1), default=100, help="how many top layers of the base to fine-tune")
-    add("--lr", type=or_find(bounded(float, 0, exclusive="low")), default=1e-3,
-        help="phase 1 learning rate (Adam); 'find': the learning-rate range test's suggestion")
-    add("--fine-tune-lr", type=or_find(bounded(float, 0, exclusive="low")), default=5e-5,
-        help="phase 2 learning rate (Adam); 'find': the learning-rate range test's suggestion")
-    add("--find-lr", nargs="?", const="head", choices=("head", "fine-tune"),
+    add(
+        "--lr",
+        type=or_find(bounded(float, 0, exclusive="low")),
+        default=1e-3,
+        help="phase 1 learning rate (Adam); 'find': the learning-rate range test's suggestion",
+    )
+    add(
+        "--fine-tune-lr",
+        type=or_find(bounded(float, 0, exclusive="low")),
+        default=5e-5,
+        help="phase 2 learning rate (Adam); 'find': the learning-rate range test's suggestion",
+    )
+    add(
+        "--find-lr",
+        nargs="?",
+        const="head",
+        choices=("head", "fine-tune"),
         help="only run the learning-rate range test for phase 1 (head, the default) or phase 2 (fine-tune, after "
-             "training the head): writes lr_find.png and lr_find.json to the run folder, prints the suggestion")
+        "training the head): writes lr_find.png and lr_find.json to the run folder, prints the suggestion",
+    )
     add("--find-lr-steps", type=bounded(int, 2), default=100, help="batches the range test runs at most")
-    add("--fine-tune-schedule", choices=("cosine", "constant"), default="cosine",
-        help="phase 2 learning rate: cosine decay from --fine-tune-lr to 0 over --fine-tune-epochs, or constant")
+    add(
+        "--fine-tune-schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="phase 2 learning rate: cosine decay from --fine-tune-lr to 0 over --fine-tune-epochs, or constant",
+    )
     add("--batch-size", type=bounded(int, 1), default=32)
     add("--patience", type=bounded(int, 0), default=4, help="early stopping patience on selection loss, per phase")
-    add("--dropout", type=bounded(float, 0, 1, exclusive="high"), default=0.2, help="dropout before the classifier layer")
+    add(
+        "--dropout",
+        type=bounded(float, 0, 1, exclusive="high"),
+        default=0.2,
+        help="dropout before the classifier layer",
+    )
     add("--l2", type=bounded(float, 0), default=0.0, help="L2 weight decay on the classifier layer")
-    add("--no-ema", dest="ema", action="store_false",
-        help="turn off the exponential moving average of weights (evaluated and checkpointed instead of raw weights)")
+    add(
+        "--no-ema",
+        dest="ema",
+        action="store_false",
+        help="turn off the exponential moving average of weights (evaluated and checkpointed instead of raw weights)",
+    )
     add("--no-augment", dest="augment", action="store_false", help="turn off flip/rotation/zoom/... augmentation")
     add("--augment-strength", type=bounded(float, 0), default=1.0, help="scales every augmentation range")
-    add("--validation-fraction", type=bounded(float, 0, 1, exclusive="low high"), default=0.2,
-        help="share held out when the data has no validation split")
-    add("--selection-fraction", type=bounded(float, 0, 1, exclusive="high"), default=0.1,
+    add(
+        "--validation-fraction",
+        type=bounded(float, 0, 1, exclusive="low high"),
+        default=0.2,
+        help="share held out when the data has no validation split",
+    )
+    add(
+        "--selection-fraction",
+        type=bounded(float, 0, 1, exclusive="high"),
+        default=0.1,
         help="stratified share of the training images set aside to choose on (early stopping, best checkpoint, "
-             "calibration), so that the validation split is only measured; 0: choose on validation as before")
-    add("--no-calibrate", dest="calibrate", action="store_false",
-        help="do not fit a temperature on the selection split and fold it into the classifier layer")
-    add("--label-smoothing", type=bounded(float, 0, 1, exclusive="high"), default=0.0,
-        help="label smoothing of the training loss (0: none)")
+        "calibration), so that the validation split is only measured; 0: choose on validation as before",
+    )
+    add(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="do not fit a temperature on the selection split and fold it into the classifier layer",
+    )
+    add(
+        "--label-smoothing",
+        type=bounded(float, 0, 1, exclusive="high"),
+        default=0.0,
+        help="label smoothing of the training loss (0: none)",
+    )
     add("--max-images", type=bounded(int, 2), help="use at most this many training images (quick tries, tests)")
     add("--seed", type=bounded(int, 0), default=42)
-    add("--distribute", choices=("none", "mirrored"), default="none",
-        help="'mirrored': tf.distribute.MirroredStrategy over all GPUs, or two logical CPU devices")
+    add(
+        "--distribute",
+        choices=("none", "mirrored"),
+        default="none",
+        help="'mirrored': tf.distribute.MirroredStrategy over all GPUs, or two logical CPU devices",
+    )
     add("--runs-dir", default="runs", help="where run folders go")
     add("--name", type=folder_name, help="run folder name (default: model, size and time)")
     add("--quiet", action="store_true", help="no progress bars, only the result lines")
-    add("--resume", metavar="RUN", help="continue an interrupted run folder at its last finished epoch, with its "
-        "optimizer state and phase (its config.json gives the other options)")
+    add(
+        "--resume",
+        metavar="RUN",
+        help="continue an interrupted run folder at its last finished epoch, with its "
+        "optimizer state and phase (its config.json gives the other options)",
+    )
     return parse_with_config(parser, argv)
 
 
@@ -163,8 +235,8 @@ def take_stratified(items, count: int, seed: int):
 def train(args) -> dict:
     """Train as the arguments say; return the final validation metrics. The run folder is built hidden
     and appears whole at the end (or, interrupted after an epoch, with its best checkpoint)."""
-    from catdog.runtime.images import skipped_lines
     from catdog.runtime.datasets import dataset_from_split, load_dataset
+    from catdog.runtime.images import skipped_lines
     from catdog.train.data import default_data_dir
 
     started = time.time()
@@ -179,8 +251,10 @@ def train(args) -> dict:
     print(dataset.summary())
     for line in skipped_lines(dataset.skipped):
         print(f"catdog-train: {line}", file=sys.stderr)
-    run_dir = Path(args.runs_dir) / (args.name or f"{args.model}{args.alpha if args.model == 'mobilenetv2' else ''}"
-                                     f"-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
+    run_dir = Path(args.runs_dir) / (
+        args.name
+        or f"{args.model}{args.alpha if args.model == 'mobilenetv2' else ''}-{args.size}-{datetime.now():%Y%m%d-%H%M%S}"
+    )
     interrupted = False
     with atomic_folder(run_dir) as building:
         if args.resume:  # the interrupted folder stays in place until the resumed run is complete
@@ -192,13 +266,16 @@ def train(args) -> dict:
                 raise  # no epoch finished: nothing worth keeping
             interrupted = True  # the folder is put in place with its best checkpoint
     if interrupted:
-        raise KeyboardInterrupt(f"{run_dir} keeps the best checkpoint so far; go on with "
-                                f"catdog-train --resume {run_dir}")
+        raise KeyboardInterrupt(
+            f"{run_dir} keeps the best checkpoint so far; go on with catdog-train --resume {run_dir}"
+        )
     if args.find_lr:
         print(f"range test written to {run_dir}")
         return metrics
-    print(f"validation accuracy {metrics['accuracy']:.2%}, log loss {metrics['log_loss']:.4f}, "
-          f"{metrics['wall_seconds'] / 60:.1f} min; run folder {run_dir}")
+    print(
+        f"validation accuracy {metrics['accuracy']:.2%}, log loss {metrics['log_loss']:.4f}, "
+        f"{metrics['wall_seconds'] / 60:.1f} min; run folder {run_dir}"
+    )
     return metrics
 
 
@@ -215,7 +292,14 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     from catdog.train.calibration import fit_temperature, fold_temperature, plot_reliability, predict_logits, softmax
     from catdog.train.evaluate import evaluate_model, plot_curves
     from catdog.train.models import ModelError, augmentation, build_model, unfreeze_top
-    from catdog.train.resume import RESUME_MODEL, RESUME_STATE, ResumePoint, RestoreStopping, pretrained_base, read_resume
+    from catdog.train.resume import (
+        RESUME_MODEL,
+        RESUME_STATE,
+        RestoreStopping,
+        ResumePoint,
+        pretrained_base,
+        read_resume,
+    )
 
     tf.get_logger().setLevel("ERROR")  # not its retracing warnings: predicting on several splits is intended
     keras.utils.set_random_seed(args.seed)
@@ -224,26 +308,62 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     chooser = "selection" if dataset.selection else "validation"  # the split everything is chosen on
     choice_items = dataset.selection or dataset.validation
     smoothing = args.label_smoothing
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if smoothing else "sparse_categorical_crossentropy"
+    loss = (
+        keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+        if smoothing
+        else "sparse_categorical_crossentropy"
+    )
     one_hot = len(dataset.labels) if smoothing else 0  # CategoricalCrossentropy takes one-hot targets
 
     def optimizer(learning_rate):  # "find": a placeholder until the range test has chosen
-        return keras.optimizers.Adam(1e-3 if learning_rate == "find" else learning_rate, use_ema=args.ema, ema_momentum=0.99)
+        return keras.optimizers.Adam(
+            1e-3 if learning_rate == "find" else learning_rate, use_ema=args.ema, ema_momentum=0.99
+        )
 
     with strategy.scope():
-        model, base = build_model(args.model, args.size, len(dataset.labels), args.alpha, args.weights,
-                                  args.dropout, args.l2)
+        model, base = build_model(
+            args.model, args.size, len(dataset.labels), args.alpha, args.weights, args.dropout, args.l2
+        )
         model.compile(optimizer(args.lr), loss, metrics=["accuracy"])
     config = {
-        "model": args.model, "alpha": args.alpha if args.model == "mobilenetv2" else None, "size": args.size,
-        "labels": dataset.labels, "preparation": PREPARATION, "weights": args.weights, "seed": args.seed,
-        "data": str(Path(args.data or default_data_dir()).resolve()), "layout": dataset.layout,
-        "train_images": len(dataset.train), "validation_images": len(dataset.validation),
-        "hyperparameters": {k: getattr(args, k) for k in ("epochs", "fine_tune_epochs", "fine_tune_layers", "lr",
-                            "fine_tune_lr", "fine_tune_schedule", "batch_size", "patience", "dropout", "l2", "ema", "augment", "distribute",
-                            "selection_fraction", "label_smoothing", "calibrate",
-                            "augment_strength", "max_images", "validation_fraction", "find_lr")},
-        "selection_images": len(dataset.selection), "chosen_on": chooser,
+        "model": args.model,
+        "alpha": args.alpha if args.model == "mobilenetv2" else None,
+        "size": args.size,
+        "labels": dataset.labels,
+        "preparation": PREPARATION,
+        "weights": args.weights,
+        "seed": args.seed,
+        "data": str(Path(args.data or default_data_dir()).resolve()),
+        "layout": dataset.layout,
+        "train_images": len(dataset.train),
+        "validation_images": len(dataset.validation),
+        "hyperparameters": {
+            k: getattr(args, k)
+            for k in (
+                "epochs",
+                "fine_tune_epochs",
+                "fine_tune_layers",
+                "lr",
+                "fine_tune_lr",
+                "fine_tune_schedule",
+                "batch_size",
+                "patience",
+                "dropout",
+                "l2",
+                "ema",
+                "augment",
+                "distribute",
+                "selection_fraction",
+                "label_smoothing",
+                "calibrate",
+                "augment_strength",
+                "max_images",
+                "validation_fraction",
+                "find_lr",
+            )
+        },
+        "selection_images": len(dataset.selection),
+        "chosen_on": chooser,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
     resumed = None
@@ -256,11 +376,25 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         base = pretrained_base(model)
         say(f"resuming phase {resumed['phase']} after epoch {resumed['epochs_done']}")
     write_json(run_dir / "config.json", config)
-    write_json(run_dir / "split.json", {"labels": dataset.labels, "train": dataset.train,
-                                        "selection": dataset.selection, "validation": dataset.validation})
+    write_json(
+        run_dir / "split.json",
+        {
+            "labels": dataset.labels,
+            "train": dataset.train,
+            "selection": dataset.selection,
+            "validation": dataset.validation,
+        },
+    )
 
-    train_ds = make_tf_dataset(dataset.train, args.size, args.batch_size, shuffle=True,
-                               augment=augmentation(args.seed, args.augment_strength) if args.augment else None, seed=args.seed, one_hot=one_hot)
+    train_ds = make_tf_dataset(
+        dataset.train,
+        args.size,
+        args.batch_size,
+        shuffle=True,
+        augment=augmentation(args.seed, args.augment_strength) if args.augment else None,
+        seed=args.seed,
+        one_hot=one_hot,
+    )
     choice_ds = make_tf_dataset(choice_items, args.size, args.batch_size, one_hot=one_hot)
     checkpoint_path = run_dir / CHECKPOINT
     checkpoint = keras.callbacks.ModelCheckpoint(checkpoint_path, monitor="val_loss", save_best_only=True)
@@ -285,9 +419,15 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             restore = [RestoreStopping(stop, resumed, best)]
         point = ResumePoint(run_dir, phase, head_epochs, history, checkpoint, stop)
         initial_epoch = len(history.get("loss", []))
-        model.fit(train_ds, validation_data=choice_ds, epochs=end_epoch, initial_epoch=initial_epoch,
-                  callbacks=[point, *swap, checkpoint, stop, *restore], verbose=verbose,
-                  shuffle=False)  # train_ds shuffles itself
+        model.fit(
+            train_ds,
+            validation_data=choice_ds,
+            epochs=end_epoch,
+            initial_epoch=initial_epoch,
+            callbacks=[point, *swap, checkpoint, stop, *restore],
+            verbose=verbose,
+            shuffle=False,
+        )  # train_ds shuffles itself
         return history
 
     def find_rate(phase: str) -> float:
@@ -298,8 +438,9 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             raise ModelError(f"no range test for {phase} of --model {args.model} (it has no such Keras phase)")
         key = "lr" if phase == "head" else "fine_tune_lr"
         with strategy.scope():
-            rate = range_test(model, train_ds, loss, args.find_lr_steps, run_dir, phase, parse_args([]).__dict__[key],
-                              args.quiet)
+            rate = range_test(
+                model, train_ds, loss, args.find_lr_steps, run_dir, phase, parse_args([]).__dict__[key], args.quiet
+            )
         config["hyperparameters"][key] = rate
         return rate
 
@@ -332,9 +473,11 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
                 steps = args.fine_tune_epochs * math.ceil(len(dataset.train) / args.batch_size)
                 learning_rate = keras.optimizers.schedules.CosineDecay(args.fine_tune_lr, steps)
             model.compile(optimizer(learning_rate), loss, metrics=["accuracy"])
-        say(f"phase 2: fine-tuning the top {args.fine_tune_layers} layers ({trainable} with weights, BatchNorm "
+        say(
+            f"phase 2: fine-tuning the top {args.fine_tune_layers} layers ({trainable} with weights, BatchNorm "
             f"frozen) for up to {args.fine_tune_epochs} epochs at lr {args.fine_tune_lr}"
-            f"{' with cosine decay' if args.fine_tune_schedule == 'cosine' else ''}")
+            f"{' with cosine decay' if args.fine_tune_schedule == 'cosine' else ''}"
+        )
         history = fit(2, head_epochs + args.fine_tune_epochs, head_epochs)
 
     best = keras.models.load_model(checkpoint_path, compile=False)
@@ -354,29 +497,45 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     write_json(run_dir / "config.json", {**config, "temperature": temperature})
 
     # The validation split's only use: measuring the chosen model once.
-    metrics = {"split": "validation", "chosen_on": chooser,
-               **evaluate_model(best, dataset.validation, dataset.labels, args.size, args.batch_size)}
+    metrics = {
+        "split": "validation",
+        "chosen_on": chooser,
+        **evaluate_model(best, dataset.validation, dataset.labels, args.size, args.batch_size),
+    }
     before = softmax(val_logits)
-    metrics["before_calibration"] = {k: v for k, v in classification_metrics(dataset.labels, val_y, before).items()
-                                     if k in ("accuracy", "log_loss", "ece")}
+    metrics["before_calibration"] = {
+        k: v
+        for k, v in classification_metrics(dataset.labels, val_y, before).items()
+        if k in ("accuracy", "log_loss", "ece")
+    }
     metrics["temperature"] = temperature
     if dataset.selection:
-        metrics["selection"] = {k: v for k, v in evaluate_model(best, dataset.selection, dataset.labels, args.size,
-                                                                args.batch_size).items() if k != "confusion_matrix"}
+        metrics["selection"] = {
+            k: v
+            for k, v in evaluate_model(best, dataset.selection, dataset.labels, args.size, args.batch_size).items()
+            if k != "confusion_matrix"
+        }
     metrics["wall_seconds"] = round(time.time() - started, 1)
     write_json(run_dir / "metrics.json", metrics)
     history = {key: [float(v) for v in values] for key, values in history.items()}
     write_json(run_dir / "history.json", {"head_epochs": head_epochs, "val_split": chooser, **history})
     plot_curves(history, run_dir / "curves.png", head_epochs if len(history["loss"]) > head_epochs else None, chooser)
     calibrated = softmax(val_logits / temperature) if temperature else None
-    plot_reliability(val_y, before, calibrated, run_dir / "reliability.png",
-                     f"validation split, {len(val_y)} images" + (f"; T = {temperature:.3f} fitted on {chooser}"
-                                                                 if temperature else ""))
+    plot_reliability(
+        val_y,
+        before,
+        calibrated,
+        run_dir / "reliability.png",
+        f"validation split, {len(val_y)} images"
+        + (f"; T = {temperature:.3f} fitted on {chooser}" if temperature else ""),
+    )
     print(format_metrics(metrics))
     if temperature:
-        print(f"temperature {temperature:.3f} (fitted on {len(choice_y)} selection images): validation log loss "
-              f"{metrics['before_calibration']['log_loss']:.4f} -> {metrics['log_loss']:.4f}, ECE "
-              f"{metrics['before_calibration']['ece']:.4f} -> {metrics['ece']:.4f}")
+        print(
+            f"temperature {temperature:.3f} (fitted on {len(choice_y)} selection images): validation log loss "
+            f"{metrics['before_calibration']['log_loss']:.4f} -> {metrics['log_loss']:.4f}, ECE "
+            f"{metrics['before_calibration']['ece']:.4f} -> {metrics['ece']:.4f}"
+        )
     return metrics
 
 

@@ -2,6 +2,7 @@
 bounded number of steps while the learning rate rises exponentially from START to END, record the loss of
 every batch, and suggest a rate from the smoothed curve. The model's weights are put back afterwards.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,10 +57,11 @@ def suggest(rates: list[float], smoothed: list[float]) -> float:
     return min(finite)[1] / 10
 
 
-def range_test(model, train_ds, loss, steps: int, folder: Path, phase: str, current: float | None = None,
-               quiet: bool = False) -> float:
-    """Run the range test on `model` (its trainable layers as they are now) and put its weights back;
-    write lr_find.json and lr_find.png (phase 2: lr_find_fine_tune.*) to `folder`, print the suggestion and return it."""
+def range_test(
+    model, train_ds, loss, steps: int, folder: Path, phase: str, current: float | None = None, quiet: bool = False
+) -> float:
+    """Run the range test on `model` (its trainable layers as they are now) and put its weights back; write
+    lr_find.json and lr_find.png (phase 2: lr_find_fine_tune.*) to `folder`, print the suggestion and return it."""
     from tqdm.auto import tqdm
 
     weights = model.get_weights()
@@ -70,14 +72,27 @@ def range_test(model, train_ds, loss, steps: int, folder: Path, phase: str, curr
     bar.close()
     model.set_weights(weights)
     suggested = suggest(test.rates, test.smoothed)
-    result = {"phase": phase, "suggested_lr": suggested, "rule": RULE, "current_lr": current,
-              "start": START, "end": END, "steps": steps, "steps_run": len(test.rates),
-              "smoothing": SMOOTHING, "rates": test.rates, "losses": test.losses, "smoothed": test.smoothed}
+    result = {
+        "phase": phase,
+        "suggested_lr": suggested,
+        "rule": RULE,
+        "current_lr": current,
+        "start": START,
+        "end": END,
+        "steps": steps,
+        "steps_run": len(test.rates),
+        "smoothing": SMOOTHING,
+        "rates": test.rates,
+        "losses": test.losses,
+        "smoothed": test.smoothed,
+    }
     stem = "lr_find" if phase == "head" else "lr_find_fine_tune"
     write_json(folder / f"{stem}.json", result)
     plot(result, folder / f"{stem}.png")
-    print(f"learning-rate range test ({phase}, {len(test.rates)} steps from {START:g} to "
-          f"{test.rates[-1]:.3g}): suggested rate {suggested:.3g} ({RULE})")
+    print(
+        f"learning-rate range test ({phase}, {len(test.rates)} steps from {START:g} to "
+        f"{test.rates[-1]:.3g}): suggested rate {suggested:.3g} ({RULE})"
+    )
     return suggested
 
 
@@ -95,7 +110,9 @@ def plot(result: dict, path: Path) -> None:
     suggested = result["suggested_lr"]
     axis.axvline(suggested, color="tab:red", linestyle="--", label=f"suggested {suggested:.2g}")
     if result["current_lr"]:
-        axis.axvline(result["current_lr"], color="tab:green", linestyle=":", label=f"default {result['current_lr']:.2g}")
+        axis.axvline(
+            result["current_lr"], color="tab:green", linestyle=":", label=f"default {result['current_lr']:.2g}"
+        )
     finite = np.concatenate([values[np.isfinite(values)] for values in (smoothed, np.array(result["losses"]))])
     axis.set_ylim(finite.min() * 0.9, min(finite.max(), DIVERGED * smoothed[np.isfinite(smoothed)].min()) * 1.05)
     axis.set_xscale("log")

@@ -5,6 +5,7 @@ exports and runs on the board like any model.
 Shapes: x (n, d) pixels scaled to 0-1, W1 (d, h), b1 (h,), W2 (h, k), b2 (k,): the layouts of Keras'
 Dense kernels and biases, so the same arrays go into the Keras model.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,12 @@ def load_pixels(items, size: int) -> tuple[np.ndarray, np.ndarray]:
 def initialize(d: int, h: int, k: int, seed: int) -> dict:
     """He-normal weights for the ReLU layer, Glorot-scaled for the softmax layer, zero biases."""
     rng = np.random.default_rng(seed)
-    return {"W1": rng.normal(0, math.sqrt(2 / d), (d, h)), "b1": np.zeros(h),
-            "W2": rng.normal(0, math.sqrt(2 / (h + k)), (h, k)), "b2": np.zeros(k)}
+    return {
+        "W1": rng.normal(0, math.sqrt(2 / d), (d, h)),
+        "b1": np.zeros(h),
+        "W2": rng.normal(0, math.sqrt(2 / (h + k)), (h, k)),
+        "b2": np.zeros(k),
+    }
 
 
 def forward(params: dict, x: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -68,8 +73,12 @@ def backward(params: dict, cache: dict, y: np.ndarray, l2: float = 0.0) -> dict:
     dz2 /= n
     da1 = dz2 @ params["W2"].T
     dz1 = da1 * (cache["z1"] > 0)
-    return {"W1": cache["x"].T @ dz1 + 2 * l2 * params["W1"], "b1": dz1.sum(axis=0),
-            "W2": cache["a1"].T @ dz2 + 2 * l2 * params["W2"], "b2": dz2.sum(axis=0)}
+    return {
+        "W1": cache["x"].T @ dz1 + 2 * l2 * params["W1"],
+        "b1": dz1.sum(axis=0),
+        "W2": cache["a1"].T @ dz2 + 2 * l2 * params["W2"],
+        "b2": dz2.sum(axis=0),
+    }
 
 
 def update(params: dict, grads: dict, state: dict, learning_rate: float) -> None:
@@ -87,8 +96,20 @@ def accuracy(probabilities: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(probabilities.argmax(axis=1) == y))
 
 
-def train_numpy(x, y, x_monitor, y_monitor, hidden: int, classes: int, epochs: int, batch_size: int,
-                learning_rate: float, l2: float, seed: int, progress=None) -> tuple[dict, dict]:
+def train_numpy(
+    x,
+    y,
+    x_monitor,
+    y_monitor,
+    hidden: int,
+    classes: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    l2: float,
+    seed: int,
+    progress=None,
+) -> tuple[dict, dict]:
     """Mini-batch Adam on shuffled batches; return the parameters of the epoch with the lowest loss on
     the monitor set, and the per-epoch history (loss, accuracy, val_loss, val_accuracy as Keras names them)."""
     params = initialize(x.shape[1], hidden, classes, seed)
@@ -128,8 +149,10 @@ def fit(model, train_items, monitor_items, args, checkpoint_path) -> dict:
 
     pool = mlp_pool(args.size)
     say = (lambda *a: None) if args.quiet else print
-    say(f"numpy MLP: {len(train_items)} training images pooled {pool}x to {args.size // pool}x{args.size // pool} "
-        f"RGB, {MLP_HIDDEN} hidden units, {args.epochs} epochs, Adam at lr {args.lr}")
+    say(
+        f"numpy MLP: {len(train_items)} training images pooled {pool}x to {args.size // pool}x{args.size // pool} "
+        f"RGB, {MLP_HIDDEN} hidden units, {args.epochs} epochs, Adam at lr {args.lr}"
+    )
     pixels, y = load_pixels(train_items, args.size)
     monitor_pixels, y_monitor = load_pixels(monitor_items, args.size)
     bar = tqdm(total=args.epochs, unit="epoch", disable=args.quiet)
@@ -138,16 +161,29 @@ def fit(model, train_items, monitor_items, args, checkpoint_path) -> dict:
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", val_loss=f"{history['val_loss'][-1]:.4f}")
         bar.update()
 
-    params, history = train_numpy(features(pixels, pool), y, features(monitor_pixels, pool), y_monitor,
-                                  MLP_HIDDEN, model.output_shape[-1], args.epochs,
-                                  args.batch_size, args.lr, args.l2, args.seed, progress)
+    params, history = train_numpy(
+        features(pixels, pool),
+        y,
+        features(monitor_pixels, pool),
+        y_monitor,
+        MLP_HIDDEN,
+        model.output_shape[-1],
+        args.epochs,
+        args.batch_size,
+        args.lr,
+        args.l2,
+        args.seed,
+        progress,
+    )
     bar.close()
     copy_into(model, params)
     numpy_probabilities, _ = forward(params, features(monitor_pixels, pool))
     keras_probabilities = model.predict(monitor_pixels.astype(np.float32), batch_size=args.batch_size, verbose=0)
     difference = float(np.abs(numpy_probabilities - keras_probabilities).max())
     print(f"numpy vs Keras: largest probability difference {difference:.2e} on {len(monitor_items)} images")
-    write_json(checkpoint_path.parent / "mlp.json", {"numpy_keras_max_difference": difference,
-                                                     "images": len(monitor_items), "pool": pool})
+    write_json(
+        checkpoint_path.parent / "mlp.json",
+        {"numpy_keras_max_difference": difference, "images": len(monitor_items), "pool": pool},
+    )
     model.save(checkpoint_path)
     return history

@@ -1,5 +1,6 @@
 """Model builders. Every model takes raw RGB pixels 0-255 and does its own scaling, so exported
 int8 models can be fed camera pixels directly."""
+
 from __future__ import annotations
 
 import os
@@ -54,7 +55,9 @@ def _load_base(arch: str, size: int, alpha: float, weights: str | None):
         base = application(input_shape=shape, include_top=False, weights=weights)
     except Exception as error:  # Keras raises ValueError, OSError or KeyError for a file that does not fit
         what = f"{arch}" + (f" alpha {alpha}" if arch == "mobilenetv2" else "")
-        raise ModelError(f"weights {weights} do not fit {what} at {size} px: {str(error).splitlines()[0][:200]}") from None
+        raise ModelError(
+            f"weights {weights} do not fit {what} at {size} px: {str(error).splitlines()[0][:200]}"
+        ) from None
     if weights is not None:
         # Keras' ResNet weights expect BGR; reversing the first kernel's input channels makes them take RGB.
         conv = base.get_layer("conv1_conv")
@@ -63,8 +66,15 @@ def _load_base(arch: str, size: int, alpha: float, weights: str | None):
     return base
 
 
-def build_model(arch: str = "mobilenetv2", size: int = 160, num_classes: int = 2, alpha: float = 1.0,
-                weights: str | None = "imagenet", dropout: float = 0.2, l2: float = 0.0):
+def build_model(
+    arch: str = "mobilenetv2",
+    size: int = 160,
+    num_classes: int = 2,
+    alpha: float = 1.0,
+    weights: str | None = "imagenet",
+    dropout: float = 0.2,
+    l2: float = 0.0,
+):
     """Return (model, base): a classifier on raw RGB 0-255 input with a softmax output, and its
     pretrained base (None for the from-scratch models). The base's BatchNorm layers are frozen."""
     if arch not in ARCHITECTURES:
@@ -93,7 +103,9 @@ def build_model(arch: str = "mobilenetv2", size: int = 160, num_classes: int = 2
     x = keras.layers.GlobalAveragePooling2D()(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities"
+    )(x)
     return keras.Model(inputs, outputs, name=f"{arch}_{size}"), base
 
 
@@ -162,11 +174,14 @@ def augmentation(seed: int = 42, strength: float = 1.0):
     """Random flip, rotation, zoom, translation, contrast and brightness, applied in the input pipeline;
     `strength` scales every range (1: the defaults below)."""
     k = strength
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(0.08 * k, fill_mode="reflect", seed=seed),
-        keras.layers.RandomZoom((-0.2 * k, 0.1 * k), fill_mode="reflect", seed=seed),
-        keras.layers.RandomTranslation(0.08 * k, 0.08 * k, fill_mode="reflect", seed=seed),
-        keras.layers.RandomContrast(0.2 * k, seed=seed),
-        keras.layers.RandomBrightness(0.15 * k, value_range=(0, 255), seed=seed),
-    ], name="augmentation")
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(0.08 * k, fill_mode="reflect", seed=seed),
+            keras.layers.RandomZoom((-0.2 * k, 0.1 * k), fill_mode="reflect", seed=seed),
+            keras.layers.RandomTranslation(0.08 * k, 0.08 * k, fill_mode="reflect", seed=seed),
+            keras.layers.RandomContrast(0.2 * k, seed=seed),
+            keras.layers.RandomBrightness(0.15 * k, value_range=(0, 255), seed=seed),
+        ],
+        name="augmentation",
+    )

@@ -10,6 +10,7 @@ KERASTUNER_TUNER_ID ("chief", "tuner0", ...), KERASTUNER_ORACLE_IP and KERASTUNE
 `--workers N` starts the chief here and N local workers. OUT gets trials.md / trials.json (one row per
 trial), search.png and best.json (`catdog-train --config OUT/best.json` trains the best trial in full).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,19 +47,34 @@ def parse_args(argv=None):
     add("--alpha", type=float, default=1.0, help="MobileNetV2 width")
     add("--size", type=bounded(int, 32, 512), default=160, help="input size in pixels")
     add("--weights", default="imagenet", help="as catdog-train's --weights")
-    add("--trials", type=bounded(int, 1), default=6, help="how many trials in all (a resumed search counts "
-        "the finished ones)")
-    add("--initial-points", type=bounded(int, 1), help="random trials before the Gaussian process takes over "
-        "(default: a third of --trials, at least 2)")
+    add(
+        "--trials",
+        type=bounded(int, 1),
+        default=6,
+        help="how many trials in all (a resumed search counts the finished ones)",
+    )
+    add(
+        "--initial-points",
+        type=bounded(int, 1),
+        help="random trials before the Gaussian process takes over (default: a third of --trials, at least 2)",
+    )
     add("--max-images", type=bounded(int, 4), default=600, help="training images per trial")
     add("--epochs", type=bounded(int, 1), default=2, help="phase 1 epochs per trial")
     add("--fine-tune-epochs", type=bounded(int, 0), default=2, help="phase 2 epochs per trial")
     add("--batch-size", type=bounded(int, 1), default=32)
-    add("--selection-fraction", type=bounded(float, 0, 1, exclusive="low high"), default=0.2,
-        help="share of the training images each trial is scored on (never the validation split)")
+    add(
+        "--selection-fraction",
+        type=bounded(float, 0, 1, exclusive="low high"),
+        default=0.2,
+        help="share of the training images each trial is scored on (never the validation split)",
+    )
     add("--seed", type=bounded(int, 0), default=42)
-    add("--workers", type=bounded(int, 0), default=0, help="start a chief (the oracle) and this many local "
-        "worker processes (0: run the trials in this process)")
+    add(
+        "--workers",
+        type=bounded(int, 0),
+        default=0,
+        help="start a chief (the oracle) and this many local worker processes (0: run the trials in this process)",
+    )
     add("--out", default="runs/tune", help="folder for the Keras Tuner project and the reports")
     add("--overwrite", action="store_true", help="start afresh instead of resuming the search in --out")
     add("--quiet", action="store_true")
@@ -81,11 +97,34 @@ def search_space():
 
 def trial_argv(args, values: dict, folder: Path) -> list[str]:
     """catdog-train's arguments for one trial: the search's budget and data, the trial's values."""
-    argv = ["--model", args.model, "--alpha", str(args.alpha), "--size", str(args.size), "--weights", args.weights,
-            "--max-images", str(args.max_images), "--epochs", str(args.epochs),
-            "--fine-tune-epochs", str(args.fine_tune_epochs), "--batch-size", str(args.batch_size),
-            "--selection-fraction", str(args.selection_fraction), "--seed", str(args.seed), "--no-calibrate",
-            "--runs-dir", str(folder), "--name", "run", "--quiet"]
+    argv = [
+        "--model",
+        args.model,
+        "--alpha",
+        str(args.alpha),
+        "--size",
+        str(args.size),
+        "--weights",
+        args.weights,
+        "--max-images",
+        str(args.max_images),
+        "--epochs",
+        str(args.epochs),
+        "--fine-tune-epochs",
+        str(args.fine_tune_epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--selection-fraction",
+        str(args.selection_fraction),
+        "--seed",
+        str(args.seed),
+        "--no-calibrate",
+        "--runs-dir",
+        str(folder),
+        "--name",
+        "run",
+        "--quiet",
+    ]
     argv += [] if args.data is None else ["--data", args.data]
     for name, value in values.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
@@ -97,7 +136,8 @@ def make_tuner(args):
     import keras
     import keras_tuner
 
-    from catdog.train.cli import parse_args as train_args, train
+    from catdog.train.cli import parse_args as train_args
+    from catdog.train.cli import train
 
     class Tuner(keras_tuner.BayesianOptimization):
         def run_trial(self, trial, *unused, **unused_kw):
@@ -109,13 +149,24 @@ def make_tuner(args):
             seconds = time.time() - started
             with open(folder / "runs.jsonl", "a") as log:  # one line per time this trial ran
                 log.write(json.dumps({"worker": worker, "pid": os.getpid(), "seconds": round(seconds, 1)}) + "\n")
-            return {OBJECTIVE: metrics["selection"]["log_loss"], "selection_accuracy": metrics["selection"]["accuracy"],
-                    "seconds": round(seconds, 1), "worker": float(worker.removeprefix("tuner") or 0)}
+            return {
+                OBJECTIVE: metrics["selection"]["log_loss"],
+                "selection_accuracy": metrics["selection"]["accuracy"],
+                "seconds": round(seconds, 1),
+                "worker": float(worker.removeprefix("tuner") or 0),
+            }
 
-    return Tuner(objective=keras_tuner.Objective(OBJECTIVE, "min"), max_trials=args.trials,
-                 num_initial_points=args.initial_points or max(2, args.trials // 3), hyperparameters=search_space(),
-                 allow_new_entries=False, seed=args.seed, directory=args.out, project_name="keras_tuner",
-                 overwrite=args.overwrite)
+    return Tuner(
+        objective=keras_tuner.Objective(OBJECTIVE, "min"),
+        max_trials=args.trials,
+        num_initial_points=args.initial_points or max(2, args.trials // 3),
+        hyperparameters=search_space(),
+        allow_new_entries=False,
+        seed=args.seed,
+        directory=args.out,
+        project_name="keras_tuner",
+        overwrite=args.overwrite,
+    )
 
 
 def trial_rows(oracle) -> list[dict]:
@@ -123,12 +174,21 @@ def trial_rows(oracle) -> list[dict]:
     rows = []
     for trial_id in sorted(oracle.trials, key=int):
         trial = oracle.trials[trial_id]
-        metrics = {name: trial.metrics.get_last_value(name) for name in (OBJECTIVE, "selection_accuracy",
-                                                                        "seconds", "worker")
-                   if trial.metrics.exists(name)}
+        metrics = {
+            name: trial.metrics.get_last_value(name)
+            for name in (OBJECTIVE, "selection_accuracy", "seconds", "worker")
+            if trial.metrics.exists(name)
+        }
         worker = metrics.pop("worker", None)
-        rows.append({"trial": trial_id, "status": trial.status, "worker": None if worker is None else f"tuner{int(worker)}",
-                     **metrics, **trial.hyperparameters.values})
+        rows.append(
+            {
+                "trial": trial_id,
+                "status": trial.status,
+                "worker": None if worker is None else f"tuner{int(worker)}",
+                **metrics,
+                **trial.hyperparameters.values,
+            }
+        )
     return rows
 
 
@@ -137,25 +197,56 @@ def write_reports(args, rows: list[dict]) -> dict | None:
     out = Path(args.out)
     done = [row for row in rows if row.get(OBJECTIVE) is not None and math.isfinite(row[OBJECTIVE])]
     best = min(done, key=lambda row: row[OBJECTIVE]) if done else None
-    write_json(out / "trials.json", {"objective": f"{OBJECTIVE} (log loss on the selection split, min)",
-                                     "budget": {k: getattr(args, k) for k in ("trials", "max_images", "epochs",
-                                                "fine_tune_epochs", "selection_fraction", "model", "alpha", "size")},
-                                     "best_trial": best and best["trial"], "trials": rows})
+    write_json(
+        out / "trials.json",
+        {
+            "objective": f"{OBJECTIVE} (log loss on the selection split, min)",
+            "budget": {
+                k: getattr(args, k)
+                for k in (
+                    "trials",
+                    "max_images",
+                    "epochs",
+                    "fine_tune_epochs",
+                    "selection_fraction",
+                    "model",
+                    "alpha",
+                    "size",
+                )
+            },
+            "best_trial": best and best["trial"],
+            "trials": rows,
+        },
+    )
     columns = ["trial", "worker", "status", OBJECTIVE, "selection_accuracy", "seconds", *SPACE]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = [format_value(row.get(column)) for column in columns]
         lines.append("| " + " | ".join(f"**{c}**" if row is best else c for c in cells) + " |")
     with atomic_path(out / "trials.md") as temp:
-        temp.write_text(f"# catdog-tune: {len(rows)} trials, scored on the selection split\n\n" + "\n".join(lines) + "\n")
+        temp.write_text(
+            f"# catdog-tune: {len(rows)} trials, scored on the selection split\n\n" + "\n".join(lines) + "\n"
+        )
     if done:
         plot_search(done, out / "search.png")
     if best:
-        options = {"model": args.model, "size": args.size, "weights": args.weights,
-                   **({"alpha": args.alpha} if args.model == "mobilenetv2" else {}),
-                   **({"data": args.data} if args.data else {}), **{name: best[name] for name in SPACE}}
-        write_json(out / "best.json", {**options, "trial": best["trial"], OBJECTIVE: best[OBJECTIVE],
-                                       "selection_accuracy": best.get("selection_accuracy")})
+        options = {
+            "model": args.model,
+            "size": args.size,
+            "weights": args.weights,
+            **({"alpha": args.alpha} if args.model == "mobilenetv2" else {}),
+            **({"data": args.data} if args.data else {}),
+            **{name: best[name] for name in SPACE},
+        }
+        write_json(
+            out / "best.json",
+            {
+                **options,
+                "trial": best["trial"],
+                OBJECTIVE: best[OBJECTIVE],
+                "selection_accuracy": best.get("selection_accuracy"),
+            },
+        )
     return best
 
 
@@ -207,8 +298,9 @@ def free_port() -> int:
 
 def become_chief() -> None:
     """This process becomes the chief (the oracle), on a free local port."""
-    os.environ.update(KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP="127.0.0.1",
-                      KERASTUNER_ORACLE_PORT=str(free_port()))
+    os.environ.update(
+        KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(free_port())
+    )
 
 
 def start_workers(count: int, argv: list[str]) -> list[subprocess.Popen]:
@@ -229,12 +321,21 @@ def tune(args, argv: list[str]) -> dict | None:
     tuner = make_tuner(args)  # before the workers start: --overwrite clears the project first
     workers = start_workers(args.workers, argv) if args.workers else []
     if role and role != "chief":
-        print(f"catdog-tune: worker {role} asking the oracle at {os.environ.get('KERASTUNER_ORACLE_IP')}:"
-              f"{os.environ.get('KERASTUNER_ORACLE_PORT')} for trials")
+        print(
+            f"catdog-tune: worker {role} asking the oracle at {os.environ.get('KERASTUNER_ORACLE_IP')}:"
+            f"{os.environ.get('KERASTUNER_ORACLE_PORT')} for trials"
+        )
     else:
-        print(f"catdog-tune: {args.trials} trials ({len(tuner.oracle.trials)} already in {args.out}), "
-              + (f"{len(workers)} local workers on port {os.environ['KERASTUNER_ORACLE_PORT']}" if workers
-                 else "chief: waiting for workers" if role == "chief" else "in this process"))
+        print(
+            f"catdog-tune: {args.trials} trials ({len(tuner.oracle.trials)} already in {args.out}), "
+            + (
+                f"{len(workers)} local workers on port {os.environ['KERASTUNER_ORACLE_PORT']}"
+                if workers
+                else "chief: waiting for workers"
+                if role == "chief"
+                else "in this process"
+            )
+        )
     tuner.search(verbose=0 if args.quiet else 1)
     if not (role and role != "chief"):
         # Keras Tuner saves the oracle before it drops the last trial from its ongoing trials, so a resumed
@@ -246,9 +347,15 @@ def tune(args, argv: list[str]) -> dict | None:
     if role and role != "chief":
         return None  # the chief writes the reports
     best = write_reports(args, trial_rows(tuner.oracle))
-    print(f"trials: {args.out}/trials.md, best: {args.out}/best.json"
-          + (f" (trial {best['trial']}, selection log loss {best[OBJECTIVE]:.4f}); train it in full with "
-             f"catdog-train --config {args.out}/best.json" if best else " (no trial finished)"))
+    print(
+        f"trials: {args.out}/trials.md, best: {args.out}/best.json"
+        + (
+            f" (trial {best['trial']}, selection log loss {best[OBJECTIVE]:.4f}); train it in full with "
+            f"catdog-train --config {args.out}/best.json"
+            if best
+            else " (no trial finished)"
+        )
+    )
     return best
 
 
@@ -266,7 +373,9 @@ def main(argv=None) -> int:
         print(f"catdog-tune: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"catdog-tune: interrupted; finished trials stay in {args.out}: the same command resumes", file=sys.stderr)
+        print(
+            f"catdog-tune: interrupted; finished trials stay in {args.out}: the same command resumes", file=sys.stderr
+        )
         return 130
     return 0
 
