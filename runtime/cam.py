@@ -399,6 +399,15 @@ def frame_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def writable_file(text: str) -> Path:
+    """argparse type: a file path whose nearest existing folder above it is a folder, not a file."""
+    path = Path(text)
+    existing = next(parent for parent in path.parents if parent.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {path}: {existing} is a file, not a folder")
+    return path
+
+
 def address(text: str) -> tuple[str, int]:
     """argparse type: HOST:PORT for --serve."""
     try:
@@ -441,7 +450,7 @@ def parse_args(argv=None):
         help="live view for a browser at http://HOST:PORT/ "
         "(HOST defaults to 127.0.0.1; any other address lets anyone who can reach it see the camera)",
     )
-    add("--record", type=Path, metavar="OUT.mp4", help="also write the annotated frames as a video (mp4v)")
+    add("--record", type=writable_file, metavar="OUT.mp4", help="also write the annotated frames as a video (mp4v)")
     add(
         "--realtime",
         action="store_true",

@@ -142,3 +142,17 @@ def test_a_stream_that_stops_is_reopened_then_ends(clip, tmp_path, capsys):
         "catdog-cam: stream stopped; reopening (2/2)",
         "catdog-cam: stream did not come back after 2 reopens; stopping",
     ]
+
+
+def test_a_recording_under_a_file_is_refused_before_anything_starts(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    target = tmp_path / "afile" / "out" / "annotated.mp4"
+    result = subprocess.run(
+        [sys.executable, "-m", "catdog.runtime.cam", "--record", str(target), "--no-display"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"catdog-cam: error: argument --record: cannot write {target}: {tmp_path / 'afile'} is a file, not a folder"
+    )
