@@ -297,10 +297,12 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         RESUME_STATE,
         RestoreStopping,
         ResumePoint,
+        StopOnInterrupt,
         pretrained_base,
         read_resume,
     )
 
+    StopOnInterrupt.install()
     tf.get_logger().setLevel("ERROR")  # not its retracing warnings: predicting on several splits is intended
     keras.utils.set_random_seed(args.seed)
     # Same seed, same machine and versions: the same model, bit for bit (augmentation and shuffling included).
@@ -424,7 +426,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             validation_data=choice_ds,
             epochs=end_epoch,
             initial_epoch=initial_epoch,
-            callbacks=[point, *swap, checkpoint, stop, *restore],
+            callbacks=[StopOnInterrupt(), point, *swap, checkpoint, stop, *restore],
             verbose=verbose,
             shuffle=False,
         )  # train_ds shuffles itself

@@ -7,6 +7,7 @@ epochs done, the history, and the state of the checkpoint and early-stopping cal
 from __future__ import annotations
 
 import math
+import signal
 from pathlib import Path
 
 import keras
@@ -56,6 +57,29 @@ class RestoreStopping(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.stop.best, self.stop.wait = self.state["stop_best"], self.state["stop_wait"]
         self.stop.best_weights = self.best_weights
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Ctrl-C stops training at the next batch even where Python swallowed its KeyboardInterrupt: a signal
+    that lands in a finalizer (a tf.data iterator's __del__ at an epoch's end) is only printed as ignored."""
+
+    requested = False
+
+    @classmethod
+    def install(cls) -> None:
+        """Note every SIGINT, then raise KeyboardInterrupt as Python's own handler does."""
+
+        def handler(signum, frame):
+            cls.requested = True
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, handler)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if StopOnInterrupt.requested:
+            raise KeyboardInterrupt
+
+    on_epoch_end = on_test_batch_end = on_train_batch_end
 
 
 def finite(value) -> float:
