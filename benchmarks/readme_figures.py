@@ -1,6 +1,7 @@
-"""The README's measured tables, generated from the benchmark's report so that they cannot drift: each block
+"""The README's measured tables, generated from the benchmark's results so that they cannot drift: each block
 between `<!-- report:TABLE:RUN -->` and `<!-- /report -->` in README.md is the TABLE of run RUN in
-benchmarks/results/report.json. Standard library only (the lean tests check it).
+benchmarks/results/report.json; each block between `<!-- results:NAME -->` and `<!-- /results -->` is the table
+of benchmarks/results/NAME.md (written by benchmarks/NAME.py). Standard library only (the lean tests check it).
 
     python benchmarks/readme_figures.py            # rewrite README.md's blocks from the report
     python benchmarks/readme_figures.py --check    # exit 1, naming the blocks, if README.md is not up to date
@@ -15,8 +16,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-README, REPORT = ROOT / "README.md", ROOT / "benchmarks" / "results" / "report.json"
+RESULTS = ROOT / "benchmarks" / "results"
+README, REPORT = ROOT / "README.md", RESULTS / "report.json"
 BLOCK = re.compile(r"(<!-- report:(\w+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)", re.S)
+INCLUDE = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
 
 def _latency(report: dict, run: str, label: str, profile: str, threads: int) -> str:
@@ -93,14 +96,25 @@ def emulated(report: dict, run: str) -> list[str]:
 TABLES = {"speed": speed, "parity": parity, "emulated": emulated}
 
 
+def results_table(name: str) -> str:
+    """The first markdown table of benchmarks/results/NAME.md."""
+    lines = (RESULTS / f"{name}.md").read_text().splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    end = next((index for index in range(start, len(lines)) if not lines[index].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def render(readme: str, report: dict) -> str:
-    """The README with every report block regenerated."""
+    """The README with every report block and every results block regenerated."""
 
     def block(match: re.Match) -> str:
         opening, table, run = match.group(1), match.group(2), match.group(3)
         return opening + "\n".join(TABLES[table](report, run)) + "\n" + match.group(5)
 
-    return BLOCK.sub(block, readme)
+    def include(match: re.Match) -> str:
+        return match.group(1) + results_table(match.group(2)) + "\n" + match.group(4)
+
+    return INCLUDE.sub(include, BLOCK.sub(block, readme))
 
 
 def main(argv=None) -> int:
@@ -114,10 +128,14 @@ def main(argv=None) -> int:
             f"{new.group(2)}:{new.group(3)}"
             for old, new in zip(BLOCK.finditer(readme), BLOCK.finditer(rendered))
             if old.group(4) != new.group(4)
+        ] + [
+            f"results:{new.group(2)}"
+            for old, new in zip(INCLUDE.finditer(readme), INCLUDE.finditer(rendered))
+            if old.group(3) != new.group(3)
         ]
         if stale:
             print(
-                f"README.md is not what {REPORT.name} says for: {', '.join(stale)}; run "
+                f"README.md is not what benchmarks/results says for: {', '.join(stale)}; run "
                 "python benchmarks/readme_figures.py",
                 file=sys.stderr,
             )

@@ -23,3 +23,13 @@ def test_a_changed_figure_is_caught():
     readme = figures.README.read_text()
     report["latency"][1]["median_ms"] += 1.0  # one measurement changes
     assert figures.render(readme, report) != readme
+
+
+def test_a_results_block_is_the_table_of_its_results_file(tmp_path, monkeypatch):
+    (tmp_path / "tradeoff.md").write_text("# Title\n\nsome words\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nafter\n")
+    monkeypatch.setattr(figures, "RESULTS", tmp_path)
+    readme = "text\n<!-- results:tradeoff -->\nold table\n<!-- /results -->\nmore\n"
+    assert (
+        figures.render(readme, {})
+        == "text\n<!-- results:tradeoff -->\n| a | b |\n|---|---|\n| 1 | 2 |\n<!-- /results -->\nmore\n"
+    )
