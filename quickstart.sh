@@ -26,6 +26,7 @@ case "${1:-train}" in
         .venv-lean/bin/python -m pip install --quiet --upgrade pip
         .venv-lean/bin/python -m pip install --quiet -e . pytest ruff
         .venv-lean/bin/ruff check . && .venv-lean/bin/ruff format --check .
+        .venv/bin/lint-imports --no-cache  # the dependency direction: [tool.importlinter] in pyproject.toml
         .venv-lean/bin/python -m pytest -q tests/lean
         exec .venv/bin/python -m pytest --benchmark --smoke "${@:2}"
         ;;
