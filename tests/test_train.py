@@ -168,5 +168,43 @@ def test_from_scratch_cnn_and_resnet_build():
     cnn, base = build_model("cnn", 96, 2)
     assert base is None and cnn.output_shape == (None, 2)
     resnet, base = build_model("resnet50", 64, 3, weights="none")
-    assert resnet.output_shape == (None, 3) and base.name.startswith("resnet50")
-    assert not any(layer.trainable for layer in base.layers if "bn" in layer.name)
+    assert resnet.output_shape == (None, 3) and base is None  # no pretrained base to freeze
+
+
+def test_weights_none_trains_the_whole_network_batchnorm_included():
+    import keras
+
+    from catdog.train.models import all_layers, build_model
+
+    model, base = build_model("mobilenetv2", 96, 2, alpha=0.35, weights="none")
+    assert base is None
+    batchnorm = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(batchnorm) == 52 and all(layer.trainable for layer in batchnorm)
+    # every weight trains but BatchNorm's moving statistics, which training updates instead
+    frozen = {w.path.rsplit("/", 1)[-1] for w in model.non_trainable_weights}
+    assert frozen == {"moving_mean", "moving_variance"}
+    assert len(model.trainable_weights) == len(model.weights) - 2 * len(batchnorm)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    before = batchnorm[0].moving_mean.numpy().copy()
+    model.train_on_batch(np.random.default_rng(0).uniform(0, 255, (4, 96, 96, 3)), np.array([0, 1, 0, 1]))
+    assert not np.allclose(batchnorm[0].moving_mean.numpy(), before)  # BatchNorm ran in training mode
+
+    pretrained, base = build_model("mobilenetv2", 96, 2, alpha=0.35, weights="imagenet")
+    assert base is not None and not base.trainable  # the two-phase recipe keeps its frozen base
+    assert len(pretrained.trainable_weights) == 2  # the classifier layer only
+
+
+def test_weights_none_run_has_one_phase_said_in_output_and_config(tmp_path, tiny_data):
+    argv = [a for a in TINY if a != "--quiet"]  # TINY asks for one epoch per phase
+    result = run_cli(
+        "catdog-train", "--data", tiny_data, *argv, "--weights", "none", "--runs-dir", tmp_path, "--name", "s"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "training from scratch for up to 1 epochs: the whole network" in result.stdout
+    assert "BatchNorm included) trains from the first epoch; no fine-tune phase" in result.stdout
+    assert "phase 2" not in result.stdout
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert config["training"].startswith("from scratch: the whole network, BatchNorm included")
+    assert config["hyperparameters"]["fine_tune_epochs"] == 0  # so that --config reproduces it
+    history = json.loads((tmp_path / "s" / "history.json").read_text())
+    assert len(history["loss"]) == 1 and history["head_epochs"] == 1

@@ -291,7 +291,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
 
     from catdog.train.calibration import fit_temperature, fold_temperature, plot_reliability, predict_logits, softmax
     from catdog.train.evaluate import evaluate_model, plot_curves
-    from catdog.train.models import ModelError, augmentation, build_model, unfreeze_top
+    from catdog.train.models import ModelError, all_layers, augmentation, build_model, from_scratch, unfreeze_top
     from catdog.train.resume import (
         RESUME_MODEL,
         RESUME_STATE,
@@ -322,6 +322,9 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             1e-3 if learning_rate == "find" else learning_rate, use_ema=args.ema, ema_momentum=0.99
         )
 
+    scratch = from_scratch(args.model, args.weights)
+    if scratch:  # one phase: nothing pretrained to keep, nothing to fine-tune after
+        args.fine_tune_epochs = 0
     with strategy.scope():
         model, base = build_model(
             args.model, args.size, len(dataset.labels), args.alpha, args.weights, args.dropout, args.l2
@@ -334,6 +337,11 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         "labels": dataset.labels,
         "preparation": PREPARATION,
         "weights": args.weights,
+        "training": (
+            "from scratch: the whole network, BatchNorm included, trains from the first epoch; no fine-tune phase"
+            if scratch
+            else "transfer: phase 1 trains the head on the frozen base, phase 2 fine-tunes its top layers"
+        ),
         "seed": args.seed,
         "data": str(Path(args.data or default_data_dir()).resolve()),
         "layout": dataset.layout,
@@ -375,7 +383,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
                 resumed, model = read_resume(run_dir)
         except ValueError as error:
             raise ModelError(str(error).replace(str(run_dir), args.resume)) from None
-        base = pretrained_base(model)
+        base = None if scratch else pretrained_base(model)
         say(f"resuming phase {resumed['phase']} after epoch {resumed['epochs_done']}")
     write_json(run_dir / "config.json", config)
     write_json(
@@ -455,7 +463,15 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     if args.find_lr == "fine-tune" and (base is None or args.fine_tune_epochs == 0):
         raise ModelError("--find-lr fine-tune needs a pretrained model and --fine-tune-epochs above 0")
     if not resumed or resumed["phase"] == 1:
-        say(f"phase 1: training the head for up to {args.epochs} epochs, base frozen")
+        if base is None:
+            batchnorm = any(isinstance(layer, keras.layers.BatchNormalization) for layer in all_layers(model))
+            say(
+                f"training from scratch for up to {args.epochs} epochs: the whole network "
+                f"({count_weights(model.trainable_weights):,} trainable parameters"
+                f"{', BatchNorm included' if batchnorm else ''}) trains from the first epoch; no fine-tune phase"
+            )
+        else:
+            say(f"phase 1: training the head for up to {args.epochs} epochs, base frozen")
         history = fit(1, args.epochs)
     head_epochs = resumed["head_epochs"] if resumed and resumed["phase"] == 2 else len(history["loss"])
     if base is not None and args.fine_tune_epochs > 0 and resumed and resumed["phase"] == 2:
@@ -539,6 +555,11 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             f"{metrics['before_calibration']['ece']:.4f} -> {metrics['ece']:.4f}"
         )
     return metrics
+
+
+def count_weights(weights) -> int:
+    """How many numbers the weight tensors hold."""
+    return sum(math.prod(w.shape) for w in weights)
 
 
 def main(argv=None) -> int:

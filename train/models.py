@@ -76,7 +76,9 @@ def build_model(
     l2: float = 0.0,
 ):
     """Return (model, base): a classifier on raw RGB 0-255 input with a softmax output, and its
-    pretrained base (None for the from-scratch models). The base's BatchNorm layers are frozen."""
+    pretrained base, frozen with its BatchNorm layers in inference mode for the two-phase recipe. Without
+    pretrained weights (weights 'none') there is nothing to keep: the whole network, BatchNorm included,
+    trains from the first epoch and the base returned is None, as for the from-scratch models."""
     if arch not in ARCHITECTURES:
         raise ModelError(f"unknown model {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if arch == "mobilenetv2" and alpha not in MOBILENET_ALPHAS:
@@ -92,21 +94,30 @@ def build_model(
         return _mlp(inputs, num_classes), None
     if arch in FROM_SCRATCH:
         return _cnn(arch, inputs, num_classes, dropout or 0.5, regularizer), None
-    base = _load_base(arch, size, alpha, resolve_weights(arch, alpha, weights))
-    base.trainable = False
-    freeze_batchnorm(base)
+    resolved = resolve_weights(arch, alpha, weights)
+    base = _load_base(arch, size, alpha, resolved)
+    if resolved is not None:
+        base.trainable = False
+        freeze_batchnorm(base)
     if arch == "mobilenetv2":
         x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale_to_unit")(inputs)
     else:
         x = keras.layers.Normalization(mean=RESNET_RGB_MEAN, variance=[1.0, 1.0, 1.0], name="subtract_mean")(inputs)
-    x = base(x, training=False)
+    # Pretrained: BatchNorm keeps its ImageNet statistics. From scratch: it learns them like any layer.
+    x = base(x, training=False) if resolved is not None else base(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     outputs = keras.layers.Dense(
         num_classes, activation="softmax", kernel_regularizer=regularizer, name="probabilities"
     )(x)
-    return keras.Model(inputs, outputs, name=f"{arch}_{size}"), base
+    return keras.Model(inputs, outputs, name=f"{arch}_{size}"), base if resolved is not None else None
+
+
+def from_scratch(arch: str, weights: str | None) -> bool:
+    """Whether the model trains from random weights: the from-scratch architectures, and the pretrained
+    ones with weights 'none'. Such a model trains whole from the first epoch, with no fine-tune phase."""
+    return arch not in PRETRAINED or weights in (None, "none", "None")
 
 
 def mlp_pool(size: int) -> int:
@@ -150,6 +161,15 @@ def _cnn(arch: str, inputs, num_classes: int, dropout: float, regularizer):
         x = keras.layers.Dense(128 if arch == "cnn2" else 512, activation="relu", kernel_regularizer=regularizer)(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=arch)
+
+
+def all_layers(model) -> list:
+    """Every layer of `model`, those of nested models included."""
+    return [
+        inner
+        for layer in model.layers
+        for inner in ([layer] + all_layers(layer) if hasattr(layer, "layers") else [layer])
+    ]
 
 
 def freeze_batchnorm(base) -> None:
