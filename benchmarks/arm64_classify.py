@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Classify a fixed batch of prepared images with artifacts through the lean runtime (catdog.runtime
-Classifier) and write the results as JSON. Runs on x86 in the venv and, unchanged, inside the emulated arm64
-roots (benchmarks/pi/arm64_python.sh SUITE benchmarks/arm64_classify.py REQUEST.json --json OUT.json).
+"""The emulated aarch64 check, both sides. In the guest (benchmarks/pi/arm64_python.sh SUITE
+benchmarks/arm64_classify.py REQUEST.json --json OUT.json) and on the host: classify a fixed batch of prepared
+images through catdog.runtime's Classifier and write the results as JSON. On the host: build the emulated root,
+run the guest, and compare its labels with the host's, one report row per artifact.
 
 REQUEST.json: {"artifacts": [paths], "images": "batch.npy" (N, H, W, 3) uint8 prepared on the host,
                "paths": [the N image files], "threads": 1}
@@ -14,26 +15,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+PI_DIR = Path(__file__).resolve().parent / "pi"
+SUITES = {"bookworm": "3.11", "trixie": "3.13"}  # emulated Debian arm64 roots -> the Python they ship
+PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "ai-edge-litert", "onnxruntime")
+
 
 def classify(request: dict) -> dict:
+    """Labels and probabilities of the request's images through every artifact, here."""
     import numpy as np
 
     from catdog.runtime.classifier import Classifier
     from catdog.runtime.images import load_prepared
+    from catdog.runtime.metadata import package_versions
 
     batch = np.load(request["images"])
-    own = [load_prepared(path, image.shape[:2]) for path, image in zip(request.get("paths", []), batch)]
+    own = [load_prepared(path, image.shape[:2]) for path, image in zip(request["paths"], batch)]
     differences = [int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()) for a, b in zip(own, batch)]
-    versions = {"numpy": np.__version__}
     results = {}
     for artifact in request["artifacts"]:
-        classifier = Classifier(artifact, request.get("threads") or None)
+        classifier = Classifier(artifact, request["threads"])
         started = time.perf_counter()
         probabilities = np.stack([classifier.probabilities(image) for image in batch])
         seconds = time.perf_counter() - started
@@ -48,24 +54,72 @@ def classify(request: dict) -> dict:
                 for image, difference, label in zip(own, differences, probabilities.argmax(1))
             ],
         }
-    for module in ("cv2", "onnxruntime", "ai_edge_litert"):
-        try:
-            imported = __import__(module)
-            versions[module] = getattr(imported, "__version__", "?")
-        except ImportError:
-            pass
     return {
         "machine": platform.machine(),
         "python": platform.python_version(),
-        "suite": os.environ.get("CATDOG_ARM64_SUITE", "host"),
-        "versions": versions,
+        "versions": package_versions(PACKAGES),
         "results": results,
-        "prepared": {
-            "images": len(own),
-            "identical": sum(d == 0 for d in differences),
-            "max_abs_difference": max(differences, default=0),
-        },
+        "prepared": {"identical": sum(d == 0 for d in differences), "max_abs_difference": max(differences, default=0)},
     }
+
+
+def run_emulated(suite: str, request: Path, timeout: float = 1800) -> dict:
+    """Build (or find cached) the emulated root of a suite and run classify() there on the request: its
+    answer, with the seconds the setup took."""
+    from bench_core import BenchError
+
+    started = time.perf_counter()
+    setup = subprocess.run([str(PI_DIR / "setup_arm64_root.sh"), suite], capture_output=True, text=True)
+    if setup.returncode != 0:
+        tail = "\n".join(setup.stderr.strip().splitlines()[-10:])
+        raise BenchError(f"benchmarks/pi/setup_arm64_root.sh {suite} failed ({setup.returncode}):\n{tail}")
+    setup_seconds = time.perf_counter() - started
+    out = request.with_name(f"{request.stem}.{suite}.json")
+    command = [str(PI_DIR / "arm64_python.sh"), suite, __file__, str(request), "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0 or not out.is_file():
+        tail = "\n".join(result.stderr.strip().splitlines()[-10:])
+        raise BenchError(f"emulated {suite} run failed ({result.returncode}): {' '.join(command)}\n{tail}")
+    return {**json.loads(out.read_text()), "setup_seconds": setup_seconds}
+
+
+def differing(labels: list[int], others: list[int]) -> list[int]:
+    return [index for index, (a, b) in enumerate(zip(labels, others)) if a != b]
+
+
+def compare(run: str, suite: str, host: dict, guest: dict) -> list[dict]:
+    """One report row per artifact: the guest's labels against the host's on the same pixels (and, for
+    information, on the pixels the guest prepared itself)."""
+    rows = []
+    for artifact, here in host["results"].items():
+        there, images = guest["results"][artifact], len(here["labels"])
+        mismatches, own = differing(here["labels"], there["labels"]), differing(here["labels"], there["own_labels"])
+        difference = max(
+            abs(a - b) for p, q in zip(here["probabilities"], there["probabilities"]) for a, b in zip(p, q)
+        )
+        rows.append(
+            {
+                "run": run,
+                "suite": suite,
+                "python": guest["python"],
+                "machine": guest["machine"],
+                "artifact": artifact,
+                "engine": there["engine"],
+                "images": images,
+                "agreement": 100.0 * (images - len(mismatches)) / images,
+                "mismatches": mismatches,
+                "max_probability_difference": float(difference),
+                "guest_prepared_identical": guest["prepared"]["identical"],
+                "guest_prepared_max_abs_difference": guest["prepared"]["max_abs_difference"],
+                "guest_prepared_label_agreement": 100.0 * (images - len(own)) / images,
+                "guest_prepared_mismatches": own,
+                "seconds": there["seconds"],
+                "x86_seconds": here["seconds"],
+                "setup_seconds": guest["setup_seconds"],
+                "versions": guest["versions"],
+            }
+        )
+    return rows
 
 
 def main(argv=None) -> int:

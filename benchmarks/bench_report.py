@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_core import artifact_kinds
+from bench_core import ARTIFACTS, machine_info
 
 from catdog.runtime.files import atomic_path, write_json
 
 ALL_CORES, PROXY = "all cores", "1-core proxy"
 SECTIONS = ("latency", "quality", "cam", "emulated")
-ORDER = {name: index for index, (name, _, _) in enumerate(artifact_kinds())}
+ORDER = {artifact.name: index for index, artifact in enumerate(ARTIFACTS)}
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Results:
     command: str
     settings: dict
     started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    machine: dict = field(default_factory=dict)
+    machine: dict = field(default_factory=machine_info)
     runs: dict = field(default_factory=dict)  # name -> description (model, export folder, validation set)
     latency: list = field(default_factory=list)  # one row per run x artifact x profile x threads
     quality: dict = field(default_factory=dict)  # "run/artifact" -> accuracy, log loss, delta, agreement, parity
@@ -39,9 +39,6 @@ class Results:
 
     def has_data(self) -> bool:
         return any(getattr(self, section) for section in SECTIONS)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _key(row: dict):
@@ -181,12 +178,12 @@ def markdown(results: dict) -> str:
             latency_table(results),
             "",
             f"Latency: one prepared image through `Classifier.probabilities` (quantize, invoke, dequantize; "
-            f"the Keras row: the model in a `tf.function`), pytest-benchmark pedantic rounds after warm-up; "
+            f"the Keras row: the model in a `tf.function`), as many timed rounds as fit the budget after warm-up; "
             f"median and p90 per inference, FPS = 1000 / median. *{ALL_CORES}*: the process may use every "
             f"core; *{PROXY}*: the interpreter and its threads confined to one CPU (os.sched_setaffinity), "
             f"a stand-in for a slow Pi-class core count of one. Accuracy and log loss: every validation image "
             f"through the same runtime; Δ and agreement are against the float reference named in report.json "
-            f"(Keras where TensorFlow is installed). int8 parity limits: at most "
+            f"(Keras where TensorFlow is installed). Parity limits, asserted for every artifact: at most "
             f"{settings.get('max_drop')} points lost, at least {settings.get('min_agreement')}% agreement.",
         ]
     if results["cam"]:
@@ -311,9 +308,7 @@ def merge_earlier(results: dict, earlier: dict | None) -> dict:
 
 def write_report(results: Results, folder: Path) -> list[Path]:
     """report.md, report.json and latency_vs_accuracy.png in folder; the paths written."""
-    from bench_core import machine_info
-
-    data = results.to_dict()
+    data = asdict(results)
     data["machine"]["load_average_end"] = machine_info()["load_average"]
     earlier_path = folder / "report.json"
     earlier = None

@@ -9,10 +9,12 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import bench_core as core
 import bench_report as report
 import cv2
+import measure
 import numpy as np
 import pytest
 
@@ -31,6 +33,7 @@ def fake_export(folder, names=("model_int8.tflite", "model_fp32.onnx"), labels=(
                     "precision": precision,
                     "input": {"shape": [1, 8, 8, 3]},
                     "output": {},
+                    "sha256": "0" * 64,
                     "source": {"architecture": "mobilenetv2", "alpha": 0.35},
                 }
             )
@@ -54,6 +57,25 @@ def test_threads_default_and_dedup():
         core.parse_threads("1,x")
 
 
+def test_settings_and_cases(tmp_path):
+    smoke = measure.make_settings(smoke=True, max_drop=2.0)
+    assert (smoke.threads, smoke.proxy_threads, smoke.max_drop, smoke.min_agreement) == ([1], (1,), 2.0, 0.0)
+    settings = measure.make_settings(threads="1,2", cam_frames=None)
+    assert (settings.max_drop, settings.min_agreement, settings.cam_frames) == (1.0, 98.0, 200)
+    run = tmp_path / "r1"
+    fake_export(run / "export")
+    (run / "model.keras").write_bytes(b"k")
+    slots = [measure.Slot("r1", core.find_run(run)), measure.Slot("new", make=lambda mktemp: None)]
+    latency = [case.id for case in measure.cases("latency", slots[:1], settings)]
+    assert latency == [
+        "r1-model.keras-t2",
+        *(f"r1-{a}-t{t}" for a in ("model_int8.tflite", "model_fp32.onnx") for t in (1, 2)),
+    ]
+    assert len(measure.cases("quality", slots, settings)) == 3 + len(core.ARTIFACTS)  # a run still to be made: all
+    assert [case.profile for case in measure.cases("proxy", slots[:1], settings)] == [report.PROXY] * 4
+    assert measure.cases("emulated", slots[:1], settings) == [("r1", "bookworm"), ("r1", "trixie")]
+
+
 def test_find_run_accepts_run_and_export_folders(tmp_path):
     run = tmp_path / "runs" / "r1"
     fake_export(run / "export")
@@ -69,6 +91,7 @@ def test_find_run_accepts_run_and_export_folders(tmp_path):
     assert [a.name for a in alone.artifacts()] == ["model_int8.tflite", "model_fp32.onnx"]
     assert core.newest_run(tmp_path / "runs").export == run / "export"
     assert core.newest_run(tmp_path / "nothing") is None
+    assert [r.name for r in core.find_runs([run, run / "export", copied])] == ["r1", "r1-2", "pi-copy"]
 
 
 def test_stamps_notice_a_re_export(tmp_path):
@@ -120,22 +143,37 @@ def test_exported_predictions_match_copied_images():
     assert core.exported_predictions(parity, "model_int8.tflite", on_pi) is None
 
 
-def test_scores_and_parity_message():
-    reference = core.Reference("keras fp32", 0.75, np.array([0, 0, 1, 1]))
-    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]])
-    row = core.score(["cats", "dogs"], [0, 0, 1, 1], probabilities, reference)
-    assert row["accuracy"] == 0.75 and row["delta_points"] == 0.0 and row["agreement"] == 75.0
-    assert core.parity_problem("run", "model_int8.tflite", row, 1.0, 70.0) is None
-    message = core.parity_problem("run", "model_int8.tflite", {**row, "delta_points": -2.5}, 1.0, 98.0)
-    assert "run/model_int8.tflite" in message and "lost 2.50 accuracy points" in message
-    assert "label agreement 75.00%" in message and "--min-agreement 98" in message
+def test_quality_rows_hold_artifacts_against_the_float_model(tmp_path):
+    """The row and the parity verdict, from probabilities already computed (check_parity's own numbers are
+    tested in tests/lean)."""
+    fake_export(tmp_path / "export")
+    data = image_folders(tmp_path / "data")
+    settings = measure.make_settings(threads="1", data=str(data), max_drop=1.0, min_agreement=98.0)
+    results = report.Results(command="test", settings={}, machine={})
+    bench = measure.Bench(settings, [measure.Slot("r1", core.find_run(tmp_path / "export"))], results)
+    reference = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])  # 100% right
+    bench.cache[("reference", "r1")] = (True, measure.Reference("keras fp32", reference, "model.keras"))
+    int8, fp32 = (
+        next(a for a in core.ARTIFACTS if a.name == name) for name in ("model_int8.tflite", "model_fp32.onnx")
+    )
+    bench.cache[("probabilities", "r1", int8.name)] = (True, np.array([[0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0, 1]]))
+    bench.cache[("probabilities", "r1", fp32.name)] = (True, reference)
+    row = bench.quality(measure.Case("r1", int8))
+    assert (row["images"], row["accuracy"], row["delta_points"], row["agreement"]) == (4, 0.75, -25.0, 75.0)
+    assert row["parity"] == "FAILED" and row["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert "r1/model_int8.tflite: accuracy 75.00% vs float 100.00% (keras fp32) on 4 images" in row["parity_problem"]
+    assert "lost 25.00 accuracy points" in row["parity_problem"] and "label agreement 75.00%" in row["parity_problem"]
+    assert bench.quality(measure.Case("r1", fp32))["parity"] == "ok" and len(results.quality) == 2
+    assert results.runs["r1"]["validation"] == {"images": 4, "source": f"--data {data}"}
 
 
-def test_latency_stats_and_rounds():
-    stats = core.latency_stats([0.001] * 9 + [0.011])
-    assert stats["median_ms"] == pytest.approx(1.0) and stats["fps"] == pytest.approx(1000)
-    assert stats["p90_ms"] == pytest.approx(2.0) and stats["rounds"] == 10
-    assert core.plan_rounds(lambda: None, 1.0, 5, 50) == 50
+def test_timed_rounds_fit_the_budget():
+    settings = measure.make_settings(threads="1", latency_budget_s=0.05, min_rounds=5, max_rounds=40, warmup_rounds=2)
+    bench = measure.Bench(settings, [], report.Results(command="test", settings={}, machine={}))
+    quick = bench.timed(lambda: None)
+    assert quick["rounds"] == 40 and quick["fps"] == pytest.approx(1000 / quick["median_ms"])
+    slow = bench.timed(lambda: time.sleep(0.02))  # at least 20 ms a call: the budget allows 2.5 rounds
+    assert slow["rounds"] == 5 and slow["min_ms"] >= 20 and slow["median_ms"] <= slow["p90_ms"]
     assert core.sample_indices(100, 4) == [0, 33, 66, 99] and core.sample_indices(3, 24) == [0, 1, 2]
 
 
@@ -166,7 +204,6 @@ def sample_results() -> report.Results:
     results = report.Results(
         command="pytest benchmarks --benchmark",
         settings={"max_drop": 1.0, "min_agreement": 98.0},
-        machine=core.machine_info(),
     )
     results.runs["r1"] = {
         "export": "/x/export",
@@ -254,29 +291,6 @@ def test_benchmark_without_a_run_says_how_to_make_one(tmp_path):
     )
     assert result.returncode == 4, result.stdout + result.stderr
     assert "no run to benchmark" in result.stderr and "--build" in result.stderr and "--smoke" in result.stderr
-
-
-def test_build_trains_and_exports_with_the_console_scripts(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_script(name, *args, env=None, timeout=None):
-        calls.append([name, *map(str, args)])
-        if name == "catdog-train":
-            (tmp_path / "runs" / "default").mkdir(parents=True)
-            (tmp_path / "runs" / "default" / "model.keras").write_bytes(b"k")
-        else:
-            fake_export(tmp_path / "runs" / "default" / "export")
-
-    monkeypatch.setattr(core, "run_script", fake_script)
-    run = core.build_default_run(tmp_path / "runs")
-    assert calls == [
-        ["catdog-train", "--runs-dir", str(tmp_path / "runs"), "--name", "default"],
-        ["catdog-export", str(tmp_path / "runs" / "default"), "--int8", "--fp16"],
-    ]
-    assert run.name == "default" and run.export == tmp_path / "runs" / "default" / "export"
-    calls.clear()
-    core.build_default_run(tmp_path / "runs")  # trained already: export only
-    assert [call[0] for call in calls] == ["catdog-export"]
 
 
 def test_report_names_the_split_chosen_on_and_shows_the_reliability_diagram(tmp_path):

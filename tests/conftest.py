@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import DATA, TINY, make_class_folders, run_cli
+import support
+from support import DATA
 
 CAMERA_PHOTOS = 6
 
@@ -18,43 +19,22 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory, shared_data) -> Path:
+def tiny_data(request, tmp_path_factory, shared_data) -> Path:
     """train/ and validation/ class folders with 40 + 24 real photos per class."""
-    root = tmp_path_factory.mktemp("tiny_data")
-    make_class_folders(root / "train", 40, "train")
-    make_class_folders(root / "validation", 24, "validation")
-    return root
+    return support.tiny_data(request.config, tmp_path_factory.mktemp)
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, tiny_data) -> Path:
-    """A run folder of a tiny MobileNetV2 (alpha 0.35, 96 px, one epoch per phase) trained on real photos."""
-    runs = tmp_path_factory.mktemp("runs")
-    run_cli("catdog-train", "--data", tiny_data, *TINY, "--runs-dir", runs, "--name", "tiny", check=True)
-    return runs / "tiny"
+def tiny_run(request, tmp_path_factory, tiny_data) -> Path:
+    """A run folder of a tiny MobileNetV2 (support.TINY) trained on real photos, once per session (the
+    benchmark's --smoke measures the same one)."""
+    return support.tiny_run(request.config, tmp_path_factory.mktemp)
 
 
 @pytest.fixture(scope="session")
-def tiny_export(tmp_path_factory, tiny_run) -> Path:
-    """Every artifact of the tiny run (TFLite fp32/fp16/int8, ONNX fp32/int8) with sidecars and parity table.
-    The tiny model is barely trained, so the int8 drop limit is relaxed here; parity is tested separately."""
-    out = tmp_path_factory.mktemp("export")
-    run_cli(
-        "catdog-export",
-        tiny_run,
-        "--int8",
-        "--fp16",
-        "--calibration-size",
-        "32",
-        "--max-drop",
-        "100",
-        "--min-agreement",
-        "0",
-        "--out",
-        out,
-        check=True,
-    )
-    return out
+def tiny_export(request, tmp_path_factory, tiny_run) -> Path:
+    """Every artifact of the tiny run (TFLite fp32/fp16/int8, ONNX fp32/int8) with sidecars and parity table."""
+    return support.tiny_export(request.config, tmp_path_factory.mktemp)
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CATDOG_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data" / "cats_and_dogs_filtered"
 WEIGHTS = SHARED / "weights"
 STANDIN = ROOT / "tests" / "standin"  # a stand-in picamera2 module (no Raspberry Pi camera here)
+# The tiny recipe: a MobileNetV2 (alpha 0.35, 96 px, one epoch per phase) that trains in a minute.
 TINY = [
     "--model",
     "mobilenetv2",
@@ -53,6 +55,66 @@ def make_class_folders(target: Path, per_class: int, split: str = "train") -> Pa
         for source in sorted((DATA / split / name).iterdir())[:per_class]:
             (folder / source.name).symlink_to(source)
     return target
+
+
+BUILT = pytest.StashKey[dict]()
+
+
+def once(config, name: str, make):
+    """What make() returns, made once per pytest session: tests/ and the benchmark's --smoke share it."""
+    built = config.stash.setdefault(BUILT, {})
+    if name not in built:
+        built[name] = make()
+    return built[name]
+
+
+def tiny_data(config, mktemp) -> Path:
+    """train/ and validation/ class folders with 40 + 24 real photos per class."""
+
+    def make():
+        root = mktemp("tiny_data")
+        make_class_folders(root / "train", 40, "train")
+        make_class_folders(root / "validation", 24, "validation")
+        return root
+
+    return once(config, "tiny_data", make)
+
+
+def tiny_run(config, mktemp) -> Path:
+    """The run folder of the tiny recipe (TINY) trained on tiny_data."""
+
+    def make():
+        runs = mktemp("runs")
+        run_cli(
+            "catdog-train", "--data", tiny_data(config, mktemp), *TINY, "--runs-dir", runs, "--name", "tiny", check=True
+        )
+        return runs / "tiny"
+
+    return once(config, "tiny_run", make)
+
+
+def tiny_export(config, mktemp) -> Path:
+    """Every artifact of the tiny run with sidecars and parity.json, in a folder of its own. The tiny model is
+    barely trained, so the parity limits are relaxed (parity is tested separately)."""
+
+    def make():
+        out = mktemp("export")
+        limits = ["--max-drop", "100", "--min-agreement", "0"]
+        run_cli(
+            "catdog-export",
+            tiny_run(config, mktemp),
+            "--int8",
+            "--fp16",
+            "--calibration-size",
+            "32",
+            *limits,
+            "--out",
+            out,
+            check=True,
+        )
+        return out
+
+    return once(config, "tiny_export", make)
 
 
 def standin_camera_env(photos: Path, log: Path, fps: float = 30, **extra) -> dict:

@@ -1,0 +1,423 @@
+"""The benchmark as a library: its Settings, the cases a set of runs makes, and Bench, which measures one case
+at a time and records its row in a bench_report.Results. benchmark() measures whole runs without pytest;
+the pytest cases (test_benchmark.py, conftest.py) are a thin shell on the same calls.
+
+    import measure
+    results = measure.benchmark(["runs/default"], threads="1,2", kinds=("quality", "latency"))
+    results.latency[0]["median_ms"], results.quality["default/model_int8.tflite"]["accuracy"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import arm64_classify
+import numpy as np
+from bench_core import (
+    ARTIFACTS,
+    Artifact,
+    Run,
+    find_runs,
+    keras_target,
+    load_images,
+    load_keras,
+    make_video,
+    one_cpu,
+    parse_threads,
+    run_cam,
+    sample_indices,
+    validation_set,
+)
+from bench_core import exported_predictions as parity_json_predictions
+from bench_report import ALL_CORES, PROXY, Results, write_report
+
+from catdog.runtime.classifier import Classifier
+from catdog.runtime.metrics import check_parity, latency_stats
+
+KINDS = ("quality", "latency", "proxy", "cam", "emulated")  # what Bench measures, one method each
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the benchmark measures (report.json's "settings")."""
+
+    threads: list[int]  # interpreter thread counts
+    proxy_threads: tuple[int, ...] = (1, 4)  # thread counts on the 1-core proxy
+    max_drop: float = 1.0  # most accuracy points an artifact may lose against the float model
+    min_agreement: float = 98.0  # least label agreement with the float model, percent
+    smoke: bool = False
+    data: str | None = None  # validation images (default: the run's split.json, else parity.json)
+    pi_images: int = 100  # validation images per emulated check
+    cam_frames: int = 200
+    latency_budget_s: float = 3.0  # time per latency case, after the warm-up rounds
+    min_rounds: int = 30
+    max_rounds: int = 1000
+    warmup_rounds: int = 5
+
+
+SMOKE = {  # a tiny, barely trained model on CI: 1 thread, few rounds, parity limits relaxed
+    "proxy_threads": (1,),
+    "max_drop": 100.0,
+    "min_agreement": 0.0,
+    "cam_frames": 20,
+    "latency_budget_s": 0.2,
+    "min_rounds": 5,
+    "max_rounds": 10,
+    "warmup_rounds": 2,
+}
+
+
+def make_settings(smoke: bool = False, threads: str | None = None, **given) -> Settings:
+    """The defaults (smoke mode's with smoke), overridden by what is given and not None."""
+    chosen = {**(SMOKE if smoke else {}), **{key: value for key, value in given.items() if value is not None}}
+    return Settings(parse_threads(threads or ("1" if smoke else None)), smoke=smoke, **chosen)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measurement: an artifact of a run, at a thread count, on all cores or on the 1-core proxy."""
+
+    run: str
+    artifact: Artifact
+    threads: int | None = None
+    profile: str = ALL_CORES
+
+    @property
+    def id(self) -> str:
+        return f"{self.run}-{self.artifact.name}" + (f"-t{self.threads}" if self.threads else "")
+
+
+@dataclass
+class Slot:
+    """A run to measure, or one made on first use (--smoke, --build) by make(mktemp)."""
+
+    name: str
+    run: Run | None = None
+    make: Callable[[Callable[[str], Path]], Run] | None = None
+
+
+def cases(kind: str, slots, settings: Settings) -> list:
+    """The cases of one kind: Case objects, or (run, suite) for "emulated". A run still to be made has every
+    artifact kind; Keras is timed at the largest thread count only (its pool is fixed once per process)."""
+    out = []
+    for slot in slots:
+        every = slot.run.artifacts() if slot.run else ARTIFACTS
+        lean, name = [artifact for artifact in every if artifact.lean], slot.name
+        if kind == "quality":
+            out += [Case(name, a) for a in every]
+        elif kind == "latency":
+            out += [Case(name, a, t) for a in every for t in settings.threads if a.lean or t == max(settings.threads)]
+        elif kind == "proxy":
+            out += [Case(name, a, t, PROXY) for a in lean for t in settings.proxy_threads]
+        elif kind == "cam":
+            out += [Case(name, a, t) for a in lean for t in settings.threads]
+        else:
+            out += [(name, suite) for suite in arm64_classify.SUITES]
+    return out
+
+
+class Skipped(Exception):
+    """A case that cannot be measured here (its reason is also a note in the report)."""
+
+
+@dataclass
+class Reference:
+    """The float model the artifacts are held against: its probabilities, or only its classes (parity.json)."""
+
+    name: str
+    outputs: np.ndarray
+    artifact: str | None = None  # the artifact measured as the reference, if one was
+
+
+def default_mktemp(name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"catdog-bench-{name}-"))
+
+
+class Bench:
+    """Measures cases of some runs and records their rows in `results`. Runs (made on first use), validation
+    images, probabilities and the float reference are computed once; a failure is remembered, not retried."""
+
+    def __init__(self, settings: Settings, slots: list[Slot], results: Results, mktemp=default_mktemp):
+        self.settings, self.results, self.mktemp = settings, results, mktemp
+        self.slots = {slot.name: slot for slot in slots}
+        self.cache: dict = {}
+        self.stamps: dict = {}  # run -> its artifact files' size and mtime when first used
+
+    def _cached(self, key, make):
+        if key not in self.cache:
+            try:
+                self.cache[key] = (True, make())
+            except Exception as error:  # remembered: one clear failure per case, not a retry per case
+                self.cache[key] = (False, error)
+        ok, value = self.cache[key]
+        if not ok:
+            raise value
+        return value
+
+    def skip(self, reason: str):
+        self.results.note(reason)
+        raise Skipped(reason)
+
+    # --- what the cases share ---
+
+    def run(self, name: str) -> Run:
+        slot = self.slots[name]
+
+        def make():
+            slot.run = slot.run or slot.make(self.mktemp)
+            slot.run.name = name
+            self.results.runs[name] = slot.run.describe()
+            self.stamps[name] = slot.run.stamps()
+            return slot.run
+
+        return self._cached(("run", name), make)
+
+    def path(self, run: str, artifact: Artifact) -> Path:
+        """The artifact's file; the case is skipped where it is absent or needs TensorFlow that is not here."""
+        path = self.run(run).path(artifact)
+        if path is None:
+            self.skip(f"{run}: no {artifact.name} (not exported, or no run folder beside {self.run(run).export})")
+        if not artifact.lean and importlib.util.find_spec("tensorflow") is None:
+            self.skip(f"{run}: Keras reference row skipped: TensorFlow is not installed here (the lean install)")
+        return path
+
+    def validation(self, name: str):
+        def make():
+            run = self.run(name)
+            labels = run.metadata().get("labels") or run.config()["labels"]
+            validation = validation_set(run, labels, self.settings.data)
+            self.results.runs[name]["validation"] = {"images": len(validation.paths), "source": validation.source}
+            return validation
+
+        return self._cached(("validation", name), make)
+
+    def images(self, name: str) -> np.ndarray:
+        def make():
+            shape = (self.run(name).metadata().get("input") or {}).get("shape")
+            size = tuple(shape[1:3]) if shape else self.run(name).config()["size"]
+            return load_images(self.validation(name).paths, size)
+
+        return self._cached(("images", name), make)
+
+    def keras(self, name: str):
+        """(model, TensorFlow's intra-op threads) of the run's model.keras, loaded once."""
+        path = self.path(name, ARTIFACTS[0])
+        return self._cached(("keras", name), lambda: load_keras(path, max(self.settings.threads)))
+
+    def probabilities(self, name: str, artifact: Artifact) -> np.ndarray:
+        """Every validation image through the artifact (batch 1 through the runtime's Classifier, as on the
+        board; Keras in chunks)."""
+
+        def make():
+            images = self.images(name)
+            if not artifact.lean:
+                model = self.keras(name)[0]
+                chunks = [images[i : i + 256].astype(np.float32) for i in range(0, len(images), 256)]
+                return np.concatenate([model.predict(chunk, batch_size=32, verbose=0) for chunk in chunks])
+            classifier = Classifier(self.path(name, artifact), max(self.settings.threads))
+            return np.stack([classifier.probabilities(image) for image in images])
+
+        return self._cached(("probabilities", name, artifact.name), make)
+
+    def reference(self, name: str) -> Reference | None:
+        """The float model: Keras measured here, else the export's own Keras predictions (parity.json) on the
+        same images, else an fp32 artifact measured here; None if there is none of these."""
+
+        def make():
+            run, paths = self.run(name), self.validation(name).paths
+            keras = ARTIFACTS[0]
+            if run.path(keras) and importlib.util.find_spec("tensorflow"):
+                return Reference("keras fp32, measured here", self.probabilities(name, keras), keras.name)
+            predicted = parity_json_predictions(run.parity(), keras.name, paths)
+            if predicted is not None:
+                self.results.note(
+                    f"{name}: float reference: keras fp32 as catdog-export predicted it (parity.json): "
+                    "TensorFlow not used here"
+                )
+                return Reference("keras fp32 (from parity.json)", predicted)
+            for artifact in [a for a in run.artifacts(lean_only=True) if a.precision == "fp32"][:1]:
+                self.results.note(
+                    f"{name}: float reference: {artifact.name} (no Keras model or TensorFlow here "
+                    "and parity.json does not cover these images)"
+                )
+                return Reference(f"{artifact.label}, measured here", self.probabilities(name, artifact), artifact.name)
+            return None
+
+        reference = self._cached(("reference", name), make)
+        self.results.runs[name]["float_reference"] = reference.name if reference else None
+        return reference
+
+    def video(self, name: str) -> Path:
+        def make():
+            paths = self.validation(name).paths
+            picked = [paths[i] for i in sample_indices(len(paths), 50)]
+            return make_video(picked, self.mktemp("video") / "validation", self.settings.cam_frames)
+
+        return self._cached(("video", name), make)
+
+    # --- the measurements: each returns its row and records it in results ---
+
+    def quality(self, case: Case) -> dict:
+        """Accuracy, log loss and ECE on every validation image, held against the float reference by
+        catdog.runtime.metrics.check_parity (--max-drop, --min-agreement): parity "ok", "FAILED" (and why),
+        "reference" for the reference itself, or "no float reference"."""
+        path, validation = self.path(case.run, case.artifact), self.validation(case.run)
+        probabilities, reference = self.probabilities(case.run, case.artifact), self.reference(case.run)
+        outputs = reference.outputs if reference else probabilities
+        limits = (self.settings.max_drop, self.settings.min_agreement / 100)
+        check = check_parity(validation.labels, validation.truth, probabilities, outputs, *limits)
+        row = {key: check[key] for key in ("images", "accuracy", "log_loss", "ece", "confusion_matrix")}
+        row.update(self._identity(case, path), parity="no float reference")
+        if reference:
+            row.update(
+                reference=reference.name,
+                float_accuracy=check["float_accuracy"],
+                delta_points=check["delta_points"],
+                agreement=check["label_agreement"] * 100,
+                max_probability_difference=check["max_probability_difference"],
+                parity="reference"
+                if reference.artifact == case.artifact.name
+                else "ok"
+                if check["passed"]
+                else "FAILED",
+            )
+        if check["problems"]:
+            row["parity_problem"] = (
+                f"{case.run}/{case.artifact.name}: accuracy {check['accuracy']:.2%} vs float "
+                f"{check['float_accuracy']:.2%} ({row.get('reference')}) on {check['images']} images: "
+                + "; ".join(check["problems"])
+            )
+        self.results.quality[f"{case.run}/{case.artifact.name}"] = row
+        return row
+
+    def latency(self, case: Case) -> dict:
+        """Median and p90 of one prepared image through Classifier.probabilities (quantize, invoke, dequantize),
+        or through the Keras model in a tf.function, all cores allowed."""
+        path, image = self.path(case.run, case.artifact), self.images(case.run)[0]
+        if case.artifact.lean:
+            classifier = Classifier(path, case.threads)
+            return self._latency_row(case, path, classifier.backend.engine, lambda: classifier.probabilities(image))
+        import tensorflow as tf
+
+        model, intra = self.keras(case.run)
+        if intra != case.threads:
+            pool = f"{intra} intra-op threads" if intra else "default thread pool (all cores)"
+            self.results.note(
+                f"{case.run}: Keras row at TensorFlow's {pool}, not {case.threads}: TensorFlow was running "
+                "before the benchmark could set it (its pool is fixed once per process)"
+            )
+        target = keras_target(model, image)
+        return self._latency_row(case, path, f"tensorflow {tf.__version__}", target, tf_intra_op_threads=intra)
+
+    def proxy(self, case: Case) -> dict:
+        """Latency with the interpreter and all its threads confined to one CPU: a Pi-class stand-in."""
+        if not hasattr(os, "sched_setaffinity"):
+            self.skip("1-core proxy skipped: os.sched_setaffinity is not available on this system")
+        path, image = self.path(case.run, case.artifact), self.images(case.run)[0]
+        with one_cpu() as (cpu, confined):
+            classifier = Classifier(path, case.threads)
+            stats = self.timed(lambda: classifier.probabilities(image))
+            all_confined = confined()
+        return self._latency_row(case, path, classifier.backend.engine, stats, cpu=cpu, threads_confined=all_confined)
+
+    def cam(self, case: Case) -> dict:
+        """`catdog-cam --no-display --source VIDEO --max-frames N` on a video of validation photos."""
+        path, video = self.path(case.run, case.artifact), self.video(case.run)
+        row = {"run": case.run, "artifact": case.artifact.name, "label": case.artifact.label}
+        row.update(
+            threads=case.threads, video=video.name, **run_cam(path, video, self.settings.cam_frames, case.threads)
+        )
+        self.results.cam.append(row)
+        return row
+
+    def emulated(self, name: str, suite: str) -> list[dict]:
+        """The int8 artifacts on a sample of validation images, here and in an emulated arm64 root."""
+        int8 = [a for a in self.run(name).artifacts(lean_only=True) if a.precision == "int8"]
+        if not int8:
+            self.skip(f"{name}: no int8 artifact to check on emulated aarch64")
+
+        def request() -> Path:
+            paths = self.validation(name).paths
+            picked = sample_indices(len(paths), self.settings.pi_images)
+            folder = self.mktemp("emulated")
+            np.save(folder / "images.npy", self.images(name)[picked])
+            artifacts = [str(self.path(name, a)) for a in int8]
+            content = {"artifacts": artifacts, "images": str(folder / "images.npy"), "threads": 1}
+            (folder / "request.json").write_text(json.dumps({**content, "paths": [paths[i] for i in picked]}))
+            return folder / "request.json"
+
+        path = self._cached(("emulated request", name), request)
+        host = self._cached(("emulated host", name), lambda: arm64_classify.classify(json.loads(path.read_text())))
+        rows = arm64_classify.compare(name, suite, host, arm64_classify.run_emulated(suite, path))
+        self.results.emulated += rows
+        return rows
+
+    def timed(self, target) -> dict:
+        """Per-call latency of target(): warm-up calls, then as many timed rounds as fit the budget (between
+        min_rounds and max_rounds); catdog.runtime.metrics' summary plus rounds and FPS (1000 / median)."""
+
+        def seconds() -> float:
+            started = time.perf_counter()
+            target()
+            return time.perf_counter() - started
+
+        settings = self.settings
+        warm = np.median([seconds() for _ in range(settings.warmup_rounds)])
+        rounds = int(min(settings.max_rounds, max(settings.min_rounds, settings.latency_budget_s / max(warm, 1e-6))))
+        stats = latency_stats([seconds() * 1000 for _ in range(rounds)])
+        return {"rounds": stats.pop("count"), **stats, "fps": 1000 / stats["median_ms"]}
+
+    def _identity(self, case: Case, path: Path) -> dict:
+        artifact = case.artifact
+        return {
+            "run": case.run,
+            "artifact": artifact.name,
+            "label": artifact.label,
+            "format": artifact.format,
+            "precision": artifact.precision,
+            "size_mb": path.stat().st_size / 1e6,
+        }
+
+    def _latency_row(self, case: Case, path: Path, engine: str, timing, **extra) -> dict:
+        stats = timing if isinstance(timing, dict) else self.timed(timing)
+        row = {**self._identity(case, path), "engine": engine, "profile": case.profile, "threads": case.threads}
+        row.update(stats, **extra)
+        self.results.latency.append(row)
+        return row
+
+    def check_stamps(self) -> None:
+        """A note in the report if a run's artifacts changed while it was measured (re-exported?)."""
+        for name, stamps in self.stamps.items():
+            changed = set(stamps.items()) ^ set(self.slots[name].run.stamps().items())
+            if changed:
+                self.results.note(
+                    f"**{name}: artifacts changed while the benchmark ran** (re-exported?): "
+                    f"{', '.join(sorted({Path(path).name for path, _ in changed}))}; "
+                    "the rows may mix old and new artifacts: run it again"
+                )
+
+
+def benchmark(paths, kinds=("quality", "latency", "proxy", "cam"), report_dir=None, **options) -> Results:
+    """Measure runs (run folders or export folders) as `pytest benchmarks --benchmark` does, without pytest:
+    every case of these kinds (the emulated check is pytest's alone); a case that cannot run here is skipped
+    with a note. Options: those of make_settings. The Results; the report is also written into report_dir."""
+    settings = make_settings(**options)
+    results = Results(command=f"measure.benchmark({shlex.join(map(str, paths))})", settings=asdict(settings))
+    bench = Bench(settings, [Slot(run.name, run) for run in find_runs(paths)], results)
+    for kind in kinds:
+        for case in cases(kind, bench.slots.values(), settings):
+            with contextlib.suppress(Skipped):
+                getattr(bench, kind)(case)
+    bench.check_stamps()
+    if report_dir:
+        write_report(results, Path(report_dir))
+    return results
