@@ -15,7 +15,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_
 from catdog.runtime.folders import RunFolder
 from catdog.runtime.images import PREPARATION, ImageError, load_prepared, scan_images, skipped_lines
 from catdog.runtime.kinds import FLAGS
-from catdog.runtime.metadata import SCHEMA_VERSION, file_sha256, package_versions, sidecar_path
+from catdog.runtime.metadata import Input, Output, Sidecar, SourceModel, file_sha256, package_versions, sidecar_path
 from catdog.runtime.metrics import check_parity, classification_metrics
 
 REPORTS = ("parity.md", "parity.json")
@@ -289,16 +289,15 @@ def export_all(args) -> int:
         }
     ]
     predictions = {"model.keras": float_probabilities.argmax(1).tolist()}
-    common = {
-        "schema": SCHEMA_VERSION,
+    common = {  # the sidecar fields every artifact shares
         "labels": labels,
-        "source": {
-            "model": str(source.model_path.resolve()),
-            "sha256": file_sha256(source.model_path),
-            "architecture": source.config.get("model"),
-            "alpha": source.config.get("alpha"),
-            "temperature": source.config.get("temperature"),
-        },  # folded into the model by catdog-train
+        "source": SourceModel(
+            model=str(source.model_path.resolve()),
+            sha256=file_sha256(source.model_path),
+            architecture=source.config.get("model"),
+            alpha=source.config.get("alpha"),
+            temperature=source.config.get("temperature"),
+        ),
         "tools": package_versions(TOOLS),
     }
     failures = []
@@ -374,16 +373,16 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
         fmt.convert(model, size, calibration, temp, {"reduce_range": args.reduce_range})
         seconds = time.time() - started
         input_meta, output_meta = io_metadata(temp)
-        metadata = {
+        sidecar = Sidecar(
             **common,
-            "format": fmt.format,
-            "precision": fmt.precision,
-            "artifact": fmt.filename,
-            "sha256": file_sha256(temp),
-            "size_bytes": temp.stat().st_size,
-            "input": {**input_meta, "preparation": PREPARATION},
-            "output": {**output_meta, "kind": "probabilities"},
-            "calibration": (
+            format=fmt.format,
+            precision=fmt.precision,
+            artifact=fmt.filename,
+            sha256=file_sha256(temp),
+            size_bytes=temp.stat().st_size,
+            input=Input(**input_meta, preparation=PREPARATION),
+            output=Output(**output_meta, kind="probabilities"),
+            calibration=(
                 {
                     "images": len(calibration),
                     "source": args.calibration_data or "training split",
@@ -393,19 +392,18 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
                 if fmt.precision == "int8"
                 else None
             ),
-        }
-        write_json(sidecar_path(temp), metadata)  # the runtime reads it to run the check
+        )
+        sidecar.write(temp)  # the runtime reads it to run the check
         try:
             parity, probabilities = check(temp)
         finally:
             sidecar_path(temp).unlink(missing_ok=True)
-        metadata["parity"] = parity
-    write_json(sidecar_path(final), metadata)
+    replace(sidecar, parity=parity).write(final)
     row = {
         "artifact": fmt.filename,
         "format": fmt.format,
         "precision": fmt.precision,
-        "size_mb": metadata["size_bytes"] / 1e6,
+        "size_mb": sidecar.size_bytes / 1e6,
         **parity,
         "export_seconds": round(seconds, 1),
         "status": "ok" if parity["passed"] else "FAILED: " + "; ".join(parity["problems"]),

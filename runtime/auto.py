@@ -13,7 +13,7 @@ from catdog.runtime.backends import BackendError
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.folders import EXPORT, RUNS, is_export, newest_export
 from catdog.runtime.kinds import PRECISIONS, SUFFIXES, ArtifactKind
-from catdog.runtime.metadata import MetadataError, read_metadata, sidecar_path
+from catdog.runtime.metadata import MetadataError, Sidecar, sidecar_path
 from catdog.runtime.metrics import latency_stats
 
 
@@ -23,11 +23,6 @@ class ModelChoiceError(ValueError):
 
 # Everything that loading a model can raise with a message meant for the user.
 LOAD_ERRORS = (BackendError, MetadataError, ModelChoiceError)
-
-
-def parity_passed(metadata: dict) -> bool:
-    """Whether the export's parity check passed for this artifact."""
-    return (metadata.get("parity") or {}).get("passed") is True
 
 
 def find_artifacts(folder: str | Path, backend: str | None = None) -> list[Path]:
@@ -59,7 +54,7 @@ def pick_fastest(artifacts, threads: int | None = None) -> tuple[Classifier, str
     timed, skipped = [], []
     for path in map(Path, artifacts):
         try:
-            if not parity_passed(read_metadata(path)):
+            if not Sidecar.read(path).parity_passed:
                 skipped.append(f"{path.name}: failed parity")
                 continue
             classifier = Classifier(path, threads)
@@ -89,9 +84,9 @@ def pick_preferred(artifacts) -> Path:
     """The artifact whose parity passed that comes first by ArtifactKind.preference (int8 TFLite first)."""
     ranked = []
     for path in map(Path, artifacts):
-        metadata = read_metadata(path)
-        if parity_passed(metadata) and metadata["format"] in SUFFIXES and metadata["precision"] in PRECISIONS:
-            ranked.append((ArtifactKind(metadata["format"], metadata["precision"]).preference, path))
+        sidecar = Sidecar.read(path)
+        if sidecar.parity_passed and sidecar.format in SUFFIXES and sidecar.precision in PRECISIONS:
+            ranked.append((ArtifactKind(sidecar.format, sidecar.precision).preference, path))
     if not ranked:
         raise ModelChoiceError(f"no artifact passed parity among {', '.join(Path(p).name for p in artifacts)}")
     return min(ranked)[1]
@@ -123,7 +118,7 @@ def load_model(
         if backend in SUFFIXES and model.suffix != SUFFIXES[backend]:
             raise ModelChoiceError(f"{model} is not a {backend} model (--backend {backend})")
         classifier = Classifier(model, threads)
-        warning = "" if parity_passed(classifier.metadata) else " (warning: its sidecar does not say parity passed)"
+        warning = "" if classifier.sidecar.parity_passed else " (warning: its sidecar does not say parity passed)"
         return classifier, f"using {model}: {classifier.name}, {threads_text(classifier.threads)}{warning}"
     artifacts = find_artifacts(model, backend)
     if backend == "auto":

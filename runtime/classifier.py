@@ -10,7 +10,7 @@ import numpy as np
 
 from catdog.runtime.backends import make_interpreter
 from catdog.runtime.images import prepare, read_image
-from catdog.runtime.metadata import MismatchError, check_sha256, read_metadata, sidecar_path
+from catdog.runtime.metadata import MismatchError, Sidecar, sidecar_path
 
 
 @dataclass
@@ -54,27 +54,25 @@ class Classifier:
 
     def __init__(self, artifact: str | Path, threads: int | None = None):
         self.path = Path(artifact)
-        self.metadata = read_metadata(self.path)
+        self.sidecar = Sidecar.read(self.path)
         if self.path.is_file():  # else make_interpreter says it is missing
-            check_sha256(self.path, self.metadata)
+            self.sidecar.check_sha256(self.path)
         self.backend = make_interpreter(self.path, threads)
-        self.labels: list[str] = self.metadata["labels"]
-        self.input = self.metadata["input"]
-        self.output = self.metadata["output"]
-        self.size = tuple(self.input["shape"][1:3])
+        self.labels: list[str] = self.sidecar.labels
+        self.input, self.output = self.sidecar.input, self.sidecar.output
+        self.size = tuple(self.input.shape[1:3])
         self.threads: int = self.backend.threads  # as resolved: every usable CPU unless given
         self.check_model()
 
     def check_model(self) -> None:
         """MismatchError unless the model takes the input and gives the outputs its sidecar says."""
         sidecar, artifact = sidecar_path(self.path).name, self.path.name
-        declared, actual = list(self.input["shape"]), list(self.backend.input_shape)
+        declared, actual = self.input.shape, list(self.backend.input_shape)
         if declared != actual:
             raise MismatchError(f"{sidecar} says input shape {declared} but {artifact} takes {actual}")
-        if self.input.get("dtype") != self.backend.input_dtype.name:
+        if self.input.dtype != self.backend.input_dtype.name:
             raise MismatchError(
-                f"{sidecar} says input dtype {self.input.get('dtype')} "
-                f"but {artifact} takes {self.backend.input_dtype.name}"
+                f"{sidecar} says input dtype {self.input.dtype} but {artifact} takes {self.backend.input_dtype.name}"
             )
         outputs = self.backend.run(np.zeros(actual, self.backend.input_dtype)).shape[-1]
         if outputs != len(self.labels):
@@ -86,18 +84,18 @@ class Classifier:
     @property
     def name(self) -> str:
         """e.g. 'tflite int8 (ai_edge_litert)'."""
-        return f"{self.metadata['format']} {self.metadata['precision']} ({self.backend.engine})"
+        return f"{self.sidecar.format} {self.sidecar.precision} ({self.backend.engine})"
 
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
         """Class probabilities for one prepared RGB uint8 image of the model's input size."""
         batch = rgb[np.newaxis]
-        scale, zero_point = self.input.get("scale"), self.input.get("zero_point")
+        scale, zero_point = self.input.scale, self.input.zero_point
         if not (
             batch.dtype == self.backend.input_dtype and scale == 1 and zero_point == 0
         ):  # raw pixels in as they are
             batch = quantize(batch.astype(np.float32), self.backend.input_dtype, scale, zero_point)
         raw = self.backend.run(batch)
-        return dequantize(raw, self.output.get("scale"), self.output.get("zero_point"))[0]
+        return dequantize(raw, self.output.scale, self.output.zero_point)[0]
 
     def classify(self, rgb: np.ndarray) -> Prediction:
         """Classify one prepared RGB image (see `prepare`); inference_ms covers quantize, invoke, dequantize."""

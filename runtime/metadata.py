@@ -1,20 +1,20 @@
 """The metadata sidecar written beside every artifact: all the board needs to know to use it.
 
-`model_int8.tflite` has `model_int8.tflite.json` beside it with, among others:
-  labels, input {shape, dtype, scale, zero_point, preparation}, output {dtype, scale, zero_point},
-  format, precision, the artifact's own SHA-256, source model hash, calibration, tool versions,
-  parity (passed or not).
+`model_int8.tflite` has `model_int8.tflite.json` beside it: a `Sidecar`, whose fields are the JSON's keys.
+catdog-export writes it (`Sidecar.write`), the runtime reads it (`Sidecar.read`, which checks its schema version
+and the fields the runtime relies on).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
-from catdog.runtime.files import read_json
+from catdog.runtime.files import read_json, write_json
 
 SCHEMA_VERSION = 1  # raised when a reader of the old sidecars could misread the new ones
-REQUIRED = ("labels", "input", "output", "format", "precision", "sha256")
 
 
 class MetadataError(ValueError):
@@ -25,6 +25,141 @@ class MismatchError(MetadataError):
     """A sidecar that does not describe the artifact beside it."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Tensor:
+    """The model's input or output as the artifact takes or gives it. Integer tensors are quantized:
+    real = (q - zero_point) * scale; scale and zero_point are None for float tensors."""
+
+    name: str | None = None
+    shape: list[int] | None = None
+    dtype: str | None = None
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Input(Tensor):
+    """The input, and how pixels are prepared for it (catdog.runtime.images.PREPARATION)."""
+
+    preparation: dict | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Output(Tensor):
+    """The output, and what it holds ("probabilities")."""
+
+    kind: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceModel:
+    """The Keras model an artifact was exported from."""
+
+    model: str | None = None
+    sha256: str | None = None
+    architecture: str | None = None
+    alpha: float | None = None
+    temperature: float | None = None  # folded into the model by catdog-train
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sidecar:
+    """An artifact's sidecar. The fields without a default are required on read; the JSON keys are these
+    fields' names, in this order."""
+
+    schema: int = SCHEMA_VERSION
+    labels: list[str]
+    source: SourceModel | None = None
+    tools: dict[str, str] | None = None  # installed versions of the export's tools
+    format: str
+    precision: str
+    artifact: str | None = None  # the artifact's file name
+    sha256: str  # of the artifact
+    size_bytes: int | None = None
+    input: Input
+    output: Output
+    calibration: dict | None = None  # int8 only: how many images, from where, seed
+    parity: dict | None = None  # catdog.runtime.metrics.check_parity against the float model
+
+    @classmethod
+    def read(cls, artifact: str | Path) -> Sidecar:
+        """The sidecar of an artifact; MetadataError, one line, if it is missing, of another schema version,
+        or lacks or garbles a field the runtime relies on."""
+        path = sidecar_path(artifact)
+        if not path.is_file():
+            raise MetadataError(f"no metadata beside {artifact} (expected {path.name}; made by catdog-export)")
+        try:
+            data = read_json(path)
+        except ValueError as error:
+            raise MetadataError(f"unreadable metadata: {error}") from None
+        if not isinstance(data, dict):
+            raise MetadataError(f"unreadable metadata: {path} is not a JSON object")
+        schema = data.get("schema", 1)  # the first sidecars had no "schema"
+        if schema != SCHEMA_VERSION:
+            older = isinstance(schema, int) and schema < SCHEMA_VERSION
+            made_by = "an older catdog-export: export it again" if older else "a newer catdog: upgrade"
+            raise MetadataError(
+                f"metadata {path} has schema {schema}, this runtime reads {SCHEMA_VERSION} (made by {made_by})"
+            )
+        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.name not in data]
+        if missing == ["sha256"]:  # the sidecars of catdog 0.1, before the artifact's hash was recorded
+            raise MetadataError(
+                f"metadata {path} records no SHA-256 of its artifact (made by an older catdog-export: export it again)"
+            )
+        if missing:
+            raise MetadataError(f"metadata {path} lacks {', '.join(missing)}")
+        values = known_fields(cls, data)
+        for name, kind in (("input", Input), ("output", Output), ("source", SourceModel)):
+            value = values.get(name)
+            if isinstance(value, dict):
+                values[name] = kind(**known_fields(kind, value))
+            elif not (name == "source" and value is None):  # the one object that may be left out
+                raise MetadataError(f"metadata {path}: {name} {value!r} is not a JSON object")
+        sidecar = cls(**values)
+        sidecar.check_types(path)
+        return sidecar
+
+    def check_types(self, path: Path) -> None:
+        """MetadataError unless the values the runtime relies on have their types."""
+        shape, labels = self.input.shape, self.labels
+        if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) for d in shape)):
+            raise MetadataError(f"metadata {path}: input shape {shape!r} is not [batch, height, width, channels]")
+        if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)):
+            raise MetadataError(f"metadata {path}: labels {labels!r} is not a list of names")
+        for name in ("format", "precision", "sha256"):
+            if not isinstance(getattr(self, name), str):
+                raise MetadataError(f"metadata {path}: {name} {getattr(self, name)!r} is not a string")
+
+    def to_dict(self) -> dict:
+        """The sidecar as the JSON object on disk (every field; None as null)."""
+        return dataclasses.asdict(self)
+
+    def write(self, artifact: str | Path) -> None:
+        """Write this sidecar beside an artifact."""
+        write_json(sidecar_path(artifact), self.to_dict())
+
+    @property
+    def parity_passed(self) -> bool:
+        """Whether the export's parity check passed for this artifact."""
+        return (self.parity or {}).get("passed") is True
+
+    def check_sha256(self, artifact: str | Path) -> None:
+        """MismatchError unless the artifact's SHA-256 is the one this sidecar records."""
+        actual = file_sha256(artifact)
+        if actual != self.sha256:
+            raise MismatchError(
+                f"{artifact} is not the file its sidecar describes: SHA-256 {actual[:12]}..., "
+                f"{sidecar_path(artifact).name} says {self.sha256[:12]}... "
+                "(copy an artifact and its sidecar together, or export again)"
+            )
+
+
+def known_fields(cls, data: dict) -> dict:
+    """The entries of a JSON object that are fields of a dataclass (a newer export's extra keys are left out)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
+
+
 def sidecar_path(artifact: str | Path) -> Path:
     """Where an artifact's metadata lives: the artifact's name plus .json."""
     artifact = Path(artifact)
@@ -32,47 +167,8 @@ def sidecar_path(artifact: str | Path) -> Path:
 
 
 def read_metadata(artifact: str | Path) -> dict:
-    """The sidecar of an artifact, checked for the fields the runtime relies on."""
-    path = sidecar_path(artifact)
-    if not path.is_file():
-        raise MetadataError(f"no metadata beside {artifact} (expected {path.name}; made by catdog-export)")
-    try:
-        metadata = read_json(path)
-    except ValueError as error:
-        raise MetadataError(f"unreadable metadata: {error}") from None
-    if not isinstance(metadata, dict):
-        raise MetadataError(f"unreadable metadata: {path} is not a JSON object")
-    schema = metadata.get("schema", 1)
-    if schema != SCHEMA_VERSION:
-        older = isinstance(schema, int) and schema < SCHEMA_VERSION
-        made_by = "an older catdog-export: export it again" if older else "a newer catdog: upgrade"
-        raise MetadataError(
-            f"metadata {path} has schema {schema}, this runtime reads {SCHEMA_VERSION} (made by {made_by})"
-        )
-    missing = [key for key in REQUIRED if key not in metadata]
-    if missing == ["sha256"]:  # the sidecars of catdog 0.1, before the artifact's hash was recorded
-        raise MetadataError(
-            f"metadata {path} records no SHA-256 of its artifact (made by an older catdog-export: export it again)"
-        )
-    if missing:
-        raise MetadataError(f"metadata {path} lacks {', '.join(missing)}")
-    shape, labels = (metadata["input"] or {}).get("shape"), metadata["labels"]
-    if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(d, int) for d in shape)):
-        raise MetadataError(f"metadata {path}: input shape {shape!r} is not [batch, height, width, channels]")
-    if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)):
-        raise MetadataError(f"metadata {path}: labels {labels!r} is not a list of names")
-    return metadata
-
-
-def check_sha256(artifact: str | Path, metadata: dict) -> None:
-    """MismatchError unless the artifact's SHA-256 is the one its sidecar records."""
-    actual = file_sha256(artifact)
-    if actual != metadata["sha256"]:
-        raise MismatchError(
-            f"{artifact} is not the file its sidecar describes: SHA-256 {actual[:12]}..., "
-            f"{sidecar_path(artifact).name} says {str(metadata['sha256'])[:12]}... "
-            "(copy an artifact and its sidecar together, or export again)"
-        )
+    """The sidecar of an artifact as a plain dict (checked as `Sidecar.read` checks it)."""
+    return Sidecar.read(artifact).to_dict()
 
 
 def file_sha256(path: str | Path) -> str:

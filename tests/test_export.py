@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from support import run_cli
 
-from catdog.runtime import Classifier, make_interpreter, read_metadata
+from catdog.runtime import Classifier, make_interpreter
 from catdog.runtime.images import load_prepared
-from catdog.runtime.metadata import file_sha256
+from catdog.runtime.kinds import KINDS
+from catdog.runtime.metadata import Sidecar, file_sha256, sidecar_path
 
 ARTIFACTS = ["model_fp32.tflite", "model_fp16.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
 
@@ -27,15 +28,17 @@ def test_every_artifact_is_in_place_with_a_complete_sidecar(tiny_export, tiny_ru
     names = {p.name for p in tiny_export.iterdir()}
     assert set(ARTIFACTS) | {f"{a}.json" for a in ARTIFACTS} | {"parity.md", "parity.json"} == names
     source_hash = file_sha256(tiny_run / "model.keras")
-    for artifact in ARTIFACTS:
-        metadata = read_metadata(tiny_export / artifact)
-        assert metadata["labels"] == ["cats", "dogs"]
-        assert metadata["input"]["shape"] == [1, 96, 96, 3]
-        assert metadata["input"]["preparation"]["color"] == "RGB"
-        assert metadata["source"]["sha256"] == source_hash
-        assert metadata["sha256"] == file_sha256(tiny_export / artifact)
-        assert metadata["tools"]["tensorflow"] and metadata["tools"]["onnxruntime"]
-        assert set(metadata["parity"]) >= {
+    for kind in KINDS:
+        artifact = tiny_export / kind.filename
+        sidecar = Sidecar.read(artifact)
+        assert sidecar.to_dict() == json.loads(sidecar_path(artifact).read_text())  # every key read
+        assert (sidecar.format, sidecar.precision, sidecar.artifact) == (kind.format, kind.precision, kind.filename)
+        assert sidecar.labels == ["cats", "dogs"] and sidecar.input.shape == [1, 96, 96, 3]
+        assert sidecar.input.preparation["color"] == "RGB" and sidecar.output.kind == "probabilities"
+        assert sidecar.source.sha256 == source_hash and sidecar.source.architecture == "mobilenetv2"
+        assert sidecar.sha256 == file_sha256(artifact) and sidecar.size_bytes == artifact.stat().st_size
+        assert sidecar.tools["tensorflow"] and sidecar.tools["onnxruntime"]
+        assert set(sidecar.parity) >= {
             "accuracy",
             "log_loss",
             "label_agreement",
@@ -43,19 +46,19 @@ def test_every_artifact_is_in_place_with_a_complete_sidecar(tiny_export, tiny_ru
             "delta_points",
             "passed",
         }
-        assert (metadata["calibration"] or {}).get("images") == (32 if "int8" in artifact else None)
+        assert (sidecar.calibration or {}).get("images") == (32 if kind.precision == "int8" else None)
 
 
 def test_int8_tflite_takes_raw_uint8_pixels(tiny_export, tiny_data):
-    metadata = read_metadata(tiny_export / "model_int8.tflite")
-    assert metadata["input"]["dtype"] == "uint8"
-    assert (metadata["input"]["scale"], metadata["input"]["zero_point"]) == (1.0, 0)
-    assert metadata["output"]["dtype"] == "uint8" and metadata["output"]["scale"] > 0
+    sidecar = Sidecar.read(tiny_export / "model_int8.tflite")
+    assert sidecar.input.dtype == "uint8"
+    assert (sidecar.input.scale, sidecar.input.zero_point) == (1.0, 0)
+    assert sidecar.output.dtype == "uint8" and sidecar.output.scale > 0
     backend = make_interpreter(tiny_export / "model_int8.tflite")
     assert backend.input_dtype == np.uint8
     image = load_prepared(next((tiny_data / "validation" / "dogs").iterdir()), 96)
     raw = backend.run(image[np.newaxis])  # camera pixels straight in, no scaling
-    probabilities = (raw.astype(np.float32) - metadata["output"]["zero_point"]) * metadata["output"]["scale"]
+    probabilities = (raw.astype(np.float32) - sidecar.output.zero_point) * sidecar.output.scale
     assert np.allclose(probabilities[0], Classifier(tiny_export / "model_int8.tflite").probabilities(image))
     assert abs(probabilities.sum() - 1) < 0.05
 
@@ -70,7 +73,7 @@ def test_parity_numbers_come_from_real_predictions(tiny_export):
         predicted = np.array(row["predicted"])
         assert row["accuracy"] == pytest.approx((predicted == truth).mean())
         assert row["label_agreement"] == pytest.approx((predicted == reference).mean())
-        assert read_metadata(tiny_export / artifact)["parity"]["accuracy"] == row["accuracy"]
+        assert Sidecar.read(tiny_export / artifact).parity["accuracy"] == row["accuracy"]
     fp32 = parity["results"]["model_fp32.tflite"]
     assert fp32["label_agreement"] == 1.0 and fp32["max_probability_difference"] < 1e-4
     classifier = Classifier(tiny_export / "model_fp32.onnx")
@@ -148,8 +151,8 @@ def test_exceeded_max_drop_fails_and_marks_the_artifact(tiny_run, tmp_path):
         r"\(limit 0\); marked failed in its metadata",
         line,
     ), line
-    assert read_metadata(out / "model_int8.tflite")["parity"]["passed"] is False
-    assert read_metadata(out / "model_fp32.tflite")["parity"]["passed"] is True
+    assert not Sidecar.read(out / "model_int8.tflite").parity_passed
+    assert Sidecar.read(out / "model_fp32.tflite").parity_passed
     assert "FAILED" in (out / "parity.md").read_text()
 
 

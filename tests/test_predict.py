@@ -108,7 +108,7 @@ def test_csv_needs_a_dog_label(tiny_export, shared_data, tmp_path):
 def test_choosing_by_backend(tiny_export, tmp_path):
     assert load_model(tiny_export)[0].path.name == "model_int8.tflite"
     assert load_model(tiny_export, "onnx")[0].path.name == "model_int8.onnx"
-    assert load_model(tiny_export / "model_fp16.tflite", "tflite")[0].metadata["precision"] == "fp16"
+    assert load_model(tiny_export / "model_fp16.tflite", "tflite")[0].sidecar.precision == "fp16"
     with pytest.raises(ModelChoiceError, match="not a onnx model"):
         load_model(tiny_export / "model_int8.tflite", "onnx")
     # int8 failed parity: the folder's default falls back to the next precision

@@ -55,19 +55,3 @@ def test_a_run_folder_reads_its_files_and_names_a_broken_one(tmp_path):
     assert run.config() == {"labels": ["cats", "dogs"]}
     with pytest.raises(ValueError, match="split.json is not valid JSON"):
         run.split()
-
-
-@pytest.mark.parametrize(
-    "schema, says", [(0, "an older catdog-export: export it again"), (2, "a newer catdog: upgrade")]
-)
-def test_a_sidecar_of_another_schema_is_one_clear_error(tmp_path, schema, says):
-    from catdog.runtime.metadata import SCHEMA_VERSION, MetadataError, read_metadata
-
-    (tmp_path / "model_int8.tflite").write_bytes(b"")
-    (tmp_path / "model_int8.tflite.json").write_text(f'{{"schema": {schema}, "labels": ["cats", "dogs"]}}')
-    with pytest.raises(MetadataError) as raised:
-        read_metadata(tmp_path / "model_int8.tflite")
-    assert str(raised.value) == (
-        f"metadata {tmp_path / 'model_int8.tflite.json'} has schema {schema}, this runtime "
-        f"reads {SCHEMA_VERSION} (made by {says})"
-    )
