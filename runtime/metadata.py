@@ -101,7 +101,8 @@ class Sidecar:
             raise MetadataError(
                 f"metadata {path} has schema {schema}, this runtime reads {SCHEMA_VERSION} (made by {made_by})"
             )
-        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.name not in data]
+        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+        missing = [name for name in required if data.get(name) is None]
         if missing == ["sha256"]:  # the sidecars of catdog 0.1, before the artifact's hash was recorded
             raise MetadataError(
                 f"metadata {path} records no SHA-256 of its artifact (made by an older catdog-export: export it again)"
@@ -111,10 +112,10 @@ class Sidecar:
         values = known_fields(cls, data)
         for name, kind in (("input", Input), ("output", Output), ("source", SourceModel)):
             value = values.get(name)
-            if isinstance(value, dict):
-                values[name] = kind(**known_fields(kind, value))
-            elif not (name == "source" and value is None):  # the one object that may be left out
+            if value is not None and not isinstance(value, dict):
                 raise MetadataError(f"metadata {path}: {name} {value!r} is not a JSON object")
+            if value is not None:
+                values[name] = kind(**known_fields(kind, value))
         sidecar = cls(**values)
         sidecar.check_types(path)
         return sidecar

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from support import run_cli
@@ -60,7 +61,7 @@ ON_DISK = {
 }
 
 
-def artifact_with(tmp_path, sidecar) -> str:
+def artifact_with(tmp_path, sidecar) -> Path:
     """An artifact file beside a sidecar with this content (a dict as JSON, a str as it is)."""
     artifact = tmp_path / "model_int8.tflite"
     artifact.write_bytes(b"model")
@@ -137,12 +138,15 @@ def test_a_sidecar_of_another_schema_is_one_clear_error(tmp_path, schema, says):
     "left_out, says",
     [
         (("labels", "precision"), " lacks labels, precision"),
+        (("output",), " lacks output"),
         (("sha256",), " records no SHA-256 of its artifact (made by an older catdog-export: export it again)"),
     ],
 )
 def test_a_sidecar_lacking_a_field_is_one_clear_error(tmp_path, left_out, says):
-    artifact = artifact_with(tmp_path, {key: value for key, value in ON_DISK.items() if key not in left_out})
-    assert error_of(artifact) == f"metadata {sidecar_path(artifact)}{says}"
+    without = {key: value for key, value in ON_DISK.items() if key not in left_out}
+    for sidecar in (without, {**without, **dict.fromkeys(left_out)}):  # left out, or null
+        artifact = artifact_with(tmp_path, sidecar)
+        assert error_of(artifact) == f"metadata {sidecar_path(artifact)}{says}"
 
 
 @pytest.mark.parametrize(
@@ -153,7 +157,6 @@ def test_a_sidecar_lacking_a_field_is_one_clear_error(tmp_path, left_out, says):
             "input shape [160, 160, 3] is not [batch, height, width, channels]",
         ),
         ({"input": [1, 160, 160, 3]}, "input [1, 160, 160, 3] is not a JSON object"),
-        ({"output": None}, "output None is not a JSON object"),
         ({"source": "model.keras"}, "source 'model.keras' is not a JSON object"),
         ({"labels": "cats,dogs"}, "labels 'cats,dogs' is not a list of names"),
         ({"labels": []}, "labels [] is not a list of names"),
