@@ -25,6 +25,7 @@ import numpy as np
 from bench_core import (
     ARTIFACTS,
     Artifact,
+    BenchError,
     Run,
     find_runs,
     keras_target,
@@ -79,6 +80,9 @@ SMOKE = {  # a tiny, barely trained model on CI: 1 thread, few rounds, parity li
 def make_settings(smoke: bool = False, threads: str | None = None, **given) -> Settings:
     """The defaults (smoke mode's with smoke), overridden by what is given and not None."""
     chosen = {**(SMOKE if smoke else {}), **{key: value for key, value in given.items() if value is not None}}
+    for name in ("pi_images", "cam_frames"):
+        if chosen.get(name, 1) < 1:
+            raise BenchError(f"--{name.replace('_', '-')} {chosen[name]}: give at least 1")
     return Settings(parse_threads(threads or ("1" if smoke else None)), smoke=smoke, **chosen)
 
 

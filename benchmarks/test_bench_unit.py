@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -17,6 +18,7 @@ import cv2
 import measure
 import numpy as np
 import pytest
+import readme_figures as figures
 
 
 def fake_export(folder, names=("model_int8.tflite", "model_fp32.onnx"), labels=("cats", "dogs")):
@@ -62,6 +64,8 @@ def test_settings_and_cases(tmp_path):
     assert (smoke.threads, smoke.proxy_threads, smoke.max_drop, smoke.min_agreement) == ([1], (1,), 2.0, 0.0)
     settings = measure.make_settings(threads="1,2", cam_frames=None)
     assert (settings.max_drop, settings.min_agreement, settings.cam_frames) == (1.0, 98.0, 200)
+    with pytest.raises(core.BenchError, match="--cam-frames 0: give at least 1"):
+        measure.make_settings(cam_frames=0)
     run = tmp_path / "r1"
     fake_export(run / "export")
     (run / "model.keras").write_bytes(b"k")
@@ -200,85 +204,46 @@ def test_cam_summary_line_is_understood():
     assert float(match["loop_fps"]) == 40.0 and float(match["p50_ms"]) == 2.0 and float(match["mean_ms"]) == 2.0
 
 
-def sample_results() -> report.Results:
-    results = report.Results(
-        command="pytest benchmarks --benchmark",
-        settings={"max_drop": 1.0, "min_agreement": 98.0},
-    )
-    results.runs["r1"] = {
-        "export": "/x/export",
-        "model": "mobilenetv2",
-        "alpha": 0.35,
-        "input": [1, 96, 96, 3],
-        "validation": {"images": 4, "source": "split.json"},
-    }
-    for artifact, fmt, precision, ms, accuracy in (
-        ("model.keras", "keras", "fp32", 9.0, 0.9),
-        ("model_int8.tflite", "tflite", "int8", 1.0, 0.89),
-    ):
-        results.quality[f"r1/{artifact}"] = {
-            "accuracy": accuracy,
-            "log_loss": 0.3,
-            "agreement": 99.0,
-            "delta_points": (accuracy - 0.9) * 100,
-            "parity": "ok",
-            "images": 4,
-        }
-        for profile in (report.ALL_CORES, report.PROXY):
-            results.latency.append(
-                {
-                    "run": "r1",
-                    "artifact": artifact,
-                    "label": f"{fmt} {precision}",
-                    "format": fmt,
-                    "precision": precision,
-                    "engine": "e",
-                    "profile": profile,
-                    "threads": 1,
-                    "size_mb": 1.0,
-                    "median_ms": ms,
-                    "p90_ms": ms * 1.2,
-                    "fps": 1000 / ms,
-                }
-            )
-    return results
+def committed_results(**sections) -> report.Results:
+    """The committed report (benchmarks/results/report.json) as the Results it was written from."""
+    data = json.loads((core.HERE / "results" / "report.json").read_text())
+    for run in data["runs"].values():
+        run["reliability"] = None
+    fields = {field.name for field in dataclasses.fields(report.Results)}
+    return report.Results(**{**{k: v for k, v in data.items() if k in fields}, **sections})
 
 
-def test_report_files(tmp_path):
-    written = report.write_report(sample_results(), tmp_path / "out")
+def test_report_files_keep_what_the_readme_tables_read(tmp_path):
+    results = committed_results()
+    written = report.write_report(results, tmp_path / "out")
     plotted = ["latency_vs_accuracy.png"] if importlib.util.find_spec("matplotlib") else []
     assert sorted(p.name for p in written) == sorted(["report.json", "report.md", *plotted])
-    text = (tmp_path / "out" / "report.md").read_text()
-    assert "| r1 | tflite int8 | e | 1-core proxy | 1 | 1.00 | 1.00 | 1.20 | 1000.0 | 89.00% |" in text
-    assert "pytest benchmarks --benchmark" in text and core.cpu_model() in text
-    assert json.loads((tmp_path / "out" / "report.json").read_text())["latency"][0]["run"] == "r1"
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [data[section] for section in report.SECTIONS] == [getattr(results, s) for s in report.SECTIONS]
+    readme = figures.README.read_text()
+    assert figures.render(readme, data) == figures.render(readme, dataclasses.asdict(results))
+    text, machine = (tmp_path / "out" / "report.md").read_text(), results.machine
+    proxy, emulated = next(r for r in results.latency if r["profile"] == report.PROXY), results.emulated[0]
+    assert f"| {proxy['run']} | {proxy['label']} | {proxy['engine']} | {report.PROXY} | {proxy['threads']} |" in text
+    assert f"| {emulated['run']} | {emulated['suite']} | {emulated['python']} | {emulated['machine']} |" in text
+    assert f"- command: `{results.command}`" in text and f"{machine['cpu']} ({machine['machine']})" in text
     assert not list((tmp_path / "out").glob(".*partial*"))
 
 
 def test_report_keeps_sections_measured_earlier(tmp_path):
-    report.write_report(sample_results(), tmp_path)
-    emulated_only = report.Results(command="pytest benchmarks --pi-emulated", settings={}, machine={})
-    emulated_only.runs = sample_results().runs
-    emulated_only.emulated.append(
-        {
-            "run": "r1",
-            "suite": "bookworm",
-            "python": "3.11.2",
-            "machine": "aarch64",
-            "artifact": "model_int8.tflite",
-            "images": 24,
-            "agreement": 100.0,
-            "mismatches": [],
-            "max_probability_difference": 0.0,
-            "guest_prepared_identical": 24,
-            "seconds": 3.0,
-        }
+    report.write_report(committed_results(emulated=[]), tmp_path)
+    emulated = committed_results().emulated
+    only = committed_results(
+        command="pytest benchmarks --pi-emulated", latency=[], quality={}, cam=[], emulated=emulated
     )
-    report.write_report(emulated_only, tmp_path)
+    report.write_report(only, tmp_path)
     data = json.loads((tmp_path / "report.json").read_text())
-    assert len(data["latency"]) == 4 and len(data["emulated"]) == 1 and "latency" in data["carried"]
-    row = "| r1 | bookworm | 3.11.2 | aarch64 | model_int8.tflite | 24 | 100.00% |"
-    assert row in (tmp_path / "report.md").read_text()
+    assert (data["latency"], data["emulated"]) == (committed_results().latency, emulated)
+    assert set(data["carried"]) == {"latency", "quality", "cam"}
+    assert (
+        "- latency rows carried over from an earlier session: `pytest benchmarks --benchmark"
+        in (tmp_path / "report.md").read_text()
+    )
 
 
 def test_benchmark_without_a_run_says_how_to_make_one(tmp_path):
@@ -296,8 +261,8 @@ def test_benchmark_without_a_run_says_how_to_make_one(tmp_path):
 def test_report_names_the_split_chosen_on_and_shows_the_reliability_diagram(tmp_path):
     diagram = tmp_path / "reliability.png"
     diagram.write_bytes(b"\x89PNG\r\n\x1a\n")
-    results = sample_results()
-    results.runs["r1"].update(chosen_on="selection", temperature=1.7, reliability=str(diagram))
+    results = committed_results()
+    results.runs = {"r1": {**results.runs["default-selection"], "temperature": 1.7, "reliability": str(diagram)}}
     results.runs["old"] = {**results.runs["r1"], "chosen_on": "validation", "temperature": None, "reliability": None}
     written = report.write_report(results, tmp_path / "out")
     assert (tmp_path / "out" / "reliability_r1.png").read_bytes() == diagram.read_bytes()
