@@ -1,10 +1,12 @@
 """The baselines table: one row per run folder (catdog-train, then `catdog-export RUN --int8`), with the
 command that made it, validation accuracy and log loss, training minutes, and the int8 TFLite model's
-accuracy (from the export's parity check) and milliseconds per image through catdog.runtime.
+accuracy (from the export's parity check) and milliseconds per image through catdog.runtime (the median
+of catdog.runtime.auto.time_inference, as `--backend auto` times artifacts, at --threads threads).
 
     python benchmarks/baselines.py runs/mlp runs/cnn2 runs/cnn4 runs/default [--out benchmarks/results]
 
 writes OUT/baselines.md and OUT/baselines.json. A run without an int8 export gets empty int8 cells.
+Time it on a quiet machine: the int8 timings and the training minutes are this machine's.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 from pathlib import Path
 
+from catdog.runtime.auto import threads_text, time_inference
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import atomic_path, write_json
-from catdog.runtime.images import load_prepared
 
 INT8 = "model_int8.tflite"
 FLAGS = {"ema": "--no-ema", "augment": "--no-augment", "calibrate": "--no-calibrate"}  # store_false options
@@ -29,9 +30,12 @@ def command_line(run: Path, config: dict) -> str:
     """A catdog-train command that makes this run: the options whose values differ from the defaults
     (--data unless it is $CATDOG_DATA)."""
     from catdog.train.cli import parse_args
+    from catdog.train.models import from_scratch
 
     defaults = vars(parse_args([]))
     values = {**{k: config.get(k) for k in ("model", "alpha", "size", "weights", "seed")}, **config["hyperparameters"]}
+    if from_scratch(config["model"], config.get("weights")):  # one phase: the fine-tune options do not apply
+        values = {k: v for k, v in values.items() if not k.startswith("fine_tune")}
     if (run / "lr_find.json").is_file() and not values.get("find_lr"):
         values["lr"] = "find"
     parts = ["catdog-train"]
@@ -45,15 +49,38 @@ def command_line(run: Path, config: dict) -> str:
     return " ".join([*parts, "--name", run.name])
 
 
-def int8_timing(artifact: Path, images: list[str], count: int) -> float:
-    """Median milliseconds per image (quantize, invoke, dequantize) of `count` images, after one warm-up."""
-    classifier = Classifier(artifact)
-    prepared = [load_prepared(path, classifier.size) for path in images[:count]]
-    classifier.classify(prepared[0])
-    return statistics.median(classifier.classify(image).inference_ms for image in prepared)
+def machine() -> str:
+    """This machine as lscpu names it: CPU model, cores, and AVX-512 VNNI when the CPU has it (int8 uses it)."""
+    model = platform.processor() or platform.machine()
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = value
+    except OSError:
+        pass
+    vnni = ", AVX-512 VNNI" if "avx512_vnni" in flags.split() else ""
+    return f"{model}, {os.cpu_count()} cores{vnni}"
 
 
-def baseline_row(run: Path, timing_images: int) -> dict:
+def weights_cell(config: dict) -> str:
+    """'imagenet', or 'none' for the from-scratch models; a pretrained architecture trained from scratch says
+    so, and whether that is because this machine has no ImageNet weights for it."""
+    from catdog.train.models import PRETRAINED, resolve_weights
+
+    weights = config.get("weights") or "none"
+    if config["model"] not in PRETRAINED:
+        return "none"
+    if weights in ("none", "None"):
+        missing = resolve_weights(config["model"], config.get("alpha") or 1.0, "imagenet") == "imagenet"
+        return "none: from scratch" + (f" (no {config['model']} ImageNet weights here)" if missing else "")
+    return weights
+
+
+def baseline_row(run: Path, timing_runs: int, threads: int | None) -> dict:
     config = json.loads((run / "config.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     row = {
@@ -61,7 +88,7 @@ def baseline_row(run: Path, timing_images: int) -> dict:
         "model": config["model"],
         "alpha": config.get("alpha"),
         "size": config["size"],
-        "weights": config.get("weights") if config["model"] in ("mobilenetv2", "resnet50", "resnet101") else "none",
+        "weights": weights_cell(config),
         "command": command_line(run, config),
         "validation_images": metrics["images"],
         "accuracy": metrics["accuracy"],
@@ -69,12 +96,15 @@ def baseline_row(run: Path, timing_images: int) -> dict:
         "train_minutes": round(metrics["wall_seconds"] / 60, 1),
         "int8_accuracy": None,
         "int8_ms": None,
+        "int8_threads": None,
     }
     parity_path = run / "export" / "parity.json"
     if parity_path.is_file() and (run / "export" / INT8).is_file():
         parity = json.loads(parity_path.read_text())
         row["int8_accuracy"] = parity["results"][INT8]["accuracy"]
-        row["int8_ms"] = round(int8_timing(run / "export" / INT8, parity["images"], timing_images), 2)
+        classifier = Classifier(run / "export" / INT8, threads)
+        row["int8_ms"] = round(time_inference(classifier, runs=timing_runs), 2)
+        row["int8_threads"] = classifier.threads
     return row
 
 
@@ -82,7 +112,9 @@ def percent(value) -> str:
     return "" if value is None else f"{value:.2%}"
 
 
-def write_table(rows: list[dict], out: Path, machine: str) -> None:
+def write_table(rows: list[dict], out: Path, machine: str, timing_runs: int, note: str = "") -> None:
+    threads = sorted({row["int8_threads"] for row in rows if row["int8_threads"]})
+    at = " and ".join(threads_text(t) for t in threads) or "no int8 model timed"
     lines = [
         "| model | weights | size | validation accuracy | log loss | training min | int8 accuracy | "
         "int8 ms/image | command |",
@@ -99,27 +131,31 @@ def write_table(rows: list[dict], out: Path, machine: str) -> None:
         temp.write_text(
             f"# Baselines on cats_and_dogs_filtered\n\nMachine: {machine}. Validation split "
             f"({rows[0]['validation_images'] if rows else 0} images); int8 = the TFLite int8 export "
-            "through catdog.runtime (accuracy from catdog-export's parity check, median ms per image "
-            "on the machine above).\n\n" + "\n".join(lines) + "\n"
+            "through catdog.runtime: accuracy from catdog-export's parity check; ms per image = the median "
+            f"of {timing_runs} inferences (catdog.runtime.auto.time_inference) at {at}, on the machine "
+            "above; training minutes = the run's wall time on it.\n\n"
+            + (f"{note}\n\n" if note else "")
+            + "\n".join(lines)
+            + "\n"
         )
-    write_json(out / "baselines.json", {"machine": machine, "rows": rows})
+    write_json(out / "baselines.json", {"machine": machine, "timing_runs": timing_runs, "note": note, "rows": rows})
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="baselines", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run folders")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--timing-images", type=int, default=50, help="images timed per int8 model")
-    parser.add_argument(
-        "--machine", default=platform.processor() or platform.machine(), help="what to call this machine in the table"
-    )
+    parser.add_argument("--timing-runs", type=int, default=50, help="inferences timed per int8 model (median)")
+    parser.add_argument("--threads", type=int, help="interpreter threads (default: every CPU this process may use)")
+    parser.add_argument("--machine", default=machine(), help="what to call this machine in the table")
+    parser.add_argument("--note", default="", help="a line under the table's header (how the runs were made)")
     args = parser.parse_args(argv)
     missing = [run for run in args.runs if not (Path(run) / "metrics.json").is_file()]
     if missing:
         print(f"baselines: error: not a finished run folder (no metrics.json): {missing[0]}", file=sys.stderr)
         return 2
-    rows = [baseline_row(Path(run), args.timing_images) for run in args.runs]
-    write_table(rows, Path(args.out), args.machine)
+    rows = [baseline_row(Path(run), args.timing_runs, args.threads) for run in args.runs]
+    write_table(rows, Path(args.out), args.machine, args.timing_runs, args.note)
     print((Path(args.out) / "baselines.md").read_text())
     return 0
 

@@ -66,6 +66,7 @@ def mlp_run(tmp_path_factory, tiny_data):
         check=True,
     )
     assert "numpy vs Keras: largest probability difference" in result.stdout
+    assert "images loaded in" in result.stdout and "s (8 epochs)" in result.stdout
     return runs / "mlp"
 
 
@@ -77,7 +78,10 @@ def test_mlp_run_gives_numpy_probabilities_through_keras(mlp_run):
     assert {"model.keras", "config.json", "metrics.json", "history.json", "curves.png", "mlp.json"} <= {
         p.name for p in mlp_run.iterdir()
     }
-    assert json.loads((mlp_run / "mlp.json").read_text())["numpy_keras_max_difference"] < 1e-5
+    report = json.loads((mlp_run / "mlp.json").read_text())
+    assert report["numpy_keras_max_difference"] < 1e-5
+    # where the time went, reported apart (image loading, numpy training, the Keras check)
+    assert all(report[k] > 0 for k in ("load_seconds", "train_seconds", "keras_check_seconds"))
     history = json.loads((mlp_run / "history.json").read_text())
     assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0]
     # The saved Keras model's dense weights, run through the numpy forward pass on real photos.
@@ -115,13 +119,22 @@ def test_mlp_exports_and_makes_a_baselines_row(mlp_run, tmp_path):
     spec = importlib.util.spec_from_file_location("baselines", ROOT / "benchmarks" / "baselines.py")
     baselines = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(baselines)
-    assert baselines.main([str(mlp_run), "--out", str(tmp_path), "--timing-images", "4"]) == 0
+    assert baselines.main([str(mlp_run), "--out", str(tmp_path), "--timing-runs", "4"]) == 0
     [row] = json.loads((tmp_path / "baselines.json").read_text())["rows"]
     metrics = json.loads((mlp_run / "metrics.json").read_text())
     assert (row["model"], row["accuracy"], row["log_loss"]) == ("mlp", metrics["accuracy"], metrics["log_loss"])
     assert row["int8_accuracy"] == parity["results"]["model_int8.tflite"]["accuracy"] and row["int8_ms"] > 0
     assert row["command"].startswith("catdog-train --model mlp --size 64 --epochs 8 --batch-size 16 --data ")
-    assert "| mlp | none | 64 |" in (tmp_path / "baselines.md").read_text()
+    assert row["int8_threads"] >= 1
+    table = (tmp_path / "baselines.md").read_text()
+    assert "| mlp | none | 64 |" in table
+    assert f"median of 4 inferences (catdog.runtime.auto.time_inference) at {row['int8_threads']} thread" in table
+    # a pretrained architecture trained from scratch says so, and why (no ResNet ImageNet weights in ../shared)
+    assert baselines.weights_cell({"model": "resnet50", "weights": "none"}) == (
+        "none: from scratch (no resnet50 ImageNet weights here)"
+    )
+    assert baselines.weights_cell({"model": "mobilenetv2", "alpha": 1.0, "weights": "none"}) == "none: from scratch"
+    assert baselines.weights_cell({"model": "cnn8", "weights": "imagenet"}) == "none"
 
 
 def test_config_reproduces_a_run_and_flags_override_it(mlp_run, tmp_path):

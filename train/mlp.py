@@ -8,7 +8,9 @@ Dense kernels and biases, so the same arrays go into the Keras model.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -138,10 +140,23 @@ def copy_into(model, params: dict) -> None:
     model.get_layer("probabilities").set_weights([params["W2"].astype(np.float32), params["b2"].astype(np.float32)])
 
 
+def one_blas_thread():
+    """Numpy's BLAS on one thread while the numpy network trains. Its matrices are small (a batch of 32
+    against 3,072 x 64 weights): with a thread per core, each product waits on threads that TensorFlow's
+    (or anyone's) work keeps busy, and training took minutes instead of seconds. threadpoolctl comes with
+    keras-tuner[bayesian] (scikit-learn) in the train extra; without it BLAS keeps its threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def fit(model, train_items, monitor_items, args, checkpoint_path) -> dict:
     """`catdog-train --model mlp`: train the numpy network on the training items (best epoch by loss on
     `monitor_items`), copy it into `model`, check both give the same probabilities on the monitor images,
-    save the model to `checkpoint_path` (mlp.json beside it: the difference) and return the history."""
+    save the model to `checkpoint_path` (mlp.json beside it: the difference and where the time went) and
+    return the history."""
     from tqdm.auto import tqdm
 
     from catdog.runtime.files import write_json
@@ -153,37 +168,51 @@ def fit(model, train_items, monitor_items, args, checkpoint_path) -> dict:
         f"numpy MLP: {len(train_items)} training images pooled {pool}x to {args.size // pool}x{args.size // pool} "
         f"RGB, {MLP_HIDDEN} hidden units, {args.epochs} epochs, Adam at lr {args.lr}"
     )
+    started = time.perf_counter()
     pixels, y = load_pixels(train_items, args.size)
     monitor_pixels, y_monitor = load_pixels(monitor_items, args.size)
+    x, x_monitor = features(pixels, pool), features(monitor_pixels, pool)
+    loaded = time.perf_counter()
     bar = tqdm(total=args.epochs, unit="epoch", disable=args.quiet)
 
     def progress(history):
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", val_loss=f"{history['val_loss'][-1]:.4f}")
         bar.update()
 
-    params, history = train_numpy(
-        features(pixels, pool),
-        y,
-        features(monitor_pixels, pool),
-        y_monitor,
-        MLP_HIDDEN,
-        model.output_shape[-1],
-        args.epochs,
-        args.batch_size,
-        args.lr,
-        args.l2,
-        args.seed,
-        progress,
-    )
+    with one_blas_thread():
+        params, history = train_numpy(
+            x,
+            y,
+            x_monitor,
+            y_monitor,
+            MLP_HIDDEN,
+            model.output_shape[-1],
+            args.epochs,
+            args.batch_size,
+            args.lr,
+            args.l2,
+            args.seed,
+            progress,
+        )
+        numpy_probabilities, _ = forward(params, x_monitor)
     bar.close()
+    trained = time.perf_counter()
     copy_into(model, params)
-    numpy_probabilities, _ = forward(params, features(monitor_pixels, pool))
     keras_probabilities = model.predict(monitor_pixels.astype(np.float32), batch_size=args.batch_size, verbose=0)
     difference = float(np.abs(numpy_probabilities - keras_probabilities).max())
-    print(f"numpy vs Keras: largest probability difference {difference:.2e} on {len(monitor_items)} images")
+    seconds = {
+        "load_seconds": round(loaded - started, 2),
+        "train_seconds": round(trained - loaded, 2),
+        "keras_check_seconds": round(time.perf_counter() - trained, 2),
+    }
+    print(
+        f"numpy MLP: {len(train_items) + len(monitor_items)} images loaded in {seconds['load_seconds']:.1f} s, "
+        f"trained in {seconds['train_seconds']:.1f} s ({args.epochs} epochs); numpy vs Keras: largest "
+        f"probability difference {difference:.2e} on {len(monitor_items)} images"
+    )
     write_json(
         checkpoint_path.parent / "mlp.json",
-        {"numpy_keras_max_difference": difference, "images": len(monitor_items), "pool": pool},
+        {"numpy_keras_max_difference": difference, "images": len(monitor_items), "pool": pool, **seconds},
     )
     model.save(checkpoint_path)
     return history
