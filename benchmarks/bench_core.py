@@ -71,7 +71,8 @@ class Artifact:
         return self.format != "keras"
 
 
-ARTIFACTS = [Artifact(MODEL, "keras", "fp32")] + [Artifact(k.filename, k.format, k.precision) for k in KINDS]
+KERAS = Artifact(MODEL, "keras", "fp32")  # the float reference row
+ARTIFACTS = [KERAS] + [Artifact(kind.filename, kind.format, kind.precision) for kind in KINDS]
 
 
 @dataclass

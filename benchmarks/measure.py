@@ -24,6 +24,7 @@ import arm64_classify
 import numpy as np
 from bench_core import (
     ARTIFACTS,
+    KERAS,
     Artifact,
     BenchError,
     Run,
@@ -214,7 +215,7 @@ class Bench:
 
     def keras(self, name: str):
         """(model, TensorFlow's intra-op threads) of the run's model.keras, loaded once."""
-        path = self.path(name, ARTIFACTS[0])
+        path = self.path(name, KERAS)
         return self._cached(("keras", name), lambda: load_keras(path, max(self.settings.threads)))
 
     def probabilities(self, name: str, artifact: Artifact) -> np.ndarray:
@@ -238,10 +239,9 @@ class Bench:
 
         def make():
             run, paths = self.run(name), self.validation(name).paths
-            keras = ARTIFACTS[0]
-            if run.path(keras) and importlib.util.find_spec("tensorflow"):
-                return Reference("keras fp32, measured here", self.probabilities(name, keras), keras.name)
-            predicted = parity_json_predictions(run.parity(), keras.name, paths)
+            if run.path(KERAS) and importlib.util.find_spec("tensorflow"):
+                return Reference("keras fp32, measured here", self.probabilities(name, KERAS), KERAS.name)
+            predicted = parity_json_predictions(run.parity(), KERAS.name, paths)
             if predicted is not None:
                 self.results.note(
                     f"{name}: float reference: keras fp32 as catdog-export predicted it (parity.json): "
@@ -280,7 +280,7 @@ class Bench:
         limits = (self.settings.max_drop, self.settings.min_agreement / 100)
         check = check_parity(validation.labels, validation.truth, probabilities, outputs, *limits)
         row = {key: check[key] for key in ("images", "accuracy", "log_loss", "ece", "confusion_matrix")}
-        row.update(self._identity(case, path), parity="no float reference")
+        row.update(self._identity(case, path))
         if reference:
             row.update(
                 reference=reference.name,
@@ -288,12 +288,13 @@ class Bench:
                 delta_points=check["delta_points"],
                 agreement=check["label_agreement"] * 100,
                 max_probability_difference=check["max_probability_difference"],
-                parity="reference"
-                if reference.artifact == case.artifact.name
-                else "ok"
-                if check["passed"]
-                else "FAILED",
             )
+        if not check["passed"]:
+            row["parity"] = "FAILED"
+        elif reference is None:
+            row["parity"] = "no float reference"
+        else:
+            row["parity"] = "reference" if reference.artifact == case.artifact.name else "ok"
         if check["problems"]:
             row["parity_problem"] = (
                 f"{case.run}/{case.artifact.name}: accuracy {check['accuracy']:.2%} vs float "
