@@ -342,8 +342,13 @@ def machine_info() -> dict:
         "os": os_name,
         "python": platform.python_version(),
         "versions": package_versions(PACKAGES),
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (None where the system has none)."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 # --- catdog-cam on a video file ----------------------------------------------------------------------------------

@@ -3,15 +3,15 @@ latency_vs_accuracy.png, written atomically into the report folder at the end of
 
 from __future__ import annotations
 
-import json
+import contextlib
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_core import ARTIFACTS, machine_info
+from bench_core import ARTIFACTS, load_average, machine_info
 
-from catdog.runtime.files import atomic_path, write_json
+from catdog.runtime.files import atomic_path, read_json, write_json
 
 ALL_CORES, PROXY = "all cores", "1-core proxy"
 SECTIONS = ("latency", "quality", "cam", "emulated")
@@ -309,14 +309,10 @@ def merge_earlier(results: dict, earlier: dict | None) -> dict:
 def write_report(results: Results, folder: Path) -> list[Path]:
     """report.md, report.json and latency_vs_accuracy.png in folder; the paths written."""
     data = asdict(results)
-    data["machine"]["load_average_end"] = machine_info()["load_average"]
-    earlier_path = folder / "report.json"
+    data["machine"]["load_average_end"] = load_average()
     earlier = None
-    if earlier_path.is_file():
-        try:
-            earlier = json.loads(earlier_path.read_text())
-        except (json.JSONDecodeError, OSError):
-            earlier = None
+    with contextlib.suppress(OSError, ValueError):  # none yet, or unreadable: nothing to keep
+        earlier = read_json(folder / "report.json")
     data = merge_earlier(data, earlier)
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "report.json", folder / "report.md"]
