@@ -3,7 +3,7 @@
 from catdog.runtime.backends import BackendError, make_interpreter
 from catdog.runtime.classifier import Classifier, Prediction
 from catdog.runtime.images import ImageError, prepare, read_image
-from catdog.runtime.metadata import MetadataError, read_metadata
+from catdog.runtime.metadata import MetadataError, Sidecar, read_metadata
 
 __all__ = [
     "BackendError",
@@ -14,5 +14,6 @@ __all__ = [
     "make_interpreter",
     "prepare",
     "read_image",
+    "Sidecar",
     "read_metadata",
 ]
