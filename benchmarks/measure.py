@@ -10,6 +10,7 @@ the pytest cases (test_benchmark.py, conftest.py) are a thin shell on the same c
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -147,9 +148,29 @@ def default_mktemp(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"catdog-bench-{name}-"))
 
 
+def once(method):
+    """A Bench method computed once per arguments; a failure is remembered and raised again, not retried (one
+    clear failure per case, not a retry per case)."""
+
+    @functools.wraps(method)
+    def cached(self, *args):
+        key = (method.__name__, *args)
+        if key not in self.cache:
+            try:
+                self.cache[key] = (True, method(self, *args))
+            except Exception as error:
+                self.cache[key] = (False, error)
+        ok, value = self.cache[key]
+        if not ok:
+            raise value
+        return value
+
+    return cached
+
+
 class Bench:
     """Measures cases of some runs and records their rows in `results`. Runs (made on first use), validation
-    images, probabilities and the float reference are computed once; a failure is remembered, not retried."""
+    images, probabilities and the float reference are computed once per session."""
 
     def __init__(self, settings: Settings, slots: list[Slot], results: Results, mktemp=default_mktemp):
         self.settings, self.results, self.mktemp = settings, results, mktemp
@@ -157,34 +178,20 @@ class Bench:
         self.cache: dict = {}
         self.stamps: dict = {}  # run -> its artifact files' size and mtime when first used
 
-    def _cached(self, key, make):
-        if key not in self.cache:
-            try:
-                self.cache[key] = (True, make())
-            except Exception as error:  # remembered: one clear failure per case, not a retry per case
-                self.cache[key] = (False, error)
-        ok, value = self.cache[key]
-        if not ok:
-            raise value
-        return value
-
     def skip(self, reason: str):
         self.results.note(reason)
         raise Skipped(reason)
 
     # --- what the cases share ---
 
+    @once
     def run(self, name: str) -> Run:
         slot = self.slots[name]
-
-        def make():
-            slot.run = slot.run or slot.make(self.mktemp)
-            slot.run.name = name
-            self.results.runs[name] = slot.run.describe()
-            self.stamps[name] = slot.run.stamps()
-            return slot.run
-
-        return self._cached(("run", name), make)
+        slot.run = slot.run or slot.make(self.mktemp)
+        slot.run.name = name
+        self.results.runs[name] = slot.run.describe()
+        self.stamps[name] = slot.run.stamps()
+        return slot.run
 
     def path(self, run: str, artifact: Artifact) -> Path:
         """The artifact's file; the case is skipped where it is absent or needs TensorFlow that is not here."""
@@ -195,78 +202,77 @@ class Bench:
             self.skip(f"{run}: Keras reference row skipped: TensorFlow is not installed here (the lean install)")
         return path
 
+    @once
     def validation(self, name: str):
-        def make():
-            run = self.run(name)
-            labels = run.metadata().get("labels") or run.config()["labels"]
-            validation = validation_set(run, labels, self.settings.data)
-            self.results.runs[name]["validation"] = {"images": len(validation.paths), "source": validation.source}
-            return validation
+        run = self.run(name)
+        validation = validation_set(run, run.metadata().get("labels") or run.config()["labels"], self.settings.data)
+        self.results.runs[name]["validation"] = {"images": len(validation.paths), "source": validation.source}
+        return validation
 
-        return self._cached(("validation", name), make)
-
+    @once
     def images(self, name: str) -> np.ndarray:
-        def make():
-            shape = (self.run(name).metadata().get("input") or {}).get("shape")
-            size = tuple(shape[1:3]) if shape else self.run(name).config()["size"]
-            return load_images(self.validation(name).paths, size)
+        shape = (self.run(name).metadata().get("input") or {}).get("shape")
+        return load_images(self.validation(name).paths, tuple(shape[1:3]) if shape else self.run(name).config()["size"])
 
-        return self._cached(("images", name), make)
-
+    @once
     def keras(self, name: str):
-        """(model, TensorFlow's intra-op threads) of the run's model.keras, loaded once."""
-        path = self.path(name, KERAS)
-        return self._cached(("keras", name), lambda: load_keras(path, max(self.settings.threads)))
+        """(model, TensorFlow's intra-op threads) of the run's model.keras."""
+        return load_keras(self.path(name, KERAS), max(self.settings.threads))
 
+    @once
     def probabilities(self, name: str, artifact: Artifact) -> np.ndarray:
         """Every validation image through the artifact (batch 1 through the runtime's Classifier, as on the
         board; Keras in chunks)."""
+        images = self.images(name)
+        if not artifact.lean:
+            chunks = [images[i : i + 256].astype(np.float32) for i in range(0, len(images), 256)]
+            return np.concatenate([self.keras(name)[0].predict(chunk, batch_size=32, verbose=0) for chunk in chunks])
+        classifier = Classifier(self.path(name, artifact), max(self.settings.threads))
+        return np.stack([classifier.probabilities(image) for image in images])
 
-        def make():
-            images = self.images(name)
-            if not artifact.lean:
-                model = self.keras(name)[0]
-                chunks = [images[i : i + 256].astype(np.float32) for i in range(0, len(images), 256)]
-                return np.concatenate([model.predict(chunk, batch_size=32, verbose=0) for chunk in chunks])
-            classifier = Classifier(self.path(name, artifact), max(self.settings.threads))
-            return np.stack([classifier.probabilities(image) for image in images])
-
-        return self._cached(("probabilities", name, artifact.name), make)
-
+    @once
     def reference(self, name: str) -> Reference | None:
         """The float model: Keras measured here, else the export's own Keras predictions (parity.json) on the
         same images, else an fp32 artifact measured here; None if there is none of these."""
-
-        def make():
-            run, paths = self.run(name), self.validation(name).paths
-            if run.path(KERAS) and importlib.util.find_spec("tensorflow"):
-                return Reference("keras fp32, measured here", self.probabilities(name, KERAS), KERAS.name)
-            predicted = parity_json_predictions(run.parity(), KERAS.name, paths)
-            if predicted is not None:
-                self.results.note(
-                    f"{name}: float reference: keras fp32 as catdog-export predicted it (parity.json): "
-                    "TensorFlow not used here"
-                )
-                return Reference("keras fp32 (from parity.json)", predicted)
-            for artifact in [a for a in run.artifacts(lean_only=True) if a.precision == "fp32"][:1]:
-                self.results.note(
-                    f"{name}: float reference: {artifact.name} (no Keras model or TensorFlow here "
-                    "and parity.json does not cover these images)"
-                )
-                return Reference(f"{artifact.label}, measured here", self.probabilities(name, artifact), artifact.name)
-            return None
-
-        reference = self._cached(("reference", name), make)
-        self.results.runs[name]["float_reference"] = reference.name if reference else None
+        run, paths, note = self.run(name), self.validation(name).paths, self.results.note
+        self.results.runs[name]["float_reference"] = None
+        if run.path(KERAS) and importlib.util.find_spec("tensorflow"):
+            reference = Reference("keras fp32, measured here", self.probabilities(name, KERAS), KERAS.name)
+        elif (predicted := parity_json_predictions(run.parity(), KERAS.name, paths)) is not None:
+            note(f"{name}: float reference: keras fp32 as catdog-export predicted it (parity.json), no TensorFlow here")
+            reference = Reference("keras fp32 (from parity.json)", predicted)
+        else:
+            fp32 = [artifact for artifact in run.artifacts(lean_only=True) if artifact.precision == "fp32"]
+            if not fp32:
+                return None
+            note(
+                f"{name}: float reference: {fp32[0].name} (no Keras model or TensorFlow here and parity.json "
+                "does not cover these images)"
+            )
+            reference = Reference(f"{fp32[0].label}, measured here", self.probabilities(name, fp32[0]), fp32[0].name)
+        self.results.runs[name]["float_reference"] = reference.name
         return reference
 
+    @once
     def video(self, name: str) -> Path:
-        def make():
-            paths = self.validation(name).paths
-            picked = [paths[i] for i in sample_indices(len(paths), 50)]
-            return make_video(picked, self.mktemp("video") / "validation", self.settings.cam_frames)
+        paths = self.validation(name).paths
+        picked = [paths[i] for i in sample_indices(len(paths), 50)]
+        return make_video(picked, self.mktemp("video") / "validation", self.settings.cam_frames)
 
-        return self._cached(("video", name), make)
+    @once
+    def emulated_request(self, name: str, artifacts: tuple[Path, ...]) -> Path:
+        """The request file of the emulated check: a sample of validation images, prepared here (.npy)."""
+        paths = self.validation(name).paths
+        picked = sample_indices(len(paths), self.settings.pi_images)
+        folder = self.mktemp("emulated")
+        np.save(folder / "images.npy", self.images(name)[picked])
+        request = {"artifacts": list(map(str, artifacts)), "images": str(folder / "images.npy"), "threads": 1}
+        (folder / "request.json").write_text(json.dumps({**request, "paths": [paths[i] for i in picked]}))
+        return folder / "request.json"
+
+    @once
+    def emulated_host(self, request: Path) -> dict:
+        return arm64_classify.classify(json.loads(request.read_text()))
 
     # --- the measurements: each returns its row and records it in results ---
 
@@ -349,20 +355,9 @@ class Bench:
         int8 = [a for a in self.run(name).artifacts(lean_only=True) if a.precision == "int8"]
         if not int8:
             self.skip(f"{name}: no int8 artifact to check on emulated aarch64")
-
-        def request() -> Path:
-            paths = self.validation(name).paths
-            picked = sample_indices(len(paths), self.settings.pi_images)
-            folder = self.mktemp("emulated")
-            np.save(folder / "images.npy", self.images(name)[picked])
-            artifacts = [str(self.path(name, a)) for a in int8]
-            content = {"artifacts": artifacts, "images": str(folder / "images.npy"), "threads": 1}
-            (folder / "request.json").write_text(json.dumps({**content, "paths": [paths[i] for i in picked]}))
-            return folder / "request.json"
-
-        path = self._cached(("emulated request", name), request)
-        host = self._cached(("emulated host", name), lambda: arm64_classify.classify(json.loads(path.read_text())))
-        rows = arm64_classify.compare(name, suite, host, arm64_classify.run_emulated(suite, path))
+        request = self.emulated_request(name, tuple(self.path(name, artifact) for artifact in int8))
+        host = self.emulated_host(request)
+        rows = arm64_classify.compare(name, suite, host, arm64_classify.run_emulated(suite, request))
         self.results.emulated += rows
         return rows
 

@@ -160,8 +160,8 @@ def test_quality_rows_hold_artifacts_against_the_float_model(tmp_path):
     int8, fp32 = (
         next(a for a in core.ARTIFACTS if a.name == name) for name in ("model_int8.tflite", "model_fp32.onnx")
     )
-    bench.cache[("probabilities", "r1", int8.name)] = (True, np.array([[0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0, 1]]))
-    bench.cache[("probabilities", "r1", fp32.name)] = (True, reference)
+    bench.cache[("probabilities", "r1", int8)] = (True, np.array([[0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0, 1]]))
+    bench.cache[("probabilities", "r1", fp32)] = (True, reference)
     row = bench.quality(measure.Case("r1", int8))
     assert (row["images"], row["accuracy"], row["delta_points"], row["agreement"]) == (4, 0.75, -25.0, 75.0)
     assert row["parity"] == "FAILED" and row["confusion_matrix"] == [[1, 1], [0, 2]]
