@@ -274,6 +274,8 @@ def test_tune_with_an_oracle_and_two_workers_then_resume(tmp_path, tiny_data):
     assert {row["worker"] for row in table["trials"]} <= {"tuner0", "tuner1"}
     assert {ran[0]["worker"] for ran in runs.values()} == {row["worker"] for row in table["trials"]}
     assert all(0 <= row["selection_loss"] < 10 and 0 <= row["selection_accuracy"] <= 1 for row in table["trials"])
+    # a trial's seconds in the table are those its run recorded (not Keras Tuner's float32 of them)
+    assert all(row["seconds"] == runs[f"trial_{row['trial']}"][0]["seconds"] for row in table["trials"])
     assert len([line for line in (out / "trials.md").read_text().splitlines() if line.startswith("| ")]) == 3
     assert (out / "search.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -180,6 +180,8 @@ def trial_rows(oracle) -> list[dict]:
             if trial.metrics.exists(name)
         }
         worker = metrics.pop("worker", None)
+        if "seconds" in metrics:  # Keras Tuner keeps metrics as float32: 113.5 comes back as 113.5057
+            metrics["seconds"] = round(metrics["seconds"], 1)
         rows.append(
             {
                 "trial": trial_id,
