@@ -26,7 +26,7 @@ from catdog.runtime.files import read_json
 from catdog.runtime.folders import EXPORT, MODEL, PARITY, SPLIT, RunFolder, is_export, newest_export
 from catdog.runtime.images import load_prepared, read_image, skipped_lines
 from catdog.runtime.kinds import KINDS
-from catdog.runtime.metadata import package_versions, read_metadata, sidecar_path
+from catdog.runtime.metadata import Sidecar, SourceModel, package_versions, sidecar_path
 
 HERE = Path(__file__).resolve().parent
 CAM_SUMMARY = re.compile(
@@ -99,10 +99,17 @@ class Run:
     def parity(self) -> dict | None:
         return read_json(self.export / PARITY) if (self.export / PARITY).is_file() else None
 
-    def metadata(self) -> dict:
-        """The sidecar of its first exported artifact (labels, input shape); {} if it has none."""
+    def sidecar(self) -> Sidecar | None:
+        """The sidecar of its first exported artifact (labels, input shape); None if it has none."""
         lean = self.artifacts(lean_only=True)
-        return read_metadata(self.path(lean[0])) if lean else {}
+        return Sidecar.read(self.path(lean[0])) if lean else None
+
+    def labels(self) -> list[str]:
+        return self.sidecar().labels if self.sidecar() else self.config()["labels"]
+
+    def input_size(self) -> tuple[int, int]:
+        size = self.config().get("size")
+        return tuple(self.sidecar().input.shape[1:3]) if self.sidecar() else (size, size)
 
     def stamps(self) -> dict[str, tuple[int, int]]:
         """Size and modification time of every artifact and sidecar: to notice a re-export mid-benchmark."""
@@ -112,22 +119,22 @@ class Run:
 
     def describe(self) -> dict:
         """What the report says about the run: where, which model, input size, calibration, checkpoint choice."""
-        config, metadata = self.config(), self.metadata()
-        source = metadata.get("source", {})
-        calibration = {a.name: read_metadata(self.path(a)).get("calibration") for a in self.artifacts(True)}
+        config, sidecar = self.config(), self.sidecar()
+        source = (sidecar and sidecar.source) or SourceModel()
+        calibration = {a.name: Sidecar.read(self.path(a)).calibration for a in self.artifacts(True)}
         reliability = self.folder / "reliability.png" if self.folder else None
         return {
             "name": self.name,
             "export": str(self.export),
             "folder": str(self.folder) if self.folder else None,
-            "model": config.get("model") or source.get("architecture"),
-            "alpha": config.get("alpha", source.get("alpha")),
-            "input": (metadata.get("input") or {}).get("shape"),
-            "labels": metadata.get("labels") or config.get("labels"),
+            "model": config.get("model") or source.architecture,
+            "alpha": config.get("alpha", source.alpha),
+            "input": sidecar.input.shape if sidecar else None,
+            "labels": sidecar.labels if sidecar else config.get("labels"),
             "calibration": {name: value for name, value in calibration.items() if value},
             # Runs made before the selection split chose their checkpoint on the validation split.
             "chosen_on": config.get("chosen_on", "validation") if config else None,
-            "temperature": config.get("temperature", source.get("temperature")),
+            "temperature": config.get("temperature", source.temperature),
             "reliability": str(reliability) if reliability and reliability.is_file() else None,
         }
 

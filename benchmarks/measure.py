@@ -205,14 +205,13 @@ class Bench:
     @once
     def validation(self, name: str):
         run = self.run(name)
-        validation = validation_set(run, run.metadata().get("labels") or run.config()["labels"], self.settings.data)
+        validation = validation_set(run, run.labels(), self.settings.data)
         self.results.runs[name]["validation"] = {"images": len(validation.paths), "source": validation.source}
         return validation
 
     @once
     def images(self, name: str) -> np.ndarray:
-        shape = (self.run(name).metadata().get("input") or {}).get("shape")
-        return load_images(self.validation(name).paths, tuple(shape[1:3]) if shape else self.run(name).config()["size"])
+        return load_images(self.validation(name).paths, self.run(name).input_size())
 
     @once
     def keras(self, name: str):
