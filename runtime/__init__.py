@@ -3,7 +3,7 @@
 from catdog.runtime.backends import BackendError, make_interpreter
 from catdog.runtime.classifier import Classifier, Prediction
 from catdog.runtime.images import ImageError, prepare, read_image
-from catdog.runtime.metadata import MetadataError, Sidecar, read_metadata
+from catdog.runtime.metadata import MetadataError, Sidecar
 
 __all__ = [
     "BackendError",
@@ -15,5 +15,4 @@ __all__ = [
     "prepare",
     "read_image",
     "Sidecar",
-    "read_metadata",
 ]

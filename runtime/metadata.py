@@ -167,11 +167,6 @@ def sidecar_path(artifact: str | Path) -> Path:
     return artifact.with_name(artifact.name + ".json")
 
 
-def read_metadata(artifact: str | Path) -> dict:
-    """The sidecar of an artifact as a plain dict (checked as `Sidecar.read` checks it)."""
-    return Sidecar.read(artifact).to_dict()
-
-
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
     digest = hashlib.sha256()

@@ -110,7 +110,7 @@ def check_parity(
     if -row["delta_points"] > max_drop:
         problems.append(f"lost {-row['delta_points']:.2f} accuracy points (limit {max_drop:g})")
     if row["label_agreement"] < min_agreement:
-        problems.append(f"label agreement {row['label_agreement']:.2%} (limit {min_agreement:.0%})")
+        problems.append(f"label agreement {row['label_agreement']:.2%} (limit {min_agreement * 100:g}%)")
     return {**row, "problems": problems, "passed": not problems}
 
 
