@@ -36,6 +36,13 @@ def test_fitted_temperature_recovers_the_one_that_made_the_labels():
     assert best < log_loss_at(logits, labels, 1.0)
 
 
+def test_no_temperature_for_a_split_without_an_error():
+    logits = np.array([[2.0, -1.0], [0.5, 0.2], [-3.0, 1.0]])
+    assert fit_temperature(logits, [0, 0, 1]) is None  # all right: log loss falls without end as T shrinks
+    assert log_loss_at(logits, [0, 0, 1], 0.05) < log_loss_at(logits, [0, 0, 1], 0.5)
+    assert 0.05 < fit_temperature(logits, [0, 1, 1]) < 20  # one error: a finite optimum
+
+
 def test_folded_model_gives_softmax_of_logits_over_temperature(tiny_run):
     import keras
 

@@ -30,9 +30,12 @@ def log_loss_at(logits: np.ndarray, y_true, temperature: float) -> float:
     return float((log_norm - scaled[np.arange(len(scaled)), np.asarray(y_true, dtype=int)]).mean())
 
 
-def fit_temperature(logits: np.ndarray, y_true, iterations: int = 80) -> float:
+def fit_temperature(logits: np.ndarray, y_true, iterations: int = 80) -> float | None:
     """The temperature in TEMPERATURE_RANGE minimising log loss: golden-section search over 1/T, in which
-    the log loss is convex."""
+    the log loss is convex. None when every image is classified right: the log loss then falls without end
+    as T shrinks, and the search would only sharpen the model to the range's edge."""
+    if (np.argmax(logits, axis=1) == np.asarray(y_true)).all():
+        return None
     low, high = 1 / TEMPERATURE_RANGE[1], 1 / TEMPERATURE_RANGE[0]
     ratio = (np.sqrt(5) - 1) / 2
     for _ in range(iterations):

@@ -505,7 +505,13 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     if args.calibrate and dataset.selection:
         choice_logits = predict_logits(best, choice_items, args.size, args.batch_size)
         temperature = fit_temperature(choice_logits, choice_y)
-        fold_temperature(best, temperature)
+        if temperature is None:
+            say(
+                f"not calibrating: the selection split's {len(choice_y)} images are all classified right, so no "
+                "temperature minimises their log loss (it falls without end as T shrinks)"
+            )
+        else:
+            fold_temperature(best, temperature)
     elif args.calibrate:
         say("no selection split: not calibrating (the temperature would be fitted on the validation split)")
     with atomic_path(run_dir / "model.keras") as temp:
