@@ -79,7 +79,7 @@ def parse_args(argv=None):
         "from-scratch CNNs (README, Training tools); cnn: the old name of cnn4",
     )
     add("--alpha", type=float, default=1.0, help="MobileNetV2 width: 0.35, 0.5, 0.75 or 1.0")
-    add("--size", type=bounded(int, 32, 512), default=160, help="input size in pixels (square)")
+    add("--size", type=bounded(int, 32, 512), default=224, help="input size in pixels (square)")
     add(
         "--weights",
         default="imagenet",
