@@ -57,10 +57,11 @@ def speed(report: dict, run: str) -> list[str]:
 
 
 def parity(report: dict, run: str) -> list[str]:
-    """Size, accuracy, log loss, delta and label agreement against the float model, on the validation split."""
+    """Size, accuracy, log loss, ECE (15 bins), delta and label agreement against the float model, on the
+    validation split."""
     lines = [
-        "| artifact | size MB | accuracy | log loss | Δ vs float (pts) | label agreement |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| artifact | size MB | accuracy | log loss | ECE | Δ vs float (pts) | label agreement |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for key, row in report["quality"].items():
         if not key.startswith(f"{run}/"):
@@ -73,7 +74,8 @@ def parity(report: dict, run: str) -> list[str]:
         else:
             delta_text = f"{delta:+.2f}"
         lines.append(
-            f"| {name} | {row['size_mb']:.2f} | {accuracy} | {row['log_loss']:.4f} | {delta_text} | {agreement:.2f}% |"
+            f"| {name} | {row['size_mb']:.2f} | {accuracy} | {row['log_loss']:.4f} | {row['ece']:.4f} | {delta_text} | "
+            f"{agreement:.2f}% |"
         )
     return lines
 
