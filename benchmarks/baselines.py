@@ -97,11 +97,13 @@ def baseline_row(run: Path, timing_runs: int, threads: int | None) -> dict:
         "int8_accuracy": None,
         "int8_ms": None,
         "int8_threads": None,
+        "int8_parity_passed": None,
     }
     parity_path = run / "export" / "parity.json"
     if parity_path.is_file() and (run / "export" / INT8).is_file():
         parity = json.loads(parity_path.read_text())
         row["int8_accuracy"] = parity["results"][INT8]["accuracy"]
+        row["int8_parity_passed"] = parity["results"][INT8].get("passed")
         classifier = Classifier(run / "export" / INT8, threads)
         row["int8_ms"] = round(time_inference(classifier, runs=timing_runs), 2)
         row["int8_threads"] = classifier.threads
@@ -124,7 +126,8 @@ def write_table(rows: list[dict], out: Path, machine: str, timing_runs: int, not
         name = row["model"] + (f" {row['alpha']}" if row["alpha"] else "")
         lines.append(
             f"| {name} | {row['weights']} | {row['size']} | {percent(row['accuracy'])} | "
-            f"{row['log_loss']:.4f} | {row['train_minutes']} | {percent(row['int8_accuracy'])} | "
+            f"{row['log_loss']:.4f} | {row['train_minutes']} | {percent(row['int8_accuracy'])}"
+            f"{' (failed parity)' if row['int8_parity_passed'] is False else ''} | "
             f"{'' if row['int8_ms'] is None else row['int8_ms']} | `{row['command']}` |"
         )
     with atomic_path(out / "baselines.md") as temp:

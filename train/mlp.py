@@ -142,9 +142,10 @@ def copy_into(model, params: dict) -> None:
 
 def one_blas_thread():
     """Numpy's BLAS on one thread while the numpy network trains. Its matrices are small (a batch of 32
-    against 3,072 x 64 weights): with a thread per core, each product waits on threads that TensorFlow's
-    (or anyone's) work keeps busy, and training took minutes instead of seconds. threadpoolctl comes with
-    keras-tuner[bayesian] (scikit-learn) in the train extra; without it BLAS keeps its threads."""
+    against 3,072 x 64 weights): on a quiet 2-core machine one thread is about as fast as BLAS's own
+    threads (40 epochs of 1,800 images: 4.9 s vs 4.1 s), but beside other jobs the threads wait on each
+    other (5 epochs: 7.2 s vs 1.4 s with one), which had made a run take minutes. threadpoolctl comes
+    with keras-tuner[bayesian] (scikit-learn) in the train extra; without it BLAS keeps its threads."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
