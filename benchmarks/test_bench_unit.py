@@ -262,7 +262,7 @@ def test_report_names_the_split_chosen_on_and_shows_the_reliability_diagram(tmp_
     diagram = tmp_path / "reliability.png"
     diagram.write_bytes(b"\x89PNG\r\n\x1a\n")
     results = committed_results()
-    results.runs = {"r1": {**results.runs["default-selection"], "temperature": 1.7, "reliability": str(diagram)}}
+    results.runs = {"r1": {**next(iter(results.runs.values())), "temperature": 1.7, "reliability": str(diagram)}}
     results.runs["old"] = {**results.runs["r1"], "chosen_on": "validation", "temperature": None, "reliability": None}
     written = report.write_report(results, tmp_path / "out")
     assert (tmp_path / "out" / "reliability_r1.png").read_bytes() == diagram.read_bytes()
