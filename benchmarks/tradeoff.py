@@ -18,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench_core import machine_info
+
 from catdog.runtime.auto import time_inference
 from catdog.runtime.backends import default_threads
 from catdog.runtime.classifier import Classifier
@@ -146,7 +148,7 @@ relative cost of two models is the same on the Pi's Cortex-A cores as here.
 
 def plot(report: dict, path: Path) -> None:
     """The Pareto plot: int8 TFLite ms at 1 thread against int8 TFLite validation accuracy, one labelled point
-    per run, the non-dominated runs joined; hollow: an int8 artifact failed its parity check."""
+    per run, the non-dominated runs joined; hollow: the int8 TFLite artifact failed its parity check."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,7 +171,7 @@ def plot(report: dict, path: Path) -> None:
     axes.plot(*zip(*front, strict=True), color="tab:gray", linestyle="--", zorder=2, label="Pareto front")
     for alpha, color in colors.items():
         axes.scatter([], [], color=color, label=f"MobileNetV2 α {alpha}")
-    axes.scatter([], [], facecolors="none", edgecolors="black", label="int8 parity failed")
+    axes.scatter([], [], facecolors="none", edgecolors="black", label="int8 TFLite parity failed")
     axes.set_xscale("log")
     axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     axes.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
@@ -182,13 +184,6 @@ def plot(report: dict, path: Path) -> None:
     with atomic_path(path) as temp:
         figure.savefig(temp, format="png", dpi=120)
     plt.close(figure)
-
-
-def machine() -> dict:
-    """The CPU, cores, OS and library versions the latencies were measured with."""
-    from bench_core import machine_info
-
-    return machine_info()
 
 
 def main(argv=None) -> int:
@@ -204,7 +199,7 @@ def main(argv=None) -> int:
     threads = sorted({1, default_threads()})
     rows = [measure_run(run, threads, args.rounds) for run in args.runs]
     rows.sort(key=lambda row: (row["alpha"], row["size"]))
-    report = {"threads": threads, "rounds": args.rounds, "machine": machine(), "rows": rows}
+    report = {"threads": threads, "rounds": args.rounds, "machine": machine_info(), "rows": rows}
     report["pareto_front"] = pareto_front(rows)
     report["pi_estimates"] = pi_estimates(rows)
     report["table"] = markdown(report)
