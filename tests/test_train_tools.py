@@ -234,23 +234,7 @@ def test_lr_find_trains_with_the_suggestion(tmp_path, tiny_data):
     assert (run / "model.keras").is_file()
 
 
-TUNE = [
-    "--model",
-    "mobilenetv2",
-    "--alpha",
-    "0.35",
-    "--size",
-    "96",
-    "--epochs",
-    "1",
-    "--fine-tune-epochs",
-    "0",
-    "--max-images",
-    "32",
-    "--batch-size",
-    "16",
-    "--quiet",
-]
+TUNE = [*TINY, "--fine-tune-epochs", "0", "--max-images", "32"]  # the tiny recipe, one phase, a few images
 
 
 def trial_runs(out) -> dict[str, list[dict]]:
