@@ -171,6 +171,22 @@ def test_from_scratch_cnn_and_resnet_build():
     assert resnet.output_shape == (None, 3) and base is None  # no pretrained base to freeze
 
 
+def test_resnet_exports_to_onnx_with_its_mean_subtraction(tmp_path):
+    import numpy as np
+    import onnxruntime
+
+    from catdog.export.formats import onnx_fp32
+    from catdog.train.models import RESNET_RGB_MEAN, build_model
+
+    resnet, _ = build_model("resnet50", 32, 2, weights="none")
+    assert np.allclose(resnet.get_layer("subtract_mean")(np.full((1, 1, 1, 3), 200.0)), 200 - np.array(RESNET_RGB_MEAN))
+    onnx_fp32(resnet, 32, None, tmp_path / "model.onnx", {})
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    assert [tensor.name for tensor in session.get_inputs()] == ["pixels"]  # no constant left as a graph input
+    pixels = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
+    assert np.allclose(session.run(None, {"pixels": pixels})[0], resnet(pixels).numpy(), atol=1e-4)
+
+
 def test_weights_none_trains_the_whole_network_batchnorm_included():
     import keras
 

@@ -102,7 +102,9 @@ def build_model(
     if arch == "mobilenetv2":
         x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale_to_unit")(inputs)
     else:
-        x = keras.layers.Normalization(mean=RESNET_RGB_MEAN, variance=[1.0, 1.0, 1.0], name="subtract_mean")(inputs)
+        # An offset, not a Normalization layer: tf2onnx made Normalization's constants graph inputs.
+        offset = [-mean for mean in RESNET_RGB_MEAN]
+        x = keras.layers.Rescaling(1.0, offset=offset, name="subtract_mean")(inputs)
     # Pretrained: BatchNorm keeps its ImageNet statistics. From scratch: it learns them like any layer.
     x = base(x, training=False) if resolved is not None else base(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
