@@ -44,18 +44,16 @@ def video(tmp_path_factory, shared_data):
     return root
 
 
+def cam_int8_on_video(tiny_export, video, *options):
+    """catdog-cam on the video with the int8 TFLite model, JSON lines out, with these extra options."""
+    model, source = tiny_export / "model_int8.tflite", video / "photos.mp4"
+    return run_cli("catdog-cam", "--model", model, "--source", source, "--no-display", *options, check=True)
+
+
 @pytest.fixture(scope="module")
 def cam_on_video(tiny_export, video):
     """catdog-cam's frame lines for the video, with the int8 TFLite model."""
-    return run_cli(
-        "catdog-cam",
-        "--model",
-        tiny_export / "model_int8.tflite",
-        "--source",
-        video / "photos.mp4",
-        "--no-display",
-        check=True,
-    )
+    return cam_int8_on_video(tiny_export, video)
 
 
 def test_cam_on_a_video_agrees_with_predict_frame_by_frame(tiny_export, video, cam_on_video):
@@ -81,21 +79,7 @@ def test_cam_on_a_video_agrees_with_predict_frame_by_frame(tiny_export, video, c
 def test_smoothing_recording_and_max_frames(tiny_export, video, cam_on_video, tmp_path):
     out = tmp_path / "rec" / "annotated.mp4"
     alpha = 0.5
-    result = run_cli(
-        "catdog-cam",
-        "--model",
-        tiny_export / "model_int8.tflite",
-        "--source",
-        video / "photos.mp4",
-        "--no-display",
-        "--smooth",
-        alpha,
-        "--max-frames",
-        10,
-        "--record",
-        out,
-        check=True,
-    )
+    result = cam_int8_on_video(tiny_export, video, "--smooth", alpha, "--max-frames", 10, "--record", out)
     rows = json_lines(result.stdout)
     assert len(rows) == 10
     raw = [np.array(list(row["probabilities"].values())) for row in json_lines(cam_on_video.stdout)[:10]]
