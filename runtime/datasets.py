@@ -30,7 +30,12 @@ UNNAMED = "not named like cat.1.jpg: class, dot, number"
 
 
 class DataError(ValueError):
-    """A data set folder that cannot be used for training."""
+    """A data set folder that cannot be used for training; `skipped`: the files left out before it was found
+    unusable, by reason, so that they are reported with the error."""
+
+    def __init__(self, message: str, skipped: dict[str, list[Path]] | None = None):
+        super().__init__(message)
+        self.skipped = skipped or {}
 
 
 @dataclass
@@ -168,7 +173,8 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
         found = f"only {labels[0]!r}" if labels else "no class with images"
         raise DataError(
             f"need at least two classes of images in {root}, found {found} "
-            "(use one sub-folder per class, e.g. cats/ and dogs/, or Kaggle names like cat.1.jpg)"
+            "(use one sub-folder per class, e.g. cats/ and dogs/, or Kaggle names like cat.1.jpg)",
+            skipped,
         )
     if val_classes is None:
         train_classes, val_classes = stratified_split(train_classes, validation_fraction, seed)
@@ -176,14 +182,15 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
     else:
         extra = sorted(set(val_classes) - set(labels))
         if extra:
-            raise DataError(f"validation folder {val_dir} has classes not in training: {', '.join(extra)}")
+            raise DataError(f"validation folder {val_dir} has classes not in training: {', '.join(extra)}", skipped)
         layout = f"{kind} in {train_dir.name}/ and {val_dir.name}/ splits"
     for name in labels:
         if not train_classes.get(name):
             held = len(val_classes.get(name, []))
             raise DataError(
                 f"class {name!r} has no training image ({held} went to the validation split); "
-                f"add images of it to {train_dir} or remove it"
+                f"add images of it to {train_dir} or remove it",
+                skipped,
             )
 
     def pairs(classes):

@@ -128,9 +128,11 @@ def test_kaggle_class_without_training_image_stops_before_any_run_folder(tmp_pat
     for source in [*sorted((DATA / "train" / "cats").iterdir())[:5], *sorted((DATA / "train" / "dogs").iterdir())[:5]]:
         (flat / source.name).symlink_to(source)
     (flat / "bird.1.jpg").symlink_to(DATA / "train" / "cats" / "cat.500.jpg")
+    (flat / "cat..jpg").symlink_to(DATA / "train" / "cats" / "cat.501.jpg")
     result = run_cli("catdog-train", "--data", flat, *TINY, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2
     assert error_lines(result) == [
+        f"catdog-train: skipped 1 file (not named like cat.1.jpg: class, dot, number): {flat / 'cat..jpg'}",
         f"catdog-train: error: class 'bird' has no training image (1 went to the "
         f"validation split); add images of it to {flat} or remove it"
     ]

@@ -573,11 +573,14 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines are noise here
     args = parse_args(argv)
     from catdog.runtime.datasets import DataError
+    from catdog.runtime.images import skipped_lines
     from catdog.train.models import ModelError
 
     try:
         train(args)
     except (DataError, ModelError, OSError) as error:
+        for line in skipped_lines(getattr(error, "skipped", {})):
+            print(f"catdog-train: {line}", file=sys.stderr)
         print(f"catdog-train: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as error:

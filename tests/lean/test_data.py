@@ -58,11 +58,13 @@ def test_kaggle_flat_layout(tmp_path):
 def test_kaggle_class_without_a_training_image_is_refused(tmp_path):
     flat = kaggle_flat(tmp_path)
     (flat / "bird.1.jpg").symlink_to(DATA / "train" / "cats" / "cat.500.jpg")
+    (flat / "dog.jpg").symlink_to(DATA / "train" / "dogs" / "dog.500.jpg")
     with pytest.raises(DataError) as error:
         load_dataset(tmp_path)
     assert str(error.value) == (
         f"class 'bird' has no training image (1 went to the validation split); add images of it to {flat} or remove it"
     )
+    assert error.value.skipped == {UNNAMED: [flat / "dog.jpg"]}  # reported with the error, not lost
 
 
 def test_kaggle_names_without_a_class_or_number_are_reported(tmp_path):
