@@ -55,16 +55,23 @@ def atomic_folder(path: str | Path):
 def remove_leftovers(path: Path) -> None:
     """Delete what a killed `atomic_folder(path)` left: its new folder, and the old one it had renamed aside.
     Killed between its two renames (both still there, nothing at `path`), the old folder is put back first."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(partial|old)-(\d+)")
-    for leftover in sorted(path.parent.iterdir(), key=lambda p: ".old-" not in p.name):  # old ones first
-        match = pattern.fullmatch(leftover.name)
-        pid = int(match.group(2)) if match else 0
-        if not match or (pid != os.getpid() and process_alive(pid)):
-            continue
-        if match.group(1) == "old" and not path.exists() and path.with_name(f".{path.name}.partial-{pid}").exists():
+    for leftover, kind, pid in sorted(leftovers(path), key=lambda found: found[1] != "old"):  # old ones first
+        if kind == "old" and not path.exists() and path.with_name(f".{path.name}.partial-{pid}").exists():
             os.rename(leftover, path)
         else:
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def leftovers(path: Path) -> list[tuple[Path, str, int]]:
+    """The hidden siblings that `atomic_folder(path)` calls of processes no longer running (or of this one):
+    (folder, "partial" or "old", process id)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(partial|old)-(\d+)")
+    found = []
+    for sibling in path.parent.iterdir() if path.parent.is_dir() else ():
+        match = pattern.fullmatch(sibling.name)
+        if match and (int(match.group(2)) == os.getpid() or not process_alive(int(match.group(2)))):
+            found.append((sibling, match.group(1), int(match.group(2))))
+    return found
 
 
 def process_alive(pid: int) -> bool:

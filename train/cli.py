@@ -193,6 +193,8 @@ def parse_with_config(parser, argv):
     known, _ = parser.parse_known_args(argv)
     if known.resume:  # the run's own config, its folder name and place
         run = Path(known.resume)
+        if not run.exists():
+            recover_killed_run(run)
         if not (run / "config.json").is_file():
             parser.error(f"--resume {run}: not a run folder (no config.json in it)")
         known.config = str(run / "config.json")
@@ -205,6 +207,19 @@ def parse_with_config(parser, argv):
             parser.error(f"--config {known.config}: not a readable JSON object ({error})")
         parser.set_defaults(**{k: v for k, v in values.items() if k in vars(known) and k != "config" and v is not None})
     return parser.parse_args(argv)
+
+
+def recover_killed_run(run: Path) -> None:
+    """Put in place, as `run`, the hidden folder that a run of that name left when it was killed outright
+    (SIGKILL, a power cut: no chance to put its folder in place) after at least one epoch."""
+    from catdog.runtime.files import leftovers
+    from catdog.train.resume import RESUME_STATE
+
+    killed = [folder for folder, kind, _ in leftovers(run) if kind == "partial" and (folder / RESUME_STATE).is_file()]
+    if killed:
+        newest = max(killed, key=lambda folder: (folder / RESUME_STATE).stat().st_mtime)
+        os.rename(newest, run)
+        print(f"catdog-train: {run} put in place from {newest.name}, left by a run that was killed", file=sys.stderr)
 
 
 def make_strategy(kind: str):

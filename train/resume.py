@@ -60,20 +60,22 @@ class RestoreStopping(keras.callbacks.Callback):
 
 
 class StopOnInterrupt(keras.callbacks.Callback):
-    """Ctrl-C stops training at the next batch even where Python swallowed its KeyboardInterrupt: a signal
-    that lands in a finalizer (a tf.data iterator's __del__ at an epoch's end) is only printed as ignored."""
+    """Ctrl-C (or `kill`'s SIGTERM) stops training at the next batch even where Python swallowed its
+    KeyboardInterrupt: a signal that lands in a finalizer (a tf.data iterator's __del__ at an epoch's end) is
+    only printed as ignored."""
 
     requested = False
 
     @classmethod
     def install(cls) -> None:
-        """Note every SIGINT, then raise KeyboardInterrupt as Python's own handler does."""
+        """Note every SIGINT and SIGTERM, then raise KeyboardInterrupt as Python's own SIGINT handler does."""
 
         def handler(signum, frame):
             cls.requested = True
             raise KeyboardInterrupt
 
-        signal.signal(signal.SIGINT, handler)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, handler)
 
     def on_train_batch_end(self, batch, logs=None):
         if StopOnInterrupt.requested:
