@@ -49,15 +49,18 @@ def resolve_weights(arch: str, alpha: float, weights: str | None) -> str | None:
 def _load_base(arch: str, size: int, alpha: float, weights: str | None):
     shape = (size, size, 3)
     try:
-        if arch == "mobilenetv2":
-            return keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, include_top=False, weights=weights)
-        application = keras.applications.ResNet50 if arch == "resnet50" else keras.applications.ResNet101
-        base = application(input_shape=shape, include_top=False, weights=weights)
+        with warnings.catch_warnings():  # a file that does not fit makes Keras warn once per layer, then raise
+            warnings.simplefilter("ignore", UserWarning)
+            if arch == "mobilenetv2":
+                return keras.applications.MobileNetV2(
+                    input_shape=shape, alpha=alpha, include_top=False, weights=weights
+                )
+            application = keras.applications.ResNet50 if arch == "resnet50" else keras.applications.ResNet101
+            base = application(input_shape=shape, include_top=False, weights=weights)
     except Exception as error:  # Keras raises ValueError, OSError or KeyError for a file that does not fit
         what = f"{arch}" + (f" alpha {alpha}" if arch == "mobilenetv2" else "")
-        raise ModelError(
-            f"weights {weights} do not fit {what} at {size} px: {str(error).splitlines()[0][:200]}"
-        ) from None
+        reason = str(error).splitlines()[0].split(" Example error message")[0][:200]
+        raise ModelError(f"weights {weights} do not fit {what} at {size} px: {reason}") from None
     if weights is not None:
         # Keras' ResNet weights expect BGR; reversing the first kernel's input channels makes them take RGB.
         conv = base.get_layer("conv1_conv")
