@@ -427,6 +427,11 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     history = resumed["history"] if resumed else {}  # every epoch's logs, both phases, kept by ResumePoint
     if resumed:
         checkpoint.best = resumed["checkpoint_best"]
+    earlier_seconds = resumed.get("seconds", 0.0) if resumed else 0.0  # of the epochs kept before a resume
+
+    def elapsed() -> float:
+        """Training seconds so far, the epochs kept from before a resume included."""
+        return earlier_seconds + time.time() - started
 
     def fit(phase: int, end_epoch: int, head_epochs: int | None = None) -> dict:
         """Train up to `end_epoch` (counted over both phases) from where the history ends."""
@@ -442,7 +447,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         if resumed and resumed["phase"] == phase:  # phase 1's best weights are the checkpoint's
             best = keras.models.load_model(checkpoint_path, compile=False).get_weights() if phase == 1 else None
             restore = [RestoreStopping(stop, resumed, best)]
-        point = ResumePoint(run_dir, phase, head_epochs, history, checkpoint, stop)
+        point = ResumePoint(run_dir, phase, head_epochs, history, checkpoint, stop, elapsed)
         initial_epoch = len(history.get("loss", []))
         model.fit(
             train_ds,
@@ -554,7 +559,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             for k, v in evaluate_model(best, dataset.selection, dataset.labels, args.size, args.batch_size).items()
             if k != "confusion_matrix"
         }
-    metrics["wall_seconds"] = round(time.time() - started, 1)
+    metrics["wall_seconds"] = round(elapsed(), 1)
     write_json(run_dir / "metrics.json", metrics)
     history = {key: [float(v) for v in values] for key, values in history.items()}
     write_json(run_dir / "history.json", {"head_epochs": head_epochs, "val_split": chooser, **history})

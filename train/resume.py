@@ -2,7 +2,7 @@
 
 After every epoch the run folder gets `resume.keras` (the model with its optimizer state: Adam moments,
 EMA of the weights, step count, hence the learning-rate schedule) and `resume.json` (the phase, the
-epochs done, the history, and the state of the checkpoint and early-stopping callbacks)."""
+epochs done, the history, the state of the checkpoint and early-stopping callbacks, and the seconds spent)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ class ResumePoint(keras.callbacks.Callback):
     SwapEMAWeights puts the averaged weights in the model, and before the checkpoint and early stopping
     have seen this epoch (their new state is worked out here the same way)."""
 
-    def __init__(self, run_dir: Path, phase: int, head_epochs: int | None, history: dict, checkpoint, stop):
+    def __init__(self, run_dir: Path, phase: int, head_epochs: int | None, history: dict, checkpoint, stop, elapsed):
         super().__init__()
         self.run_dir, self.phase, self.head_epochs, self.history = run_dir, phase, head_epochs, history
-        self.checkpoint, self.stop = checkpoint, stop
+        self.checkpoint, self.stop, self.elapsed = checkpoint, stop, elapsed
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -40,6 +40,7 @@ class ResumePoint(keras.callbacks.Callback):
             "checkpoint_best": min(finite(self.checkpoint.best), current),
             "stop_best": current if improved else float(self.stop.best),
             "stop_wait": 0 if improved else self.stop.wait + 1,
+            "seconds": round(self.elapsed(), 1),  # the run's training time so far, for its metrics
         }
         with atomic_path(self.run_dir / RESUME_MODEL) as temp:
             self.model.save(temp)
