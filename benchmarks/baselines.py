@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from pathlib import Path
+
+from bench_core import machine_info, machine_line
 
 from catdog.runtime.auto import threads_text, time_inference
 from catdog.runtime.classifier import Classifier
@@ -47,23 +48,6 @@ def command_line(run: Path, config: dict) -> str:
     if config.get("data") and (not default_data or Path(default_data).resolve() != Path(config["data"])):
         parts += ["--data", config["data"]]
     return " ".join([*parts, "--name", run.name])
-
-
-def machine() -> str:
-    """This machine as lscpu names it: CPU model, cores, and AVX-512 VNNI when the CPU has it (int8 uses it)."""
-    model = platform.processor() or platform.machine()
-    flags = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = value
-    except OSError:
-        pass
-    vnni = ", AVX-512 VNNI" if "avx512_vnni" in flags.split() else ""
-    return f"{model}, {os.cpu_count()} cores{vnni}"
 
 
 def weights_cell(config: dict) -> str:
@@ -150,7 +134,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--timing-runs", type=int, default=50, help="inferences timed per int8 model (median)")
     parser.add_argument("--threads", type=int, help="interpreter threads (default: every CPU this process may use)")
-    parser.add_argument("--machine", default=machine(), help="what to call this machine in the table")
+    parser.add_argument(
+        "--machine", default=machine_line(machine_info()), help="what to call this machine in the table"
+    )
     parser.add_argument("--note", default="", help="a line under the table's header (how the runs were made)")
     args = parser.parse_args(argv)
     missing = [run for run in args.runs if not (Path(run) / "metrics.json").is_file()]

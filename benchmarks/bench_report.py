@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_core import ARTIFACTS, load_average, machine_info
+from bench_core import ARTIFACTS, load_average, machine_info, machine_line
 
 from catdog.runtime.files import atomic_path, read_json, write_json
 
@@ -128,8 +128,7 @@ def markdown(results: dict) -> str:
         "",
         f"- date: {results['started']} (UTC)",
         f"- command: `{results['command']}`",
-        f"- machine: {machine.get('cpu')} ({machine.get('machine')}), {machine.get('cores')} cores "
-        f"({machine.get('usable_cores')} usable), {machine.get('os')}",
+        f"- machine: {machine_line(machine)}",
         f"- Python {machine.get('python')}; {versions}",
         f"- load average at start: {machine.get('load_average')}, at end: {machine.get('load_average_end')}",
     ]

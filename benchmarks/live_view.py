@@ -189,8 +189,9 @@ def main(argv=None) -> int:
     lines = [
         f"# Live view cost ({args.model.name}, {args.threads} thread(s), 640x480 video of {args.frames} frames)",
         "",
-        f"Machine: {machine['cpu']}, {machine['usable_cores']} usable cores, load average at the start "
-        f"{machine['load_average']}. Command: `python benchmarks/live_view.py "
+        f"Machine: {core.machine_line(machine)}; load average at the start {machine['load_average']}.",
+        "",
+        "Command: `python benchmarks/live_view.py "
         f"{args.model} --threads {args.threads} --frames {args.frames} --repeats {args.repeats}`",
         "",
         "| run | loop FPS | loop FPS lost to serving | frame age p50 ms | frame age p90 ms |",

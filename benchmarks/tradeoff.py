@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench_core import machine_info
+from bench_core import machine_info, machine_line
 
 from catdog.runtime.auto import time_inference
 from catdog.runtime.backends import default_threads
@@ -125,7 +125,7 @@ def document(report: dict, runs: list[Path]) -> str:
     return f"""# Which model for which board
 
 - command: `python benchmarks/tradeoff.py {" ".join(map(str, runs))}`
-- machine: {machine["cpu"]} ({machine["machine"]}), {machine["usable_cores"]} usable cores, {machine["os"]}
+- machine: {machine_line(machine)}
 - load average at the end: {machine["load_average"]}
 
 {report["table"]}

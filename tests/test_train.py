@@ -135,7 +135,7 @@ def test_kaggle_class_without_training_image_stops_before_any_run_folder(tmp_pat
     assert error_lines(result) == [
         f"catdog-train: skipped 1 file (not named like cat.1.jpg: class, dot, number): {flat / 'cat..jpg'}",
         f"catdog-train: error: class 'bird' has no training image (1 went to the "
-        f"validation split); add images of it to {flat} or remove it"
+        f"validation split); add images of it to {flat} or remove it",
     ]
     assert not (tmp_path / "runs").exists()
 
