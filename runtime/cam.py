@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -475,9 +476,20 @@ def parse_args(argv=None):
     return args
 
 
+def stop_on_sigterm() -> None:
+    """`kill` and `systemctl stop` (SIGTERM) end the run as Ctrl-C does: the camera stopped and closed, the
+    recording completed, the summary printed."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv=None) -> int:
     """Entry point of catdog-cam."""
     args = parse_args(argv)
+    stop_on_sigterm()
     try:
         return start(args)
     except KeyboardInterrupt:  # Ctrl-C before the first frame (once frames flow, the loop ends with its summary)

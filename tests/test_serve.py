@@ -30,9 +30,10 @@ SIZE = (320, 240)
 
 
 @contextlib.contextmanager
-def serving(model, photos, tmp_path, *args, serve: str = "127.0.0.1:0"):
+def serving(model, photos, tmp_path, *args, serve: str = "127.0.0.1:0", stop=signal.SIGTERM):
     """catdog-cam on the stand-in camera with --serve on a free port: yields (host, port, process);
-    stops it with Ctrl-C (SIGINT) and checks that it ended with its summary."""
+    stops it with `stop` (SIGTERM, as `kill` and systemd do, or SIGINT, Ctrl-C) and checks that it ended with
+    its summary and closed the camera."""
     env = {**os.environ, **standin_camera_env(photos, tmp_path / "camera.log"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [
         str(Path(sys.executable).parent / "catdog-cam"),
@@ -46,7 +47,15 @@ def serving(model, photos, tmp_path, *args, serve: str = "127.0.0.1:0"):
         serve,
         *map(str, args),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # Ctrl-C reaches it even where this test runs as a background job, which inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         lines = []
         while not (match := re.search(r"live view at http://\[?([^\]/]+?)\]?:(\d+)/", lines[-1] if lines else "")):
@@ -56,10 +65,11 @@ def serving(model, photos, tmp_path, *args, serve: str = "127.0.0.1:0"):
         process.banner = lines
         yield match.group(1), int(match.group(2)), process
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         rest = process.communicate(timeout=30)[1]
     assert process.returncode == 0, rest
     assert "Traceback" not in rest and " frames, " in rest.strip().splitlines()[-1]
+    assert (tmp_path / "camera.log").read_text().splitlines()[-2:] == ["stop", "close"]
 
 
 def test_latest_json_and_the_mjpeg_stream(tiny_export, camera_photos, tmp_path):
@@ -92,7 +102,11 @@ def test_latest_json_and_the_mjpeg_stream(tiny_export, camera_photos, tmp_path):
 
 
 def test_any_address_but_loopback_is_announced(tiny_export, camera_photos, tmp_path):
-    with serving(tiny_export, camera_photos, tmp_path, "--no-display", serve="0.0.0.0:0") as (_, port, process):
+    with serving(tiny_export, camera_photos, tmp_path, "--no-display", serve="0.0.0.0:0", stop=signal.SIGINT) as (
+        _,
+        port,
+        process,
+    ):
         assert latest("127.0.0.1", port)["source"] == "picam"
         assert process.banner[-1].rstrip() == (
             f"catdog-cam: live view at http://0.0.0.0:{port}/ (not loopback: anyone "
