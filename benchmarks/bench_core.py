@@ -105,11 +105,12 @@ class Run:
         return Sidecar.read(self.path(lean[0])) if lean else None
 
     def labels(self) -> list[str]:
-        return self.sidecar().labels if self.sidecar() else self.config()["labels"]
+        sidecar = self.sidecar()
+        return sidecar.labels if sidecar else self.config()["labels"]
 
     def input_size(self) -> tuple[int, int]:
-        size = self.config().get("size")
-        return tuple(self.sidecar().input.shape[1:3]) if self.sidecar() else (size, size)
+        sidecar = self.sidecar()
+        return tuple(sidecar.input.shape[1:3]) if sidecar else (self.config()["size"],) * 2
 
     def stamps(self) -> dict[str, tuple[int, int]]:
         """Size and modification time of every artifact and sidecar: to notice a re-export mid-benchmark."""
@@ -334,9 +335,8 @@ def cpuinfo() -> dict[str, str]:
     return fields
 
 
-def cpu_model() -> str:
-    """The CPU model as /proc/cpuinfo says (a Pi says its board model), else platform's word."""
-    fields = cpuinfo()
+def cpu_model(fields: dict[str, str]) -> str:
+    """The CPU model as /proc/cpuinfo's `fields` say (a Pi says its board model), else platform's word."""
     model = next((fields[k] for k in ("model name", "Model", "Hardware", "cpu model") if fields.get(k)), None)
     return model or platform.processor() or platform.machine()
 
@@ -347,9 +347,10 @@ def machine_info() -> dict:
     with contextlib.suppress(OSError):
         release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
         os_name = f"{release.get('PRETTY_NAME', '').strip(chr(34))} ({platform.platform()})"
+    fields = cpuinfo()
     return {
-        "cpu": cpu_model(),
-        "avx512_vnni": "avx512_vnni" in cpuinfo().get("flags", "").split(),  # int8 speed doubles with it
+        "cpu": cpu_model(fields),
+        "avx512_vnni": "avx512_vnni" in fields.get("flags", "").split(),  # int8 speed doubles with it
         "machine": platform.machine(),
         "cores": os.cpu_count(),
         "usable_cores": default_threads(),
