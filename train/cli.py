@@ -304,7 +304,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     import keras
     import tensorflow as tf
 
-    from catdog.train.calibration import fit_temperature, fold_temperature, plot_reliability, predict_logits, softmax
+    from catdog.train.calibration import decide_temperature, fold_temperature, plot_reliability, predict_logits, softmax
     from catdog.train.evaluate import evaluate_model, plot_curves
     from catdog.train.models import ModelError, all_layers, augmentation, build_model, from_scratch, unfreeze_top
     from catdog.train.resume import (
@@ -521,16 +521,13 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     best = keras.models.load_model(checkpoint_path, compile=False)
     choice_y, val_y = [y for _, y in choice_items], [y for _, y in dataset.validation]
     val_logits = predict_logits(best, dataset.validation, args.size, args.batch_size)
-    temperature = None
+    calibration, temperature = None, None
     if args.calibrate and dataset.selection:
-        choice_logits = predict_logits(best, choice_items, args.size, args.batch_size)
-        temperature = fit_temperature(choice_logits, choice_y)
-        if temperature is None:
-            say(
-                f"not calibrating: the selection split's {len(choice_y)} images are all classified right, so no "
-                "temperature minimises their log loss (it falls without end as T shrinks)"
-            )
-        else:
+        calibration = decide_temperature(
+            predict_logits(best, choice_items, args.size, args.batch_size), choice_y, seed=args.seed
+        )
+        temperature = calibration.temperature
+        if temperature:
             fold_temperature(best, temperature)
     elif args.calibrate:
         say("no selection split: not calibrating (the temperature would be fitted on the validation split)")
@@ -553,6 +550,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         if k in ("accuracy", "log_loss", "ece")
     }
     metrics["temperature"] = temperature
+    metrics["calibration"] = calibration.to_dict() if calibration else None
     if dataset.selection:
         metrics["selection"] = {
             k: v
@@ -574,11 +572,12 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         + (f"; T = {temperature:.3f} fitted on {chooser}" if temperature else ""),
     )
     print(format_metrics(metrics))
-    if temperature:
+    if calibration:
+        print(calibration.sentence())
         print(
-            f"temperature {temperature:.3f} (fitted on {len(choice_y)} selection images): validation log loss "
-            f"{metrics['before_calibration']['log_loss']:.4f} -> {metrics['log_loss']:.4f}, ECE "
-            f"{metrics['before_calibration']['ece']:.4f} -> {metrics['ece']:.4f}"
+            f"validation log loss {metrics['before_calibration']['log_loss']:.4f} -> {metrics['log_loss']:.4f}, "
+            f"ECE {metrics['before_calibration']['ece']:.4f} -> {metrics['ece']:.4f}"
+            + ("" if temperature else " (unchanged: no temperature)")
         )
     return metrics
 
