@@ -3,13 +3,15 @@
 #   bash quickstart.sh          train the default MobileNetV2 on the default data and export it (int8 included)
 #   bash quickstart.sh test     run the lean tests on the base install (.venv-lean), then all tests and the
 #                               benchmark's smoke mode (what CI runs)
-# Data and weights: $CATDOG_DATA and $CATDOG_WEIGHTS_DIR if set; else ../shared/ beside the project if it
+# Data and weights: $CATDOG_DATA, $CATDOG_NEGATIVES, $CATDOG_OTHER_PETS and $CATDOG_WEIGHTS_DIR if set; else ../shared/ beside the project if it
 # exists (this workplace has no internet); else the code downloads them as on any connected machine.
 set -euo pipefail
 cd "$(dirname "$0")"
 SHARED="$(cd .. && pwd)/shared"
 [ -z "${CATDOG_DATA:-}" ] && [ -d "$SHARED/data/cats_and_dogs_filtered" ] && export CATDOG_DATA="$SHARED/data/cats_and_dogs_filtered"
 [ -z "${CATDOG_WEIGHTS_DIR:-}" ] && [ -d "$SHARED/weights" ] && export CATDOG_WEIGHTS_DIR="$SHARED/weights"
+[ -z "${CATDOG_NEGATIVES:-}" ] && [ -d "$SHARED/data/negatives" ] && export CATDOG_NEGATIVES="$SHARED/data/negatives"
+[ -z "${CATDOG_OTHER_PETS:-}" ] && [ -d "$SHARED/data/other_source_pets" ] && export CATDOG_OTHER_PETS="$SHARED/data/other_source_pets"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
 if [ ! -x .venv/bin/python ]; then

@@ -6,6 +6,11 @@ Layouts understood (class names are whatever the folders or file names say):
   ROOT/train/<class>/*.jpg + ROOT/validation/<class>/*.jpg   (also val/, valid/)
   ROOT/<class>/*.jpg                                         (a stratified validation split is made)
   ROOT/cat.123.jpg, ROOT/dog.45.jpg                          (Kaggle "Dogs vs. Cats", flat; also under ROOT/train/)
+
+A class named BACKGROUND ("none") means "no cat or dog": photos with none of the other classes in them. It is a
+class folder like any other, or a folder of such photos mixed in (`negatives`). Folders of class folders can be
+mixed into the classes of the same name (`extras`); mixed-in images are split train / validation like a data
+set without a validation folder.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from catdog.runtime.files import read_json
 from catdog.runtime.images import ImageError, read_image, scan_images
 
 VALIDATION_FOLDERS = ("validation", "val", "valid")
+BACKGROUND = "none"  # the label meaning "no cat or dog" (any class the model knows, absent)
 KAGGLE_NAME = re.compile(r"^([A-Za-z][A-Za-z _-]*?)[._]\d+\.")
 # Why a file was not used, besides the runtime's reasons (not an image, dangling link, unreadable, too small).
 OUTSIDE = "outside any class folder"
@@ -157,8 +163,15 @@ def drop_unreadable(
     return {name: [p for p in files if not reasons[p]] for name, files in classes.items()}
 
 
-def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int = 42) -> Dataset:
-    """Discover, check and split the data set under `root`; raise DataError with one clear sentence."""
+def load_dataset(
+    root: str | Path,
+    validation_fraction: float = 0.2,
+    seed: int = 42,
+    negatives: str | Path | None = None,
+    extras: tuple[str | Path, ...] = (),
+) -> Dataset:
+    """Discover, check and split the data set under `root`, with the photos of `negatives` as the BACKGROUND
+    class and the class folders of each of `extras` mixed in; raise DataError with one clear sentence."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
@@ -192,11 +205,58 @@ def load_dataset(root: str | Path, validation_fraction: float = 0.2, seed: int =
                 f"add images of it to {train_dir} or remove it",
                 skipped,
             )
+    mixed_in = [(folder, mixed_in_classes(folder, labels, skipped)) for folder in map(Path, extras)]
+    if negatives is not None:
+        if BACKGROUND in labels:
+            raise DataError(
+                f"{root} already has a {BACKGROUND!r} class folder, the background class: give it --negatives "
+                "or that folder, not both",
+                skipped,
+            )
+        mixed_in.append((Path(negatives), {BACKGROUND: read_negatives(Path(negatives), skipped)}))
+    for folder, classes in mixed_in:
+        more_train, more_validation = stratified_split(classes, validation_fraction, seed)
+        for name in classes:
+            train_classes[name] = train_classes.get(name, []) + more_train[name]
+            val_classes[name] = val_classes.get(name, []) + more_validation[name]
+        layout += f"; {', '.join(f'{len(files)} {name}' for name, files in classes.items())} from {folder}"
+    labels = sorted(set(labels) | {name for _, classes in mixed_in for name in classes})
 
     def pairs(classes):
         return [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])]
 
     return Dataset(labels, pairs(train_classes), pairs(val_classes), layout, skipped)
+
+
+def read_negatives(folder: Path, skipped: dict[str, list[Path]]) -> list[Path]:
+    """The readable photos under a folder of negatives (any nesting); DataError if there are none."""
+    if not folder.is_dir():
+        raise DataError(f"negatives folder not found: {folder}", skipped)
+    images, found = scan_images(folder)
+    add_skipped(skipped, found)
+    readable = drop_unreadable({BACKGROUND: images}, skipped)[BACKGROUND]
+    if not readable:
+        raise DataError(f"negatives folder {folder} holds no readable image", skipped)
+    return readable
+
+
+def mixed_in_classes(folder: Path, labels: list[str], skipped: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """The readable images of a folder of class folders to mix in; DataError if it has none, or a class that
+    is neither one of `labels` nor the background."""
+    if not folder.is_dir():
+        raise DataError(f"folder to mix in not found: {folder}", skipped)
+    classes = {name: files for name, files in find_classes(folder, skipped)[0].items()}
+    unknown = sorted(set(classes) - set(labels) - {BACKGROUND})
+    if unknown:
+        raise DataError(
+            f"{folder} has class folders the data set does not have: {', '.join(unknown)} "
+            f"(its classes: {', '.join(labels)}, or {BACKGROUND} for photos with none of them)",
+            skipped,
+        )
+    classes = {name: files for name, files in drop_unreadable(classes, skipped).items() if files}
+    if not classes:
+        raise DataError(f"{folder} holds no readable image in a class folder", skipped)
+    return classes
 
 
 def dataset_from_split(run_dir: Path) -> Dataset:

@@ -7,16 +7,32 @@ import numpy as np
 ECE_BINS = 15  # confidence bins of the expected calibration error and the reliability diagram
 
 
-def classification_metrics(labels: list[str], y_true, probabilities) -> dict:
-    """Accuracy, log loss, expected calibration error and confusion matrix (rows: true class, columns:
-    predicted)."""
-    y_true = np.asarray(y_true, dtype=int)
+def decide(probabilities, background: int | None = None, min_probability: float = 0.0) -> np.ndarray:
+    """The decision rule: each row's most probable class, except that a class other than `background` (an
+    index) below `min_probability` becomes `background`. Without a background, the most probable class."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predicted = probabilities.argmax(axis=1)
+    if background is None:
+        return predicted
+    too_unsure = (predicted != background) & (probabilities.max(axis=1) < min_probability)
+    return np.where(too_unsure, background, predicted)
+
+
+def classification_metrics(
+    labels: list[str], y_true, probabilities, background: str | None = None, min_probability: float = 0.0
+) -> dict:
+    """Accuracy, log loss, expected calibration error and confusion matrix (rows: true class, columns:
+    predicted by `decide`). With a `background` label: also pet accuracy (the share of images of the other
+    classes given their class; "none" is wrong) and the false-pet rate (the share of background images given
+    another class), at `min_probability`."""
+    y_true = np.asarray(y_true, dtype=int)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    index = labels.index(background) if background in labels else None
+    predicted = decide(probabilities, index, min_probability)
     picked = np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-7, 1.0)
     confusion = np.zeros((len(labels), len(labels)), dtype=int)
     np.add.at(confusion, (y_true, predicted), 1)
-    return {
+    metrics = {
         "labels": list(labels),
         "images": int(len(y_true)),
         "accuracy": float((predicted == y_true).mean()),
@@ -24,6 +40,29 @@ def classification_metrics(labels: list[str], y_true, probabilities) -> dict:
         "ece": expected_calibration_error(y_true, probabilities),
         "confusion_matrix": confusion.tolist(),
     }
+    if index is not None:
+        pets, negatives = y_true != index, y_true == index
+        metrics |= {
+            "background": background,
+            "min_probability": min_probability,
+            "pet_images": int(pets.sum()),
+            "pet_accuracy": float((predicted[pets] == y_true[pets]).mean()) if pets.any() else None,
+            "negative_images": int(negatives.sum()),
+            "false_pet_rate": float((predicted[negatives] != index).mean()) if negatives.any() else None,
+        }
+    return metrics
+
+
+def choose_min_probability(probabilities, y_true, background: int, target: float = 0.01, cap: float = 0.99) -> float:
+    """The smallest rule threshold (on a 0.01 grid, at most `cap`; 0: the most probable class as it is) that
+    keeps the share of background images called another class under `target`."""
+    probabilities, y_true = np.asarray(probabilities, dtype=np.float64), np.asarray(y_true, dtype=int)
+    negatives = probabilities[y_true == background]
+    pet_confidence = np.sort(negatives.max(axis=1)[negatives.argmax(axis=1) != background])[::-1]
+    allowed = int(np.ceil(target * len(negatives))) - 1  # false pets tolerated: strictly under `target`
+    if len(pet_confidence) <= allowed:
+        return 0.0
+    return float(min(cap, np.floor(pet_confidence[allowed] * 100 + 1) / 100))
 
 
 def reliability_bins(y_true, probabilities, bins: int = ECE_BINS) -> list[dict]:
@@ -73,12 +112,24 @@ def format_metrics(metrics: dict) -> str:
     lines = [
         f"accuracy {metrics['accuracy']:.2%}  log loss {metrics['log_loss']:.4f}  ECE {metrics['ece']:.4f}  "
         f"({metrics['images']} images)",
+        *([background_line(metrics)] if metrics.get("background") else []),
         "confusion matrix (rows true, columns predicted):",
         " " * width + "".join(f"{label:>{width}}" for label in labels),
     ]
     for label, row in zip(labels, metrics["confusion_matrix"]):
         lines.append(f"{label:>{width}}" + "".join(f"{n:>{width}}" for n in row))
     return "\n".join(lines)
+
+
+def background_line(metrics: dict) -> str:
+    """Pet accuracy and false-pet rate, with the rule they were measured at."""
+    rate = metrics["false_pet_rate"]
+    pets = metrics["pet_accuracy"]
+    return (
+        f"pet accuracy {'-' if pets is None else f'{pets:.2%}'} ({metrics['pet_images']} pet images), "
+        f"false pets {'-' if rate is None else f'{rate:.2%}'} ({metrics['negative_images']} "
+        f"{metrics['background']!r} images), at min probability {metrics['min_probability']:g}"
+    )
 
 
 def check_parity(

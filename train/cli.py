@@ -20,9 +20,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from catdog.runtime.datasets import BACKGROUND
 from catdog.runtime.files import atomic_folder, atomic_path, write_json
 from catdog.runtime.images import PREPARATION
-from catdog.runtime.metrics import classification_metrics, format_metrics
+from catdog.runtime.metrics import choose_min_probability, classification_metrics, format_metrics
 
 CHECKPOINT = "checkpoint-best.keras"
 
@@ -66,6 +67,25 @@ def parse_args(argv=None):
     )
     add = parser.add_argument
     add("--data", help="data set folder (default: $CATDOG_DATA, else TensorFlow's cats_and_dogs_filtered download)")
+    add(
+        "--negatives",
+        help=f"folder of photos with none of the classes in them, learnt as the class {BACKGROUND!r} ('none': "
+        "no background class; default with the default data set: $CATDOG_NEGATIVES, else the ImageNet sample "
+        "images' non-pet classes)",
+    )
+    add(
+        "--other-pets",
+        help="class folders (cats/, dogs/) of pet photos from another source, mixed in ('none': not used; default "
+        "with the default data set: $CATDOG_OTHER_PETS, else the ImageNet sample images' cat and dog classes)",
+    )
+    add(
+        "--add",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="class folders to mix into the data set's classes of the same name (and none/ into the background), "
+        "e.g. sorted catdog-cam --collect frames; repeatable",
+    )
     add(
         "--config",
         help="a run's config.json (or catdog-tune's best.json): its values become the defaults, "
@@ -235,6 +255,17 @@ def make_strategy(kind: str):
     return tf.distribute.MirroredStrategy()
 
 
+def resolve_sources(args) -> None:
+    """Fill in --negatives and --other-pets: with the default data set their defaults (train/data.py), else
+    only what was given; 'none' where there is nothing."""
+    from catdog.train.data import default_sources
+
+    defaults = default_sources() if args.data is None and None in (args.negatives, args.other_pets) else (None, None)
+    for name, default in zip(("negatives", "other_pets"), defaults):
+        if getattr(args, name) is None:
+            setattr(args, name, str(default) if default else "none")
+
+
 def take_stratified(items, count: int, seed: int):
     """At most `count` items, the same share from each class."""
     import random
@@ -258,7 +289,10 @@ def train(args) -> dict:
     if args.resume:
         dataset = dataset_from_split(Path(args.resume))
     else:
-        dataset = load_dataset(args.data or default_data_dir(), args.validation_fraction, args.seed)
+        resolve_sources(args)
+        extras = [folder for folder in (args.other_pets, *args.add) if folder != "none"]
+        negatives = None if args.negatives == "none" else args.negatives
+        dataset = load_dataset(args.data or default_data_dir(), args.validation_fraction, args.seed, negatives, extras)
         if args.max_images:
             dataset.train = take_stratified(dataset.train, args.max_images, args.seed)
             dataset.validation = take_stratified(dataset.validation, max(2, args.max_images // 2), args.seed)
@@ -337,6 +371,9 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             1e-3 if learning_rate == "find" else learning_rate, use_ema=args.ema, ema_momentum=0.99
         )
 
+    counts = [sum(1 for _, y in dataset.train if y == i) for i in range(len(dataset.labels))]
+    # Balanced: every class weighs as much in the loss, however many photos it has (negatives are fewer).
+    class_weights = {label: len(dataset.train) / (len(counts) * n) for label, n in zip(dataset.labels, counts)}
     scratch = from_scratch(args.model, args.weights)
     if scratch:  # one phase: nothing pretrained to keep, nothing to fine-tune after
         args.fine_tune_epochs = 0
@@ -359,6 +396,10 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         ),
         "seed": args.seed,
         "data": str(Path(args.data or default_data_dir()).resolve()),
+        "negatives": args.negatives,
+        "other_pets": args.other_pets,
+        "add": args.add,
+        "class_weights": class_weights,
         "layout": dataset.layout,
         "train_images": len(dataset.train),
         "validation_images": len(dataset.validation),
@@ -455,6 +496,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
             epochs=end_epoch,
             initial_epoch=initial_epoch,
             callbacks=[StopOnInterrupt(), point, *swap, checkpoint, stop, *restore],
+            class_weight=dict(enumerate(class_weights.values())),
             verbose=verbose,
             shuffle=False,
         )  # train_ds shuffles itself
@@ -521,27 +563,31 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     best = keras.models.load_model(checkpoint_path, compile=False)
     choice_y, val_y = [y for _, y in choice_items], [y for _, y in dataset.validation]
     val_logits = predict_logits(best, dataset.validation, args.size, args.batch_size)
+    choice_logits = predict_logits(best, choice_items, args.size, args.batch_size)
     calibration, temperature = None, None
     if args.calibrate and dataset.selection:
-        calibration = decide_temperature(
-            predict_logits(best, choice_items, args.size, args.batch_size), choice_y, seed=args.seed
-        )
+        calibration = decide_temperature(choice_logits, choice_y, seed=args.seed)
         temperature = calibration.temperature
         if temperature:
             fold_temperature(best, temperature)
     elif args.calibrate:
         say("no selection split: not calibrating (the temperature would be fitted on the validation split)")
+    rule = {"background": BACKGROUND if BACKGROUND in dataset.labels else None, "min_probability": 0.0}
+    if rule["background"]:
+        rule["min_probability"] = choose_min_probability(
+            softmax(choice_logits / (temperature or 1)), choice_y, dataset.labels.index(BACKGROUND)
+        )
     with atomic_path(run_dir / "model.keras") as temp:
         best.save(temp)
     for done in (checkpoint_path, run_dir / RESUME_MODEL, run_dir / RESUME_STATE):
         done.unlink(missing_ok=True)
-    write_json(run_dir / "config.json", {**config, "temperature": temperature})
+    write_json(run_dir / "config.json", {**config, "temperature": temperature, **rule})
 
     # The validation split's only use: measuring the chosen model once.
     metrics = {
         "split": "validation",
         "chosen_on": chooser,
-        **evaluate_model(best, dataset.validation, dataset.labels, args.size, args.batch_size),
+        **evaluate_model(best, dataset.validation, dataset.labels, args.size, args.batch_size, **rule),
     }
     before = softmax(val_logits)
     metrics["before_calibration"] = {
@@ -554,7 +600,9 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
     if dataset.selection:
         metrics["selection"] = {
             k: v
-            for k, v in evaluate_model(best, dataset.selection, dataset.labels, args.size, args.batch_size).items()
+            for k, v in evaluate_model(
+                best, dataset.selection, dataset.labels, args.size, args.batch_size, **rule
+            ).items()
             if k != "confusion_matrix"
         }
     metrics["wall_seconds"] = round(elapsed(), 1)

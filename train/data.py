@@ -1,14 +1,26 @@
 """Training data: where the default data set comes from, and streaming labelled images with tf.data. Finding,
-checking and splitting the images of a data set folder is catdog.runtime.datasets."""
+checking and splitting the images of a data set folder is catdog.runtime.datasets.
+
+The default data set is cats_and_dogs_filtered (Kaggle / Asirra photos) plus, from another source, photos with
+no cat or dog (the background class) and more cat and dog photos, so that the model cannot tell a pet by the
+look of its photo source: both from the ImageNet sample images (one photo per ImageNet class, collected in
+github.com/EliSchwartz/imagenet-sample-images; ImageNet's terms: non-commercial research and education),
+split by class into pets (the 118 dog and 5 domestic cat classes) and negatives (every other class).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from catdog.runtime.datasets import DataError
+from catdog.runtime.files import atomic_folder
 
 DATA_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+SAMPLES_URL = "https://github.com/EliSchwartz/imagenet-sample-images/archive/refs/heads/master.zip"
+# ImageNet's classes are its WordNet ids in sorted order: dogs are classes 151-268, domestic cats 281-285.
+PET_WNIDS = {"dogs": ("n02085620", "n02113978"), "cats": ("n02123045", "n02124075")}
 
 
 def default_data_dir() -> Path:
@@ -22,6 +34,46 @@ def default_data_dir() -> Path:
     if not found:
         raise DataError(f"downloaded {DATA_URL} but found no cats_and_dogs_filtered/train in it")
     return found[0]
+
+
+def default_sources() -> tuple[Path | None, Path | None]:
+    """The negatives folder and the other-source pets folder of the default data set: $CATDOG_NEGATIVES and
+    $CATDOG_OTHER_PETS if set, else the ImageNet sample images (downloaded once, cached by Keras, and sorted
+    into both). (None, None), with one line on stderr, when neither can be had: two classes only."""
+    if os.environ.get("CATDOG_NEGATIVES") or os.environ.get("CATDOG_OTHER_PETS"):
+        return tuple(Path(os.environ[name]) if os.environ.get(name) else None for name in ENVIRONMENT)
+    import keras
+
+    try:
+        got = Path(keras.utils.get_file("samples.zip", SAMPLES_URL, extract=True, cache_subdir=SAMPLES_CACHE))
+    except Exception as error:  # no network, a server error: train the two classes, and say so
+        print(f"catdog-train: no negatives ({SAMPLES_URL}: {error}); training cats and dogs only", file=sys.stderr)
+        return None, None
+    samples = got if got.is_dir() else got.parent  # Keras 3 gives the extracted folder, older ones the zip
+    sorted_folder = samples.with_name(SAMPLES_CACHE + "-sorted")
+    if not sorted_folder.is_dir():
+        with atomic_folder(sorted_folder) as building:
+            sort_imagenet_samples(samples, building)
+    return sorted_folder / "negatives", sorted_folder / "other_source_pets"
+
+
+ENVIRONMENT = ("CATDOG_NEGATIVES", "CATDOG_OTHER_PETS")
+SAMPLES_CACHE = "catdog-imagenet-samples"
+
+
+def imagenet_pet(wnid: str) -> str | None:
+    """'dogs' or 'cats' for the WordNet id of an ImageNet dog or domestic cat class, else None."""
+    return next((name for name, (first, last) in PET_WNIDS.items() if first <= wnid <= last), None)
+
+
+def sort_imagenet_samples(source: Path, target: Path) -> None:
+    """Link each ImageNet sample photo (named `<wnid>_<class name>.JPEG`) under `source` into
+    target/other_source_pets/{cats,dogs}/ or target/negatives/."""
+    for photo in sorted(source.rglob("n*_*.JPEG")):
+        pet = imagenet_pet(photo.name.split("_")[0])
+        folder = target / ("other_source_pets/" + pet if pet else "negatives")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / photo.name).symlink_to(photo.resolve())
 
 
 def make_tf_dataset(

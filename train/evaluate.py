@@ -23,10 +23,13 @@ def predict_probabilities(model, items, size: int, batch_size: int = 32) -> np.n
     return model.predict(make_tf_dataset(items, size, batch_size), verbose=0)
 
 
-def evaluate_model(model, items, labels: list[str], size: int, batch_size: int = 32) -> dict:
-    """Accuracy, log loss and confusion matrix of a Keras model on (path, label) items."""
+def evaluate_model(
+    model, items, labels: list[str], size: int, batch_size: int = 32, background=None, min_probability=0.0
+) -> dict:
+    """Accuracy, log loss and confusion matrix of a Keras model on (path, label) items; with a background
+    label, pet accuracy and false-pet rate at the decision rule too (classification_metrics)."""
     probabilities = predict_probabilities(model, items, size, batch_size)
-    return classification_metrics(labels, [y for _, y in items], probabilities)
+    return classification_metrics(labels, [y for _, y in items], probabilities, background, min_probability)
 
 
 def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None, held_out: str = "validation") -> None:
@@ -118,7 +121,8 @@ def main(argv=None) -> int:
         )
         return 2
     size = model.input_shape[1]
-    metrics = evaluate_model(model, items, labels, size, args.batch_size)
+    rule = {key: config[key] for key in ("background", "min_probability") if config.get(key) is not None}
+    metrics = evaluate_model(model, items, labels, size, args.batch_size, **rule)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0
 
