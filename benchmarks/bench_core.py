@@ -26,6 +26,7 @@ from catdog.runtime.files import read_json
 from catdog.runtime.folders import EXPORT, MODEL, PARITY, SPLIT, RunFolder, is_export, newest_export
 from catdog.runtime.images import load_prepared, read_image, skipped_lines
 from catdog.runtime.kinds import KINDS
+from catdog.runtime.machine import cpu_model, cpuinfo
 from catdog.runtime.metadata import Sidecar, SourceModel, package_versions, sidecar_path
 
 HERE = Path(__file__).resolve().parent
@@ -323,22 +324,6 @@ def one_cpu():
 
 PACKAGES = ("numpy", "opencv-python", "opencv-python-headless", "ai-edge-litert", "onnxruntime")
 PACKAGES += ("tensorflow", "keras", "pytest", "catdog")
-
-
-def cpuinfo() -> dict[str, str]:
-    """The first value of every field of /proc/cpuinfo (empty where there is none)."""
-    fields = {}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
-def cpu_model(fields: dict[str, str]) -> str:
-    """The CPU model as /proc/cpuinfo's `fields` say (a Pi says its board model), else platform's word."""
-    model = next((fields[k] for k in ("model name", "Model", "Hardware", "cpu model") if fields.get(k)), None)
-    return model or platform.processor() or platform.machine()
 
 
 def machine_info() -> dict:

@@ -1,20 +1,29 @@
-"""Choosing which artifact to run: the one named, the preferred one in an export folder, or (`--backend auto`)
-the fastest on this machine among those whose sidecar says parity passed."""
+"""Choosing which artifact to run: the one named; in an export folder by default the fastest on this machine
+among those whose sidecar says parity passed (timed once per machine, artifacts and thread count, then read
+from a cache file); or the preferred one of a format (`--backend tflite|onnx|preferred`)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from catdog.runtime.backends import BackendError
+from catdog.runtime.backends import BackendError, default_threads
 from catdog.runtime.classifier import Classifier
+from catdog.runtime.files import read_json, write_json
 from catdog.runtime.folders import EXPORT, RUNS, is_export, newest_export
 from catdog.runtime.kinds import PRECISIONS, SUFFIXES, ArtifactKind
+from catdog.runtime.machine import machine_identity
 from catdog.runtime.metadata import MetadataError, Sidecar, sidecar_path
 from catdog.runtime.metrics import latency_stats
+
+CACHE_DIR = "CATDOG_CACHE_DIR"  # the environment variable that moves the cache (tests put it in tmp_path)
 
 
 class ModelChoiceError(ValueError):
@@ -48,31 +57,109 @@ def time_inference(classifier: Classifier, warmup: int = 3, runs: int = 20) -> f
     return latency_stats(times)["median_ms"]
 
 
-def pick_fastest(artifacts, threads: int | None = None) -> tuple[Classifier, str]:
-    """Time each artifact whose parity passed, all at the same thread count; return the fastest Classifier
-    and a one-line explanation."""
-    timed, skipped = [], []
-    for path in map(Path, artifacts):
+def cache_dir() -> Path:
+    """$CATDOG_CACHE_DIR, else $XDG_CACHE_HOME/catdog, else ~/.cache/catdog."""
+    if os.environ.get(CACHE_DIR):
+        return Path(os.environ[CACHE_DIR])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "catdog"
+
+
+def read_timings(path: Path, key: dict) -> dict | None:
+    """The cache entry at `path` if it is one for exactly `key` (machine, threads, artifacts' SHA-256) with
+    usable timings; None if it is missing, unparsable, of other types or stale."""
+    try:
+        entry = read_json(path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or any(entry.get(name) != value for name, value in key.items()):
+        return None
+    times, skipped = entry.get("median_ms"), entry.get("skipped")
+    if not (isinstance(times, dict) and times and set(times) <= set(key["artifacts"])):
+        return None
+    if not all(type(ms) in (int, float) and math.isfinite(ms) and ms >= 0 for ms in times.values()):
+        return None
+    if not (isinstance(skipped, list) and all(isinstance(s, str) for s in skipped)):
+        return None
+    return entry if isinstance(entry.get("measured"), str) else None
+
+
+def time_all(paths: list[Path], threads: int) -> tuple[Classifier, dict[str, float], list[str]]:
+    """Time each artifact at `threads` threads: the fastest Classifier, median ms by file name, and the ones
+    that did not load, with why."""
+    best, times, skipped = None, {}, []
+    for path in paths:
         try:
-            if not Sidecar.read(path).parity_passed:
-                skipped.append(f"{path.name}: failed parity")
-                continue
             classifier = Classifier(path, threads)
         except (BackendError, MetadataError) as error:
             skipped.append(f"{path.name}: {error}")
             continue
-        timed.append((time_inference(classifier), classifier))
-    if not timed:
-        raise ModelChoiceError("no artifact passed parity and loaded: " + "; ".join(skipped))
-    timed.sort(key=lambda pair: pair[0])
-    (best_ms, best), others = timed[0], timed[1:]
-    line = f"picked {best.path.name}: {best_ms:.2f} ms median"
+        times[path.name] = round(time_inference(classifier), 4)
+        if best is None or times[path.name] < times[best.path.name]:
+            best = classifier
+    if best is None:
+        raise ModelChoiceError("no artifact that passed parity loaded: " + "; ".join(skipped))
+    return best, times, skipped
+
+
+def passed_parity(artifacts) -> tuple[list[tuple[Path, str]], list[str]]:
+    """The artifacts whose sidecar says parity passed, with the SHA-256 it records; and the others, with why."""
+    passed, skipped = [], []
+    for path in map(Path, artifacts):
+        try:
+            sidecar = Sidecar.read(path)
+        except MetadataError as error:
+            skipped.append(f"{path.name}: {error}")
+            continue
+        if sidecar.parity_passed:
+            passed.append((path, sidecar.sha256))
+        else:
+            skipped.append(f"{path.name}: failed parity")
+    if not passed:
+        raise ModelChoiceError("no artifact passed parity: " + "; ".join(skipped))
+    return passed, skipped
+
+
+def pick_fastest(artifacts, threads: int | None = None) -> tuple[Classifier, str]:
+    """The fastest here of the artifacts whose parity passed, all timed at the same thread count, once per
+    machine (machine_identity), artifacts (their sidecars' SHA-256) and thread count: the timings are cached in
+    cache_dir(), so a later start loads only the one it picks. Returns it and its "using ..." line: which,
+    why, and whether measured now or read from the cache."""
+    threads = threads or default_threads()
+    passed, skipped = passed_parity(artifacts)
+    key = {"machine": machine_identity(), "threads": threads, "artifacts": {p.name: sha for p, sha in passed}}
+    cache = cache_dir() / f"fastest-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.json"
+    entry, classifier = read_timings(cache, key), None
+    if entry is not None:
+        fastest = min(entry["median_ms"], key=entry["median_ms"].get)
+        try:
+            classifier = Classifier(next(p for p, _ in passed if p.name == fastest), threads)
+            source = f"from the cache {cache} (measured {entry['measured']})"
+        except (BackendError, MetadataError):  # the cached pick no longer loads: measure again
+            entry = None
+    if entry is None:
+        classifier, times, failed = time_all([p for p, _ in passed], threads)
+        entry = {**key, "median_ms": times, "skipped": failed, "measured": time.strftime("%Y-%m-%d %H:%M")}
+        try:
+            write_json(cache, entry)
+            source = f"measured now, cached in {cache}"
+        except OSError as error:
+            source = f"measured now, not cached ({cache}: {error.strerror})"
+    return classifier, fastest_line(classifier, entry["median_ms"], skipped + entry["skipped"], source)
+
+
+def fastest_line(classifier: Classifier, times: dict[str, float], skipped: list[str], source: str) -> str:
+    """'using PATH: NAME, N threads; fastest of 4 that passed parity: A ms median vs OTHER B ms, ...;
+    skipped ...; measured now, cached in FILE' (or 'from the cache FILE (measured WHEN)')."""
+    name = classifier.path.name
+    line = f"using {classifier.path}: {classifier.name}, {threads_text(classifier.threads)}; "
+    which = f"fastest of {len(times)}" if len(times) > 1 else "the only one"
+    line += f"{which} that passed parity: {times[name]:.2f} ms median"
+    others = sorted((ms, other) for other, ms in times.items() if other != name)
     if others:
-        line += " vs " + ", ".join(f"{c.path.name} {ms:.2f} ms" for ms, c in others)
-    line += f", each at {threads_text(best.threads)}"
+        line += " vs " + ", ".join(f"{other} {ms:.2f} ms" for ms, other in others)
     if skipped:
         line += "; skipped " + "; ".join(skipped)
-    return best, line
+    return f"{line}; {source}"
 
 
 def threads_text(threads: int) -> str:
@@ -95,11 +182,12 @@ def pick_preferred(artifacts) -> Path:
 def load_model(
     model: str | Path | None, backend: str | None = None, threads: int | None = None
 ) -> tuple[Classifier, str]:
-    """A Classifier for MODEL (an artifact, or an export folder; None: the newest complete runs/*/export) and
-    a line saying what was chosen and why.
+    """A Classifier for MODEL (an artifact, an export folder, or a run folder: its export/; None: the newest
+    complete runs/*/export) and a line saying what was chosen and why.
 
-    backend: None (the file as given; in a folder the preferred artifact), 'tflite' or 'onnx' (that format
-    only), or 'auto' (in a folder: the fastest here among those that passed parity)."""
+    backend: None or 'auto' (the file as given; in a folder the fastest here that passed parity: pick_fastest),
+    'preferred' (in a folder: int8 TFLite first, untimed: pick_preferred), 'tflite' or 'onnx' (that format
+    only, its preferred artifact)."""
     if model is None:
         model = newest_export()
         if model is None:
@@ -109,10 +197,12 @@ def load_model(
     model = Path(model)
     if not model.exists():
         raise ModelChoiceError(f"model not found: {model}")
+    if model.is_dir() and not is_export(model) and is_export(model / EXPORT):  # a run folder
+        model = model / EXPORT
     if model.is_file():
-        if backend == "auto":
+        if backend in ("auto", "preferred"):
             raise ModelChoiceError(
-                f"--backend auto chooses among an export folder's artifacts; {model} is one file "
+                f"--backend {backend} chooses among an export folder's artifacts; {model} is one file "
                 f"(give its folder, {model.parent})"
             )
         if backend in SUFFIXES and model.suffix != SUFFIXES[backend]:
@@ -121,9 +211,8 @@ def load_model(
         warning = "" if classifier.sidecar.parity_passed else " (warning: its sidecar does not say parity passed)"
         return classifier, f"using {model}: {classifier.name}, {threads_text(classifier.threads)}{warning}"
     artifacts = find_artifacts(model, backend)
-    if backend == "auto":
-        classifier, line = pick_fastest(artifacts, threads)
-        return classifier, f"{line} (in {model})"
+    if backend in (None, "auto"):
+        return pick_fastest(artifacts, threads)
     classifier = Classifier(pick_preferred(artifacts), threads)
     return classifier, f"using {classifier.path}: {classifier.name}, {threads_text(classifier.threads)}"
 
@@ -146,7 +235,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, --threads and --backend, the same in catdog-predict and catdog-cam."""
     parser.add_argument(
         "--model",
-        help=f"an artifact (.tflite/.onnx with its .json sidecar) or an export folder "
+        help=f"an artifact (.tflite/.onnx with its .json sidecar), an export folder or a run folder "
         f"(default: the newest complete {RUNS}/*/{EXPORT} folder)",
     )
     parser.add_argument(
@@ -154,7 +243,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=("auto", *SUFFIXES),
-        help="in an export folder: that format's preferred artifact, or 'auto': the fastest "
-        "here among those that passed parity (default: int8 TFLite)",
+        choices=("auto", "preferred", *SUFFIXES),
+        help="in an export or run folder: auto (the default) runs the fastest here of the artifacts that passed "
+        "parity, timed once per machine, artifacts and thread count and cached in "
+        f"${CACHE_DIR}, else $XDG_CACHE_HOME/catdog or ~/.cache/catdog; preferred: int8 TFLite first, untimed; "
+        "tflite or onnx: that format only, int8 first",
     )

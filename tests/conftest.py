@@ -11,6 +11,15 @@ from support import DATA
 CAMERA_PHOTOS = 6
 
 
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path_factory, monkeypatch) -> Path:
+    """A fastest-artifact cache of each test's own (CATDOG_CACHE_DIR, inherited by the commands it runs), never
+    the user's ~/.cache/catdog."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("CATDOG_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not DATA.is_dir():

@@ -1,9 +1,11 @@
-"""catdog-predict and model choice (--backend, auto) on the tiny model's real exports and real photos."""
+"""catdog-predict and model choice (the fastest here, cached; --backend) on the tiny model's real exports and
+real photos."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from support import run_cli
 
-from catdog.runtime.auto import ModelChoiceError, load_model, pick_fastest
+from catdog.runtime.auto import ModelChoiceError, load_model, pick_fastest, threads_text
 from catdog.runtime.metadata import sidecar_path
 
 ARTIFACTS = ["model_fp32.tflite", "model_fp16.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
@@ -29,6 +31,16 @@ def assert_error(result, code: int, *words: str) -> None:
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "error" in last and all(word in last for word in words), last
+
+
+def using_line(result) -> str:
+    """The line that says which artifact was chosen and why."""
+    return next(line for line in result.stderr.splitlines() if line.startswith("catdog-predict: using "))
+
+
+def cache_file(line: str) -> Path:
+    """The cache file a "using" line names."""
+    return Path(re.search(r"(?:cached in|from the cache) (\S+\.json)", line).group(1))
 
 
 def copy_artifact(tiny_export, name, target, **changes):
@@ -61,7 +73,7 @@ def test_csv_is_a_kaggle_submission(tiny_export, shared_data, tmp_path):
         shutil.copy(source, photos / name)
     out = tmp_path / "sub" / "submission.csv"
     result = run_cli("catdog-predict", "--model", tiny_export, photos, "--json", "--csv", out, check=True)
-    assert "model_int8.tflite" in result.stderr  # an export folder means its int8 TFLite
+    assert "that passed parity" in result.stderr  # an export folder means its fastest artifact here
     with open(out, newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["id", "label"]
@@ -106,7 +118,7 @@ def test_csv_needs_a_dog_label(tiny_export, shared_data, tmp_path):
 
 
 def test_choosing_by_backend(tiny_export, tmp_path):
-    assert load_model(tiny_export)[0].path.name == "model_int8.tflite"
+    assert load_model(tiny_export, "preferred")[0].path.name == "model_int8.tflite"
     assert load_model(tiny_export, "onnx")[0].path.name == "model_int8.onnx"
     assert load_model(tiny_export / "model_fp16.tflite", "tflite")[0].sidecar.precision == "fp16"
     with pytest.raises(ModelChoiceError, match="not a onnx model"):
@@ -114,7 +126,7 @@ def test_choosing_by_backend(tiny_export, tmp_path):
     # int8 failed parity: the folder's default falls back to the next precision
     failed = copy_artifact(tiny_export, "model_int8.tflite", tmp_path, parity={"passed": False})
     copy_artifact(tiny_export, "model_fp16.tflite", tmp_path)
-    classifier, note = load_model(failed.parent)
+    classifier, note = load_model(failed.parent, "preferred")
     assert classifier.path.name == "model_fp16.tflite", note
 
 
@@ -123,11 +135,14 @@ def test_auto_picks_the_fastest_that_passed_parity(tiny_export, tmp_path):
     artifacts = [copy_artifact(tiny_export, name, tmp_path) for name in ARTIFACTS]
     copy_artifact(tiny_export, failing, tmp_path, parity={"passed": False})
     classifier, line = pick_fastest(artifacts, threads=1)
-    timed = re.findall(r"(model_\w+\.\w+):? ([\d.]+) ms", line)
-    assert line.startswith(f"picked {classifier.path.name}") and line.endswith(f"; skipped {failing}: failed parity")
-    assert sorted(name for name, _ in timed) == sorted(set(ARTIFACTS) - {failing})
-    assert float(timed[0][1]) == min(float(ms) for _, ms in timed)
-    assert load_model(tmp_path, "auto", threads=1)[0].path.name != failing
+    others = re.findall(r"(model_\w+\.\w+) [\d.]+ ms", line)
+    assert line.startswith(f"using {classifier.path}: ") and f"; skipped {failing}: failed parity; measured now" in line
+    assert sorted([classifier.path.name, *others]) == sorted(set(ARTIFACTS) - {failing})
+    timings = json.loads(cache_file(line).read_text())["median_ms"]
+    assert sorted(timings) == sorted(set(ARTIFACTS) - {failing})
+    assert min(timings, key=timings.get) == classifier.path.name
+    again, line = load_model(tmp_path, "auto", threads=1)
+    assert again.path == classifier.path and "; from the cache " in line
 
 
 def test_runtime_never_imports_tensorflow(tiny_export, shared_data):
@@ -153,3 +168,56 @@ def test_the_model_as_first_argument_still_works_for_one_release(tiny_export, ca
     rows = [[json.loads(line) for line in result.stdout.splitlines()] for result in (old, new)]
     assert [(r["source"], r["probabilities"]) for r in rows[0]] == [(r["source"], r["probabilities"]) for r in rows[1]]
     assert all(r["path"] == r["source"] for r in rows[1])  # the key before 0.2, kept until 0.3
+
+
+def test_an_export_folder_means_its_fastest_artifact_timed_once_then_cached(
+    camera_photos, tiny_export, cache_dir, tmp_path
+):
+    folder = tmp_path / "export"
+    shutil.copytree(tiny_export, folder)
+    first = using_line(run_cli("catdog-predict", "--model", folder, camera_photos, check=True))
+    match = re.fullmatch(
+        rf"catdog-predict: using {re.escape(str(folder))}/(model_\w+\.\w+): .+; fastest of 5 that passed parity: "
+        rf"[\d.]+ ms median vs .+; measured now, cached in {re.escape(str(cache_dir))}/fastest-\w+\.json",
+        first,
+    )
+    assert match, first
+    chosen, cache = match.group(1), cache_file(first)
+    assert cache.is_file()
+    for name in set(ARTIFACTS) - {chosen}:
+        (folder / name).write_bytes(b"not a model")  # loading one now fails its SHA-256 check
+    for model in (folder, tmp_path):  # the export folder, and the run folder it is in
+        again = using_line(run_cli("catdog-predict", "--model", model, camera_photos, check=True))
+        # the same choice and the same timings, read back without loading (or timing) the others
+        assert again.startswith(first.split("; measured now")[0] + f"; from the cache {cache} (measured "), again
+    assert list(cache_dir.iterdir()) == [cache]
+
+
+@pytest.mark.parametrize("damage", ["unparsable", "wrong types", "another SHA-256", "other threads", "another CPU"])
+def test_a_corrupt_or_stale_cache_entry_is_measured_again(tiny_export, camera_photos, damage):
+    args = ("catdog-predict", "--model", tiny_export, camera_photos)
+    cache = cache_file(using_line(run_cli(*args, check=True)))
+    entry = json.loads(cache.read_text())
+    changes = {
+        "wrong types": {"median_ms": {name: "fast" for name in entry["median_ms"]}},
+        "another SHA-256": {"artifacts": {**entry["artifacts"], "model_int8.tflite": "0" * 64}},
+        "other threads": {"threads": entry["threads"] + 1},
+        "another CPU": {"machine": {**entry["machine"], "cpu": "another CPU"}},
+    }
+    cache.write_text('{"machine": ' if damage == "unparsable" else json.dumps({**entry, **changes[damage]}))
+    again = using_line(run_cli(*args, check=True))
+    assert again.endswith(f"; measured now, cached in {cache}"), again
+    rewritten = json.loads(cache.read_text())
+    assert {key: rewritten[key] for key in ("machine", "threads", "artifacts")} == {
+        key: entry[key] for key in ("machine", "threads", "artifacts")
+    }
+    assert list(cache.parent.iterdir()) == [cache]  # written whole, no partial file beside it
+
+
+@pytest.mark.parametrize(("backend", "chosen"), [("onnx", "model_int8.onnx"), ("preferred", "model_int8.tflite")])
+def test_a_backend_chooses_as_before_without_timing(tiny_export, camera_photos, cache_dir, backend, chosen):
+    result = run_cli("catdog-predict", "--model", tiny_export, camera_photos, "--backend", backend, check=True)
+    name = f"{chosen.split('.')[1]} int8 ({'onnxruntime' if backend == 'onnx' else 'ai_edge_litert'})"
+    threads = threads_text(len(os.sched_getaffinity(0)))
+    assert using_line(result) == f"catdog-predict: using {tiny_export / chosen}: {name}, {threads}"
+    assert not any(cache_dir.iterdir())
