@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
+from catdog.export.noise import filtered_stderr, quiet_python
 from catdog.runtime.auto import positive_int
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_json
@@ -111,6 +112,7 @@ def parse_args(argv=None):
     )
     add("--seed", type=int, default=42)
     add("--out", help="output folder (default: <run>/export)")
+    add("--verbose", action="store_true", help="keep TensorFlow's and the converters' lines left out as noise")
     return parser.parse_args(argv)
 
 
@@ -451,10 +453,13 @@ def write_report(out: Path, rows, labels, items, predictions) -> None:
 
 def main(argv=None) -> int:
     """Entry point of catdog-export."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines are noise here
     args = parse_args(argv)
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no info lines
+        quiet_python()
     try:
-        return export_all(args)
+        with filtered_stderr(not args.verbose):  # TensorFlow's and the converters' known harmless lines left out
+            return export_all(args)
     except ExportError as error:
         print(f"catdog-export: error: {error}", file=sys.stderr)
         return 2

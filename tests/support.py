@@ -38,8 +38,10 @@ TINY = [
 
 
 def run_cli(*args, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
-    """Run one of the project's console scripts as a user would, capturing its output."""
+    """Run one of the project's console scripts as a user would, capturing its output (an `env` value of None
+    removes that variable)."""
     env = {**os.environ, "CATDOG_WEIGHTS_DIR": str(WEIGHTS), "TF_CPP_MIN_LOG_LEVEL": "3", **kwargs.pop("env", {})}
+    env = {name: value for name, value in env.items() if value is not None}
     script = Path(sys.executable).parent / args[0]
     result = subprocess.run([str(script), *map(str, args[1:])], capture_output=True, text=True, env=env, **kwargs)
     if check and result.returncode != 0:
@@ -58,6 +60,8 @@ def make_class_folders(target: Path, per_class: int, split: str = "train") -> Pa
 
 
 BUILT = pytest.StashKey[dict]()
+OUTPUTS = pytest.StashKey[dict]()  # the combined output of the tiny run's catdog-train and catdog-export
+AS_A_USER = {"TF_CPP_MIN_LOG_LEVEL": None}  # TensorFlow's log level left to the tool, as a user runs it
 
 
 def once(config, name: str, make):
@@ -85,9 +89,10 @@ def tiny_run(config, mktemp) -> Path:
 
     def make():
         runs = mktemp("runs")
-        run_cli(
-            "catdog-train", "--data", tiny_data(config, mktemp), *TINY, "--runs-dir", runs, "--name", "tiny", check=True
-        )
+        data = tiny_data(config, mktemp)
+        result = run_cli("catdog-train", "--data", data, *TINY, "--runs-dir", runs, "--name", "tiny", env=AS_A_USER)
+        config.stash.setdefault(OUTPUTS, {})["catdog-train"] = result.stdout + result.stderr
+        assert result.returncode == 0, result.stdout + result.stderr
         return runs / "tiny"
 
     return once(config, "tiny_run", make)
@@ -99,19 +104,10 @@ def tiny_export(config, mktemp) -> Path:
 
     def make():
         out = mktemp("export")
-        limits = ["--max-drop", "100", "--min-agreement", "0"]
-        run_cli(
-            "catdog-export",
-            tiny_run(config, mktemp),
-            "--int8",
-            "--fp16",
-            "--calibration-size",
-            "32",
-            *limits,
-            "--out",
-            out,
-            check=True,
-        )
+        options = ["--int8", "--fp16", "--max-drop", "100", "--min-agreement", "0", "--calibration-size", "32"]
+        result = run_cli("catdog-export", tiny_run(config, mktemp), *options, "--out", out, env=AS_A_USER)
+        config.stash.setdefault(OUTPUTS, {})["catdog-export"] = result.stdout + result.stderr
+        assert result.returncode == 0, result.stdout + result.stderr
         return out
 
     return once(config, "tiny_export", make)

@@ -193,6 +193,7 @@ def parse_args(argv=None):
     add("--runs-dir", default="runs", help="where run folders go")
     add("--name", type=folder_name, help="run folder name (default: model, size and time)")
     add("--quiet", action="store_true", help="no progress bars, only the result lines")
+    add("--verbose", action="store_true", help="keep TensorFlow's log lines and warnings left out as noise")
     add(
         "--resume",
         metavar="RUN",
@@ -637,22 +638,30 @@ def count_weights(weights) -> int:
 
 def main(argv=None) -> int:
     """Entry point of catdog-train: clear one-line errors, non-zero exit."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines are noise here
     args = parse_args(argv)
+    from catdog.export.noise import filtered_stderr, quiet_python
     from catdog.runtime.datasets import DataError
     from catdog.runtime.images import skipped_lines
-    from catdog.train.models import ModelError
 
-    try:
-        train(args)
-    except (DataError, ModelError, OSError) as error:
-        for line in skipped_lines(getattr(error, "skipped", {})):
-            print(f"catdog-train: {line}", file=sys.stderr)
-        print(f"catdog-train: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as error:
-        print(f"catdog-train: interrupted; {error or 'no epoch had finished: no run folder was left'}", file=sys.stderr)
-        return 130
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no info lines
+        quiet_python()
+    with filtered_stderr(not args.verbose):  # TensorFlow's known harmless C++ lines left out (export/noise.py)
+        from catdog.train.models import ModelError  # imports TensorFlow
+
+        try:
+            train(args)
+        except (DataError, ModelError, OSError) as error:
+            for line in skipped_lines(getattr(error, "skipped", {})):
+                print(f"catdog-train: {line}", file=sys.stderr)
+            print(f"catdog-train: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as error:
+            print(
+                f"catdog-train: interrupted; {error or 'no epoch had finished: no run folder was left'}",
+                file=sys.stderr,
+            )
+            return 130
     return 0
 
 

@@ -1,0 +1,27 @@
+"""catdog-train and catdog-export as a user runs them print none of TensorFlow's known harmless messages
+(catdog.export.noise); the tiny run's own commands are checked, so this costs no extra run."""
+
+import re
+
+import pytest
+from support import OUTPUTS
+
+# What issue 21 saw in the quick start, each of them harmless.
+NOISE = [
+    r"absl::InitializeLog",
+    r"cudart_stub\.cc",
+    r"cpu_feature_guard\.cc",
+    r"failed call to cuInit",
+    r"NodeDef mentions attribute use_unbounded_threadpool",
+    r"WARNING:absl:Please consider providing the trackable_obj",
+    r"UserWarning: Statistics for quantized inputs were expected",
+    r"fully_quantize: 0, inference_type: 6",
+    r"Created TensorFlow Lite XNNPACK delegate",
+]
+
+
+@pytest.mark.parametrize("command", ["catdog-train", "catdog-export"])
+def test_no_tensorflow_noise(command, request, tiny_export):
+    output = request.config.stash[OUTPUTS][command]
+    assert [pattern for pattern in NOISE if re.search(pattern, output)] == []
+    assert "validation accuracy" in output if command == "catdog-train" else "wrote " in output
