@@ -109,6 +109,14 @@ class Run:
         sidecar = self.sidecar()
         return sidecar.labels if sidecar else self.config()["labels"]
 
+    def rule(self) -> dict:
+        """The decision rule (background label and min_probability; none for a two-class model), for
+        catdog.runtime.metrics.check_parity."""
+        sidecar = self.sidecar()
+        background = sidecar.background_label if sidecar else self.config().get("background")
+        minimum = sidecar.min_probability if sidecar else self.config().get("min_probability")
+        return {"background": background, "min_probability": minimum or 0.0}
+
     def input_size(self) -> tuple[int, int]:
         sidecar = self.sidecar()
         return tuple(sidecar.input.shape[1:3]) if sidecar else (self.config()["size"],) * 2

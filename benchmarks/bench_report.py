@@ -86,6 +86,16 @@ def latency_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def background_table(results: dict) -> str:
+    """Pet accuracy and false-pet rate of every artifact of a model with a background class."""
+    lines = ["| run | artifact | pet accuracy | false pets (background called a pet) |", "|---|---|---:|---:|"]
+    for key, row in results["quality"].items():
+        if row.get("false_pet_rate") is not None:
+            run, artifact = key.split("/", 1)
+            lines.append(f"| {run} | {artifact} | {row['pet_accuracy']:.2%} | {row['false_pet_rate']:.2%} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def cam_table(results: dict) -> str:
     lines = [
         "| run | artifact | threads | frames | dropped | loop FPS | inference p50 ms | inference p90 ms "
@@ -184,6 +194,17 @@ def markdown(results: dict) -> str:
             f"through the same runtime; Δ and agreement are against the float reference named in report.json "
             f"(Keras where TensorFlow is installed). Parity limits, asserted for every artifact: at most "
             f"{settings.get('max_drop')} points lost, at least {settings.get('min_agreement')}% agreement.",
+        ]
+    if background_table(results):
+        out += [
+            "",
+            "## No cat, no dog",
+            "",
+            background_table(results),
+            "",
+            "At each model's decision rule (its sidecar's min_probability: a pet label under it is reported as the "
+            "background): pet accuracy over the validation photos of a cat or dog (called the background is "
+            "wrong), false pets over its background photos (called a cat or dog).",
         ]
     if results["cam"]:
         out += [

@@ -283,8 +283,10 @@ class Bench:
         probabilities, reference = self.probabilities(case.run, case.artifact), self.reference(case.run)
         outputs = reference.outputs if reference else probabilities
         limits = (self.settings.max_drop, self.settings.min_agreement / 100)
-        check = check_parity(validation.labels, validation.truth, probabilities, outputs, *limits)
-        row = {key: check[key] for key in ("images", "accuracy", "log_loss", "ece", "confusion_matrix")}
+        rule = self.run(case.run).rule()
+        check = check_parity(validation.labels, validation.truth, probabilities, outputs, *limits, **rule)
+        keys = ("images", "accuracy", "log_loss", "ece", "confusion_matrix", "pet_accuracy", "false_pet_rate")
+        row = {key: check[key] for key in keys if key in check}
         row.update(self._identity(case, path))
         if reference:
             row.update(

@@ -57,15 +57,16 @@ def speed(report: dict, run: str) -> list[str]:
 
 
 def parity(report: dict, run: str) -> list[str]:
-    """Size, accuracy, log loss, ECE (15 bins), delta and label agreement against the float model, on the
-    validation split."""
+    """Size, accuracy, (with a background class: pet accuracy and false-pet rate at the decision rule,) log loss,
+    ECE (15 bins), delta and label agreement against the float model, on the validation split."""
+    rows = [(key, row) for key, row in report["quality"].items() if key.startswith(f"{run}/")]
+    background = any(row.get("false_pet_rate") is not None for _, row in rows)
+    extra = " pet accuracy | false pets |" if background else ""
     lines = [
-        "| artifact | size MB | accuracy | log loss | ECE | Δ vs float (pts) | label agreement |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| artifact | size MB | accuracy |{extra} log loss | ECE | Δ vs float (pts) | label agreement |",
+        "|---|---:|---:|" + "---:|" * (2 * background) + "---:|---:|---:|---:|",
     ]
-    for key, row in report["quality"].items():
-        if not key.startswith(f"{run}/"):
-            continue
+    for _, row in rows:
         reference = row["format"] == "keras"
         name, accuracy = row["artifact"] + (" (reference)" if reference else ""), f"{row['accuracy']:.2%}"
         delta, agreement = (0.0, 100.0) if reference else (row["delta_points"] + 0.0, row["agreement"])
@@ -73,9 +74,10 @@ def parity(report: dict, run: str) -> list[str]:
             name, accuracy, delta_text = f"**{name}**", f"**{accuracy}**", f"**{delta:+.2f}**"
         else:
             delta_text = f"{delta:+.2f}"
+        rates = f" {row['pet_accuracy']:.2%} | {row['false_pet_rate']:.2%} |" if background else ""
         lines.append(
-            f"| {name} | {row['size_mb']:.2f} | {accuracy} | {row['log_loss']:.4f} | {row['ece']:.4f} | {delta_text} | "
-            f"{agreement:.2f}% |"
+            f"| {name} | {row['size_mb']:.2f} | {accuracy} |{rates} {row['log_loss']:.4f} | {row['ece']:.4f} | "
+            f"{delta_text} | {agreement:.2f}% |"
         )
     return lines
 

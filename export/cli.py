@@ -30,7 +30,7 @@ from catdog.runtime.folders import RunFolder
 from catdog.runtime.images import PREPARATION, ImageError, load_prepared, scan_images, skipped_lines
 from catdog.runtime.kinds import FLAGS
 from catdog.runtime.metadata import Input, Output, Sidecar, SourceModel, file_sha256, package_versions, sidecar_path
-from catdog.runtime.metrics import check_parity, classification_metrics
+from catdog.runtime.metrics import check_parity, classification_metrics, decide
 
 REPORTS = ("parity.md", "parity.json")
 TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert")  # recorded in every sidecar
@@ -276,7 +276,9 @@ def export_all(args) -> int:
     print(f"checking parity on {len(items)} images; float model first")
     images, truth = np.stack(images), [y for _, y in items]
     float_probabilities = model.predict(images.astype(np.float32), batch_size=32, verbose=0)
-    float_metrics = classification_metrics(labels, truth, float_probabilities)
+    rule = {key: source.config.get(key) for key in ("background", "min_probability")}
+    rule = {"background": rule["background"], "min_probability": rule["min_probability"] or 0.0}
+    float_metrics = classification_metrics(labels, truth, float_probabilities, **rule)
     rows = [
         {
             "artifact": "model.keras",
@@ -290,9 +292,11 @@ def export_all(args) -> int:
             "status": "reference",
         }
     ]
-    predictions = {"model.keras": float_probabilities.argmax(1).tolist()}
+    predictions = {"model.keras": decide(float_probabilities, labels, **rule).tolist()}
     common = {  # the sidecar fields every artifact shares
         "labels": labels,
+        "background_label": rule["background"],
+        "min_probability": rule["min_probability"] if rule["background"] else None,
         "source": SourceModel(
             model=str(source.model_path.resolve()),
             sha256=file_sha256(source.model_path),
@@ -303,7 +307,7 @@ def export_all(args) -> int:
         "tools": package_versions(TOOLS),
     }
     failures = []
-    check = ParityCheck(labels, images, truth, float_probabilities, args.max_drop, args.min_agreement / 100)
+    check = ParityCheck(labels, images, truth, float_probabilities, args.max_drop, args.min_agreement / 100, rule)
     with atomic_folder(out) as staging:
         for fmt in formats:
             print(f"{fmt.format} {fmt.precision}: converting...", flush=True)
@@ -345,6 +349,7 @@ class ParityCheck:
     float_probabilities: np.ndarray
     max_drop: float
     min_agreement: float
+    rule: dict  # background and min_probability: the decision rule (catdog.runtime.metrics.decide)
 
     def __call__(self, artifact: Path) -> tuple[dict, np.ndarray]:
         """Run the artifact through the lean runtime on every image; return (parity, probabilities)."""
@@ -362,7 +367,13 @@ class ParityCheck:
             ]
         )  # None: a bar on a terminal only
         return check_parity(
-            self.labels, self.truth, probabilities, self.float_probabilities, self.max_drop, self.min_agreement
+            self.labels,
+            self.truth,
+            probabilities,
+            self.float_probabilities,
+            self.max_drop,
+            self.min_agreement,
+            **self.rule,
         ), probabilities
 
 
@@ -410,25 +421,30 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
         "export_seconds": round(seconds, 1),
         "status": "ok" if parity["passed"] else "FAILED: " + "; ".join(parity["problems"]),
     }
-    return row, probabilities.argmax(1).tolist()
+    return row, decide(probabilities, check.labels, **check.rule).tolist()
 
 
 def parity_table(rows: list[dict]) -> str:
-    """The Markdown table of artifacts against the float model."""
-    header = (
-        "| artifact | format | precision | size MB | accuracy | log loss | delta vs float (pts) | "
-        "label agreement | max prob diff | status |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|"
-    )
-    lines = [header]
+    """The Markdown table of artifacts against the float model (with a background class, pet accuracy and
+    false-pet rate at the decision rule too)."""
+    background = any(row.get("background") for row in rows)
+    extra = ["pet accuracy", "false pets"] if background else []
+    columns = ["artifact", "format", "precision", "size MB", "accuracy", *extra, "log loss", "ECE"]
+    columns += ["delta vs float (pts)", "label agreement", "max prob diff", "status"]
+    lines = ["| " + " | ".join(columns) + " |", "|---|---|---|" + "---:|" * (len(columns) - 4) + "---|"]
     for row in rows:
         if "accuracy" not in row:
-            lines.append(f"| {row['artifact']} | {row['format']} | {row['precision']} | | | | | | | {row['status']} |")
+            lines.append(
+                f"| {row['artifact']} | {row['format']} | {row['precision']} |"
+                + " |" * (len(columns) - 4)
+                + f" {row['status']} |"
+            )
             continue
-        lines.append(
-            f"| {row['artifact']} | {row['format']} | {row['precision']} | {row['size_mb']:.2f} | "
-            f"{row['accuracy']:.2%} | {row['log_loss']:.4f} | {row['delta_points'] + 0.0:+.2f} | "
-            f"{row['label_agreement']:.2%} | {row['max_probability_difference']:.4f} | {row['status']} |"
-        )
+        rates = ["-" if row[k] is None else f"{row[k]:.2%}" for k in ("pet_accuracy", "false_pet_rate") if background]
+        cells = [row["artifact"], row["format"], row["precision"], f"{row['size_mb']:.2f}", f"{row['accuracy']:.2%}"]
+        cells += rates + [f"{row['log_loss']:.4f}", f"{row['ece']:.4f}", f"{row['delta_points'] + 0.0:+.2f}"]
+        cells += [f"{row['label_agreement']:.2%}", f"{row['max_probability_difference']:.4f}", row["status"]]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

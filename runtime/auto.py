@@ -180,14 +180,29 @@ def pick_preferred(artifacts) -> Path:
 
 
 def load_model(
-    model: str | Path | None, backend: str | None = None, threads: int | None = None
+    model: str | Path | None,
+    backend: str | None = None,
+    threads: int | None = None,
+    min_probability: float | None = None,
 ) -> tuple[Classifier, str]:
     """A Classifier for MODEL (an artifact, an export folder, or a run folder: its export/; None: the newest
-    complete runs/*/export) and a line saying what was chosen and why.
+    complete runs/*/export), using `min_probability` as its decision rule if given, and a line saying what was
+    chosen and why, and the decision rule.
 
     backend: None or 'auto' (the file as given; in a folder the fastest here that passed parity: pick_fastest),
     'preferred' (in a folder: int8 TFLite first, untimed: pick_preferred), 'tflite' or 'onnx' (that format
     only, its preferred artifact)."""
+    classifier, note = choose_model(model, backend, threads)
+    try:
+        classifier.set_min_probability(min_probability)
+    except ValueError as error:
+        raise ModelChoiceError(str(error)) from None
+    rule = classifier.describe_rule()
+    return classifier, f"{note}; {rule}" if rule else note
+
+
+def choose_model(model: str | Path | None, backend: str | None, threads: int | None) -> tuple[Classifier, str]:
+    """load_model's choice of artifact, and the line saying which and why."""
     if model is None:
         model = newest_export()
         if model is None:
@@ -231,6 +246,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def probability(text: str) -> float:
+    """argparse type: a number in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), not {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), not {text}")
+    return value
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, --threads and --backend, the same in catdog-predict and catdog-cam."""
     parser.add_argument(
@@ -248,4 +274,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "parity, timed once per machine, artifacts and thread count and cached in "
         f"${CACHE_DIR}, else $XDG_CACHE_HOME/catdog or ~/.cache/catdog; preferred: int8 TFLite first, untimed; "
         "tflite or onnx: that format only, int8 first",
+    )
+    parser.add_argument(
+        "--min-probability",
+        type=probability,
+        metavar="P",
+        help="models with a background class: a label other than the background below P is reported as the "
+        "background (the JSON keeps the raw probabilities); default: the sidecar's, chosen on the selection split "
+        "so that under 1%% of its background photos are called a pet",
     )

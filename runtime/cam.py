@@ -10,8 +10,9 @@ The capture thread also prepares each frame (resize, BGR to RGB), so on a board 
 decoding and preparing the next frame overlap with inference on this one.
 
 Output: a window with label, confidence, inference ms and loop FPS (q or Esc quits); with --json (implied by
---no-display) one JSON line per frame on stdout: {"frame", "timestamp", "source", "label", "probability",
-"probabilities", "inference_ms", "age_ms", "fps"}; with --serve a live view for a browser (serve.py).
+--no-display) one JSON line per frame on stdout: {"frame", "timestamp", "source", "label", "text", "probability",
+"probabilities", "inference_ms", "age_ms", "fps"} ("text": the label as shown, "no cats or dogs" for a model's
+background class; "collected": the saved file, with --collect); with --serve a live view for a browser (serve.py).
 "frame" is the frame's number in the source (gaps: dropped frames); "timestamp" is the position in a video
 file, else seconds since capture started; "source" is the image path for a folder. label and probabilities
 are smoothed with --smooth; inference_ms is the interpreter's time alone; age_ms is the time from the
@@ -28,6 +29,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import signal
 import sys
 import threading
@@ -42,7 +44,7 @@ import numpy as np
 
 from catdog.runtime import picam
 from catdog.runtime.auto import LOAD_ERRORS, add_model_arguments, load_model, positive_int
-from catdog.runtime.classifier import Prediction
+from catdog.runtime.collect import CollectError, CollectionFull, Collector
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import ImageError, read_image, scan_images, skipped_lines
 from catdog.runtime.metrics import latency_stats
@@ -53,6 +55,11 @@ RETRY_WAIT_S = 1.0
 FPS_WINDOW = 10  # frames the on-screen loop FPS is averaged over
 DEFAULT_FPS = 10.0  # frame rate of --record and --realtime when the source does not say
 WINDOW = "catdog-cam"
+NO_GUI = (  # OpenCV without windows: what to do instead, in one line
+    "catdog-cam: error: this OpenCV cannot open windows (opencv-python-headless, as in the base install); use "
+    "--no-display (and --serve HOST:PORT for a live view in a browser), or put OpenCV with windows in its place: "
+    "pip install --force-reinstall --no-deps opencv-python (README: Installing)"
+)
 
 
 class CamError(RuntimeError):
@@ -278,6 +285,7 @@ class Stats:
     seconds: float = 0.0
     inference_ms: list[float] = field(default_factory=list)
     age_ms: list[float] = field(default_factory=list)
+    collect_error: CollectError | None = None  # what ended a --collect run early
 
     def summary(self) -> str:
         inference, age = latency_stats(self.inference_ms), latency_stats(self.age_ms)
@@ -320,6 +328,12 @@ def display_available() -> bool:
     return not sys.platform.startswith("linux") or any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY"))
 
 
+def opencv_has_gui() -> bool:
+    """Whether this OpenCV can open windows: not opencv-python-headless, whose build information says 'GUI: NONE'."""
+    match = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return match is None or match.group(1).upper() != "NONE"
+
+
 def show(image: np.ndarray) -> bool:
     """Show the frame in the window; False once q or Esc was pressed."""
     try:
@@ -333,12 +347,19 @@ def show(image: np.ndarray) -> bool:
 
 def annotate_record(image: np.ndarray, record: dict) -> np.ndarray:
     """`annotate` with the values of a frame's JSON line."""
-    return annotate(image, record["label"], record["probability"], record["inference_ms"], record["fps"])
+    return annotate(image, record["text"], record["probability"], record["inference_ms"], record["fps"])
 
 
-def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None, view: LiveView | None = None) -> Stats:
-    """Classify frames as they come, smooth, then show, record, serve or print each; stop at the end of the
-    source, at --max-frames, on q or Esc, or on Ctrl-C."""
+def run_loop(
+    classifier,
+    reader: FrameReader,
+    args,
+    recorder: Recorder | None,
+    view: LiveView | None = None,
+    collector: Collector | None = None,
+) -> Stats:
+    """Classify frames as they come, smooth, then show, record, serve, collect or print each; stop at the end of
+    the source, at --max-frames, on q or Esc, on Ctrl-C, or when the collection is full or cannot be written."""
     stats, recent, smoothed, started = Stats(), deque(maxlen=FPS_WINDOW), None, None
     try:
         for frame in reader:
@@ -346,13 +367,7 @@ def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None, v
             prediction = classifier.classify(frame.input)
             probabilities = np.array([prediction.probabilities[label] for label in classifier.labels])
             smoothed = probabilities if smoothed is None else args.smooth * probabilities + (1 - args.smooth) * smoothed
-            best = int(smoothed.argmax())
-            shown = Prediction(
-                classifier.labels[best],
-                float(smoothed[best]),
-                dict(zip(classifier.labels, map(float, smoothed))),
-                prediction.inference_ms,
-            )
+            shown = classifier.decide(smoothed, prediction.inference_ms)
             now = time.perf_counter()
             age_ms = (now - frame.captured) * 1000
             stats.frames += 1
@@ -368,6 +383,8 @@ def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None, v
                 "age_ms": round(age_ms, 3),
                 "fps": round(fps, 2),
             }
+            if collector and (saved := collector.offer(frame.image, frame.timestamp)):
+                record["collected"] = str(saved)
             if args.json:
                 print(json.dumps(record), flush=True)
             if view:
@@ -382,6 +399,8 @@ def run_loop(classifier, reader: FrameReader, args, recorder: Recorder | None, v
                 break
     except KeyboardInterrupt:
         pass
+    except CollectError as error:
+        stats.collect_error = error
     except BrokenPipeError:  # stdout closed by its reader (e.g. `| head`): stop as on Ctrl-C
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     stats.seconds = time.perf_counter() - started if started else 0.0
@@ -394,6 +413,17 @@ def smoothing(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
     return value
 
 
@@ -465,6 +495,27 @@ def parse_args(argv=None):
     )
     add("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     add(
+        "--collect",
+        type=Path,
+        metavar="DIR",
+        help="save raw frames as JPEG into DIR/unsorted/ to sort into class folders (cats/, dogs/, none/) and train "
+        "on with catdog-train --add DIR",
+    )
+    add(
+        "--collect-every",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="--collect: one frame per this many seconds of the source (default 2)",
+    )
+    add(
+        "--collect-max-mb",
+        type=positive_float,
+        default=500.0,
+        metavar="MB",
+        help="--collect: stop the run once this much has been saved (default 500)",
+    )
+    add(
         "--smooth",
         type=smoothing,
         default=1.0,
@@ -502,20 +553,28 @@ def start(args) -> int:
     if not args.no_display and not display_available():
         print("catdog-cam: error: no display to open a window on; use --no-display", file=sys.stderr)
         return 2
+    if not args.no_display and not opencv_has_gui():
+        print(NO_GUI, file=sys.stderr)
+        return 2
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # our one-line errors instead of FFmpeg's and OpenCV's
     silence = getattr(cv2.utils, "logging", cv2)  # OpenCV 5: cv2.utils.logging.setLogLevel; 4.x: cv2.setLogLevel
     silence.setLogLevel(0)  # LOG_LEVEL_SILENT in both
     with contextlib.ExitStack() as stack:
         try:
-            classifier, note = load_model(args.model, args.backend, args.threads)
+            classifier, note = load_model(args.model, args.backend, args.threads, args.min_probability)
             view = stack.enter_context(LiveView(*args.serve, annotate_record)) if args.serve else None
+            collector = (
+                Collector(args.collect, args.collect_every, int(args.collect_max_mb * 1e6)) if args.collect else None
+            )
             source = open_source(args.source, args.capture_size, args.capture_format)
             if args.realtime and not source.live:
                 source.frames, source.live = paced(source.frames, source.fps or DEFAULT_FPS), True
-        except (*LOAD_ERRORS, CamError, ServeError) as error:
+        except (*LOAD_ERRORS, CamError, ServeError, CollectError) as error:
             print(f"catdog-cam: error: {error}", file=sys.stderr)
             return 2
         print(f"catdog-cam: {note}", file=sys.stderr)
+        if collector:
+            print(f"catdog-cam: {collector.describe()}", file=sys.stderr)
         if view:
             exposed = (
                 ""
@@ -523,10 +582,10 @@ def start(args) -> int:
                 else (" (not loopback: anyone who can reach this address can see the camera)")
             )
             print(f"catdog-cam: live view at {view.url}{exposed}", file=sys.stderr, flush=True)
-        return run(classifier, source, args, view)
+        return run(classifier, source, args, view, collector)
 
 
-def run(classifier, source: Source, args, view: LiveView | None) -> int:
+def run(classifier, source: Source, args, view: LiveView | None, collector: Collector | None = None) -> int:
     """Read, classify and output every frame of an opened source; print the summary. The exit status: 0, or 1
     if a file of a folder was skipped (as catdog-predict)."""
     reader = FrameReader(source.frames, source.live, classifier.prepare)
@@ -536,7 +595,7 @@ def run(classifier, source: Source, args, view: LiveView | None) -> int:
             if args.record:
                 temp = stack.enter_context(atomic_path(args.record))
                 recorder = stack.enter_context(contextlib.closing(Recorder(temp, source.fps, str(args.record))))
-            stats = run_loop(classifier, reader, args, recorder, view)
+            stats = run_loop(classifier, reader, args, recorder, view, collector)
             if not stats.frames:
                 raise CamError(f"no frame could be read from {args.source}")
     except CamError as error:
@@ -553,8 +612,13 @@ def run(classifier, source: Source, args, view: LiveView | None) -> int:
     notes = (f", {skipped} file{'s' if skipped > 1 else ''} skipped" if skipped else "") + (
         f"; recorded {args.record}" if args.record else ""
     )
+    if collector:
+        notes += f"; collected {collector.saved} frame{'s' * (collector.saved != 1)} into {collector.folder}"
     print(f"catdog-cam: {stats.summary()}{notes}", file=sys.stderr)
-    return 1 if skipped else 0
+    failed = stats.collect_error and not isinstance(stats.collect_error, CollectionFull)
+    if stats.collect_error:
+        print(f"catdog-cam: {'error: ' if failed else ''}{stats.collect_error}", file=sys.stderr)
+    return 1 if skipped or failed else 0
 
 
 if __name__ == "__main__":

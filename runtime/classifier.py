@@ -11,20 +11,27 @@ import numpy as np
 from catdog.runtime.backends import make_interpreter
 from catdog.runtime.images import prepare, read_image
 from catdog.runtime.metadata import MismatchError, Sidecar, sidecar_path
+from catdog.runtime.metrics import decide
 
 
 @dataclass
 class Prediction:
-    """The top label, its probability, the whole distribution, and how long inference took."""
+    """The label the decision rule gives, its probability, the whole distribution, how long inference took,
+    and the label as people read it ("no cats or dogs" for the background class)."""
 
     label: str
     probability: float
     probabilities: dict[str, float]
     inference_ms: float
+    text: str = ""
+
+    def __post_init__(self):
+        self.text = self.text or self.label
 
     def to_dict(self) -> dict:
         return {
             "label": self.label,
+            "text": self.text,
             "probability": round(self.probability, 6),
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
             "inference_ms": round(self.inference_ms, 3),
@@ -62,7 +69,48 @@ class Classifier:
         self.input, self.output = self.sidecar.input, self.sidecar.output
         self.size = tuple(self.input.shape[1:3])
         self.threads: int = self.backend.threads  # as resolved: every usable CPU unless given
+        self.background: str | None = self.sidecar.background_label
+        self.min_probability: float = self.sidecar.min_probability or 0.0
         self.check_model()
+
+    def set_min_probability(self, value: float | None) -> None:
+        """Use `value` as the decision rule instead of the sidecar's (None: keep it); ValueError for a model
+        without a background class, which has nothing to report instead of an unsure label."""
+        if value is None:
+            return
+        if self.background is None:
+            raise ValueError(
+                f"--min-probability needs a model with a background class; {self.path.name} has only "
+                f"{', '.join(self.labels)} (train one with --negatives)"
+            )
+        self.min_probability = value
+
+    def describe_rule(self) -> str:
+        """The decision rule in words, for the "using ..." line ("" without a background class)."""
+        if self.background is None:
+            return ""
+        chosen = "chosen on the selection split" if self.min_probability == self.sidecar.min_probability else "given"
+        return (
+            f"{self.background!r} ({self.background_text}) also when the top label is under "
+            f"{self.min_probability:g} ({chosen})"
+        )
+
+    @property
+    def background_text(self) -> str:
+        """How the background label reads: 'no cats or dogs'."""
+        return "no " + " or ".join(label for label in self.labels if label != self.background)
+
+    def decide(self, probabilities: np.ndarray, inference_ms: float) -> Prediction:
+        """The Prediction of a distribution over the labels, by the decision rule (catdog.runtime.metrics.decide)."""
+        best = int(decide(probabilities[np.newaxis], self.labels, self.background, self.min_probability)[0])
+        label = self.labels[best]
+        return Prediction(
+            label,
+            float(probabilities[best]),
+            dict(zip(self.labels, map(float, probabilities))),
+            inference_ms,
+            self.background_text if label == self.background else label,
+        )
 
     def check_model(self) -> None:
         """MismatchError unless the model takes the input and gives the outputs its sidecar says."""
@@ -101,11 +149,7 @@ class Classifier:
         """Classify one prepared RGB image (see `prepare`); inference_ms covers quantize, invoke, dequantize."""
         started = time.perf_counter()
         probabilities = self.probabilities(rgb)
-        elapsed = (time.perf_counter() - started) * 1000
-        best = int(probabilities.argmax())
-        return Prediction(
-            self.labels[best], float(probabilities[best]), dict(zip(self.labels, map(float, probabilities))), elapsed
-        )
+        return self.decide(probabilities, (time.perf_counter() - started) * 1000)
 
     def prepare(self, bgr: np.ndarray) -> np.ndarray:
         """A BGR frame as OpenCV gives it (any size) as this model's input: RGB at the input size."""

@@ -69,6 +69,8 @@ class Sidecar:
 
     schema: int = SCHEMA_VERSION
     labels: list[str]
+    background_label: str | None = None  # the label meaning "no cat or dog", if the model has one
+    min_probability: float | None = None  # the decision rule: another label below it is reported as the background
     source: SourceModel | None = None
     tools: dict[str, str] | None = None  # installed versions of the export's tools
     format: str
@@ -127,6 +129,11 @@ class Sidecar:
             raise MetadataError(f"metadata {path}: input shape {shape!r} is not [batch, height, width, channels]")
         if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)):
             raise MetadataError(f"metadata {path}: labels {labels!r} is not a list of names")
+        if self.background_label is not None and self.background_label not in labels:
+            raise MetadataError(f"metadata {path}: background_label {self.background_label!r} is not one of the labels")
+        rule = self.min_probability
+        if rule is not None and not (isinstance(rule, (int, float)) and 0 <= rule < 1):
+            raise MetadataError(f"metadata {path}: min_probability {rule!r} is not a number in [0, 1)")
         for name in ("format", "precision", "sha256"):
             if not isinstance(getattr(self, name), str):
                 raise MetadataError(f"metadata {path}: {name} {getattr(self, name)!r} is not a string")

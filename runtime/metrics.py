@@ -7,15 +7,16 @@ import numpy as np
 ECE_BINS = 15  # confidence bins of the expected calibration error and the reliability diagram
 
 
-def decide(probabilities, background: int | None = None, min_probability: float = 0.0) -> np.ndarray:
-    """The decision rule: each row's most probable class, except that a class other than `background` (an
-    index) below `min_probability` becomes `background`. Without a background, the most probable class."""
+def decide(probabilities, labels: list[str], background: str | None = None, min_probability: float = 0.0):
+    """The decision rule, as class indices: each row's most probable class, except that a class other than the
+    `background` label below `min_probability` becomes the background. Without one, the most probable class."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predicted = probabilities.argmax(axis=1)
-    if background is None:
+    if background not in labels:
         return predicted
-    too_unsure = (predicted != background) & (probabilities.max(axis=1) < min_probability)
-    return np.where(too_unsure, background, predicted)
+    index = labels.index(background)
+    too_unsure = (predicted != index) & (probabilities.max(axis=1) < min_probability)
+    return np.where(too_unsure, index, predicted)
 
 
 def classification_metrics(
@@ -27,8 +28,7 @@ def classification_metrics(
     another class), at `min_probability`."""
     y_true = np.asarray(y_true, dtype=int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    index = labels.index(background) if background in labels else None
-    predicted = decide(probabilities, index, min_probability)
+    predicted = decide(probabilities, labels, background, min_probability)
     picked = np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-7, 1.0)
     confusion = np.zeros((len(labels), len(labels)), dtype=int)
     np.add.at(confusion, (y_true, predicted), 1)
@@ -40,7 +40,8 @@ def classification_metrics(
         "ece": expected_calibration_error(y_true, probabilities),
         "confusion_matrix": confusion.tolist(),
     }
-    if index is not None:
+    if background in labels:
+        index = labels.index(background)
         pets, negatives = y_true != index, y_true == index
         metrics |= {
             "background": background,
@@ -133,7 +134,14 @@ def background_line(metrics: dict) -> str:
 
 
 def check_parity(
-    labels: list[str], y_true, probabilities, reference, max_drop: float = 1.0, min_agreement: float = 0.98
+    labels: list[str],
+    y_true,
+    probabilities,
+    reference,
+    max_drop: float = 1.0,
+    min_agreement: float = 0.98,
+    background: str | None = None,
+    min_probability: float = 0.0,
 ) -> dict:
     """An artifact held against the float model on the same images, the one parity check that catdog-export
     and the benchmark both apply. `reference` is the float model's probabilities (N, classes) or, where only
@@ -141,17 +149,19 @@ def check_parity(
     delta_points (accuracy points against the float model), label_agreement (a fraction), the largest
     probability difference (None without reference probabilities), the limits, `problems` (why it fails, if
     it does: non-finite probabilities, more than max_drop points lost, less than min_agreement agreement)
-    and `passed`."""
+    and `passed`. Labels are compared as `decide` gives them (every class, the background included, at the
+    rule `background` and `min_probability`), which also adds pet accuracy and false-pet rate."""
     probabilities, reference = np.asarray(probabilities, dtype=np.float64), np.asarray(reference)
-    reference_labels = reference.argmax(1) if reference.ndim == 2 else reference.astype(int)
-    metrics = classification_metrics(labels, y_true, probabilities)
+    rule = (labels, background, min_probability)
+    reference_labels = decide(reference, *rule) if reference.ndim == 2 else reference.astype(int)
+    metrics = classification_metrics(labels, y_true, probabilities, background, min_probability)
     float_accuracy = float((reference_labels == np.asarray(y_true, dtype=int)).mean())
     largest_difference = float(np.abs(reference - probabilities).max()) if reference.ndim == 2 else None
     row = {
         **metrics,
         "float_accuracy": float_accuracy,
         "delta_points": (metrics["accuracy"] - float_accuracy) * 100,
-        "label_agreement": float((probabilities.argmax(1) == reference_labels).mean()),
+        "label_agreement": float((decide(probabilities, *rule) == reference_labels).mean()),
         "max_probability_difference": largest_difference,
         "finite": bool(np.isfinite(probabilities).all()),
         "max_drop": max_drop,

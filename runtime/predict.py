@@ -29,7 +29,13 @@ def parse_args(argv=None):
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     add_model_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per image instead of text lines")
-    parser.add_argument("--csv", type=Path, metavar="FILE", help="also write a Kaggle submission: id,label (P(dog))")
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="also write a Kaggle submission: id,label (P(dog); with a background class, renormalised over cat and "
+        "dog: P(dog) / (P(cat) + P(dog)))",
+    )
     args = parser.parse_args(argv)
     if args.model is None and len(args.paths) > 1 and is_model(args.paths[0]):  # the spelling before 0.2
         args.model = args.paths.pop(0)
@@ -61,15 +67,21 @@ def kaggle_id(path: Path) -> str:
     return match.group(1) if match else path.stem
 
 
-def dog_index(labels: list[str]) -> int:
-    """The index of the one label containing 'dog'; ModelChoiceError if there is none or more than one."""
-    found = [i for i, label in enumerate(labels) if "dog" in label.lower()]
+def dog_label(labels: list[str]) -> str:
+    """The one label containing 'dog'; ModelChoiceError if there is none or more than one."""
+    found = [label for label in labels if "dog" in label.lower()]
     if len(found) != 1:
         raise ModelChoiceError(f"--csv needs exactly one label containing 'dog'; this model's labels are {labels}")
     return found[0]
 
 
-def classify_all(classifier, paths, as_json: bool, dog_label: str | None):
+def dog_probability(prediction, dog: str, background: str | None) -> float:
+    """P(dog) for the Kaggle file: with a background class, renormalised over the other classes (cat and dog)."""
+    pets = {label: p for label, p in prediction.probabilities.items() if label != background}
+    return pets[dog] / sum(pets.values())
+
+
+def classify_all(classifier, paths, as_json: bool, dog: str | None):
     """Classify and print each image; return its Kaggle rows (with a dog label), inference times, and the
     files not classified by reason."""
     rows, times = [], []
@@ -89,8 +101,8 @@ def classify_all(classifier, paths, as_json: bool, dog_label: str | None):
                 f"{path}\t{prediction.label}\t{prediction.probability:.4f}\t{prediction.inference_ms:.2f} ms",
                 flush=True,
             )
-        if dog_label:
-            rows.append((kaggle_id(path), f"{prediction.probabilities[dog_label]:.6f}"))
+        if dog:
+            rows.append((kaggle_id(path), f"{dog_probability(prediction, dog, classifier.background):.6f}"))
     return rows, times, skipped
 
 
@@ -98,14 +110,14 @@ def main(argv=None) -> int:
     """Entry point of catdog-predict."""
     args = parse_args(argv)
     try:
-        classifier, note = load_model(args.model, args.backend, args.threads)
-        dog_label = classifier.labels[dog_index(classifier.labels)] if args.csv else None
+        classifier, note = load_model(args.model, args.backend, args.threads, args.min_probability)
+        dog = dog_label(classifier.labels) if args.csv else None
     except LOAD_ERRORS as error:
         print(f"catdog-predict: error: {error}", file=sys.stderr)
         return 2
     print(f"catdog-predict: {note}", file=sys.stderr)
     try:
-        rows, times, skipped = classify_all(classifier, args.paths, args.json, dog_label)
+        rows, times, skipped = classify_all(classifier, args.paths, args.json, dog)
     except BrokenPipeError:  # stdout closed by its reader (e.g. `| head`): stop quietly, write no CSV
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

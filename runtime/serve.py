@@ -46,7 +46,7 @@ async function update() {
     const response = await fetch("/latest.json", {cache: "no-store"});
     if (response.ok) {
       const p = await response.json();
-      document.getElementById("label").textContent = p.label;
+      document.getElementById("label").textContent = p.text;
       document.getElementById("probability").textContent = (100 * p.probability).toFixed(1) + " %";
       document.getElementById("inference_ms").textContent = p.inference_ms.toFixed(2) + " ms";
       document.getElementById("fps").textContent = p.fps.toFixed(1) + " FPS";

@@ -47,6 +47,18 @@ def tiny_export(request, tmp_path_factory, tiny_run) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_background_run(request, tmp_path_factory, tiny_data) -> Path:
+    """A tiny three-class run (cats, dogs, and 'none' from real photos with neither), once per session."""
+    return support.tiny_background_run(request.config, tmp_path_factory.mktemp)
+
+
+@pytest.fixture(scope="session")
+def tiny_background_export(request, tmp_path_factory, tiny_background_run) -> Path:
+    """The tiny three-class run's int8 and fp32 artifacts."""
+    return support.tiny_background_export(request.config, tmp_path_factory.mktemp)
+
+
+@pytest.fixture(scope="session")
 def camera_photos(tmp_path_factory, shared_data) -> Path:
     """Three cats and three dogs from the validation split, named in the order the stand-in camera serves them."""
     folder = tmp_path_factory.mktemp("camera_photos")

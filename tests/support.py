@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CATDOG_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data" / "cats_and_dogs_filtered"
 WEIGHTS = SHARED / "weights"
+NEGATIVES = SHARED / "data" / "negatives"  # photos with no cat or dog (the background class)
+OTHER_PETS = SHARED / "data" / "other_source_pets"
 STANDIN = ROOT / "tests" / "standin"  # a stand-in picamera2 module (no Raspberry Pi camera here)
 # The tiny recipe: a MobileNetV2 (alpha 0.35, 96 px, one epoch per phase) that trains in a minute.
 TINY = [
@@ -96,6 +98,44 @@ def tiny_run(config, mktemp) -> Path:
         return runs / "tiny"
 
     return once(config, "tiny_run", make)
+
+
+def tiny_negatives(config, mktemp) -> Path:
+    """64 real photos with no cat or dog (every sixth of ../shared/data/negatives), in a flat folder."""
+
+    def make():
+        folder = mktemp("tiny_negatives")
+        for source in sorted(NEGATIVES.iterdir())[5::6][:64]:
+            (folder / source.name).symlink_to(source)
+        return folder
+
+    return once(config, "tiny_negatives", make)
+
+
+def tiny_background_run(config, mktemp) -> Path:
+    """A tiny three-class run: tiny_data plus tiny_negatives as the background class 'none' (three head epochs
+    and no weight averaging, so that three classes are learnt in about a minute)."""
+
+    def make():
+        runs = mktemp("runs")
+        data, negatives = tiny_data(config, mktemp), tiny_negatives(config, mktemp)
+        recipe = [*TINY, "--epochs", "3", "--no-ema", "--runs-dir", runs, "--name", "tiny-background"]
+        run_cli("catdog-train", "--data", data, "--negatives", negatives, *recipe, check=True)
+        return runs / "tiny-background"
+
+    return once(config, "tiny_background_run", make)
+
+
+def tiny_background_export(config, mktemp) -> Path:
+    """The int8 and fp32 artifacts of the tiny three-class run (parity limits relaxed as for tiny_export)."""
+
+    def make():
+        out = mktemp("export-background")
+        limits = ["--max-drop", "100", "--min-agreement", "0", "--calibration-size", "32"]
+        run_cli("catdog-export", tiny_background_run(config, mktemp), "--int8", *limits, "--out", out, check=True)
+        return out
+
+    return once(config, "tiny_background_export", make)
 
 
 def tiny_export(config, mktemp) -> Path:

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support import DATA, make_class_folders
+from support import DATA, NEGATIVES, OTHER_PETS, make_class_folders
 
-from catdog.runtime.datasets import OUTSIDE, UNNAMED, DataError, labelled_items, load_dataset
+from catdog.runtime.datasets import BACKGROUND, OUTSIDE, UNNAMED, DataError, labelled_items, load_dataset
 from catdog.runtime.images import NOT_AN_IMAGE, TOO_SMALL, UNREADABLE
 
 
@@ -148,3 +148,92 @@ def test_labelled_items_use_the_validation_split_and_the_model_label_order(tiny_
     assert skipped == {}
     assert labels == ["dogs", "cats"] and len(items) == 48
     assert all("validation" in path and Path(path).parent.name == labels[y] for path, y in items)
+
+
+def test_negatives_become_the_background_class_split_like_every_class(tiny_data, tmp_path):
+    negatives = tmp_path / "negatives" / "nested"  # any nesting
+    negatives.mkdir(parents=True)
+    for source in sorted(NEGATIVES.iterdir())[:20]:
+        (negatives / source.name).symlink_to(source)
+    dataset = load_dataset(tiny_data, negatives=negatives.parent, seed=3)
+    assert dataset.labels == ["cats", "dogs", BACKGROUND]
+    held = [p for p, y in dataset.validation if y == 2]
+    assert len(held) == 4 and len([p for p, y in dataset.train if y == 2]) == 16  # 20% held out
+    assert held == [p for p, y in load_dataset(tiny_data, negatives=negatives.parent, seed=3).validation if y == 2]
+    assert held != [p for p, y in load_dataset(tiny_data, negatives=negatives.parent, seed=4).validation if y == 2]
+    assert f"20 none from {negatives.parent}" in dataset.layout
+    dataset.carve_selection(0.25, 3)
+    assert sum(1 for _, y in dataset.selection if y == 2) == 4  # stratified: the background too
+
+
+def test_other_source_pets_mix_into_their_classes(tiny_data):
+    dataset = load_dataset(tiny_data, extras=[OTHER_PETS])
+    assert dataset.labels == ["cats", "dogs"]
+    mixed = [(Path(p).parent.name, y) for p, y in dataset.train + dataset.validation if OTHER_PETS.name in p]
+    assert sorted(mixed) == [("cats", 0)] * 2 + [("dogs", 1)] * 59
+
+
+def unusable_negatives(tmp: Path, kind: str) -> Path:
+    """A negatives folder that is missing, empty, or holds only a file that is not an image."""
+    folder = tmp / kind
+    if kind != "missing":
+        folder.mkdir()
+    if kind == "junk":
+        (folder / "a.jpg").write_text("not a JPEG")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "kind, says",
+    [
+        ("missing", "negatives folder not found: {folder}"),
+        ("empty", "negatives folder {folder} holds no readable image"),
+        ("junk", "negatives folder {folder} holds no readable image"),
+    ],
+)
+def test_unusable_negatives_are_one_clear_error(tiny_data, tmp_path, kind, says):
+    folder = unusable_negatives(tmp_path, kind)
+    with pytest.raises(DataError) as error:
+        load_dataset(tiny_data, negatives=folder)
+    assert str(error.value) == says.format(folder=folder)
+
+
+def test_negatives_and_a_background_class_folder_are_refused_together(tmp_path):
+    root = make_class_folders(tmp_path / "pets", 10)
+    (root / BACKGROUND).mkdir()
+    for source in sorted(NEGATIVES.iterdir())[:10]:
+        (root / BACKGROUND / source.name).symlink_to(source)
+    assert load_dataset(root).labels == ["cats", "dogs", BACKGROUND]  # a class folder of its own works
+    with pytest.raises(DataError) as error:
+        load_dataset(root, negatives=NEGATIVES)
+    assert str(error.value) == (
+        f"{root} already has a 'none' class folder, the background class: give it --negatives or that folder, not both"
+    )
+
+
+def test_a_folder_to_mix_in_with_an_unknown_class_is_refused(tiny_data, tmp_path):
+    (tmp_path / "birds").mkdir()
+    (tmp_path / "birds" / "a.jpg").symlink_to(sorted(NEGATIVES.iterdir())[0])
+    with pytest.raises(DataError) as error:
+        load_dataset(tiny_data, extras=[tmp_path])
+    assert str(error.value) == (
+        f"{tmp_path} has class folders the data set does not have: birds (its classes: cats, dogs, or none for "
+        "photos with none of them)"
+    )
+
+
+def test_the_imagenet_samples_sort_into_negatives_and_other_source_pets(tmp_path):
+    from catdog.train.data import sort_imagenet_samples
+
+    archive = tmp_path / "imagenet-sample-images-master"  # the download's layout: one flat folder
+    archive.mkdir()
+    for source in [*NEGATIVES.iterdir(), *OTHER_PETS.rglob("*.JPEG")]:
+        (archive / source.name).symlink_to(source)
+    sort_imagenet_samples(archive, tmp_path / "sorted")
+    found = {
+        folder: sorted(p.name for p in (tmp_path / "sorted" / folder).iterdir())
+        for folder in ("negatives", "other_source_pets/cats", "other_source_pets/dogs")
+    }
+    assert found["negatives"] == sorted(p.name for p in NEGATIVES.iterdir())
+    for kind in ("cats", "dogs"):
+        assert found[f"other_source_pets/{kind}"] == sorted(p.name for p in (OTHER_PETS / kind).iterdir())

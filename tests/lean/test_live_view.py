@@ -29,7 +29,7 @@ def test_before_the_first_frame_latest_is_503_then_the_newest_line():
 
 def test_a_bounded_number_of_viewers_and_a_freed_place():
     image = cv2.resize(cv2.imread(str(PHOTO)), (320, 240))
-    record = {"frame": 0, "label": "cats", "probability": 0.9, "inference_ms": 1.0, "fps": 200.0}
+    record = {"frame": 0, "label": "cats", "text": "cats", "probability": 0.9, "inference_ms": 1.0, "fps": 200.0}
     with LiveView("127.0.0.1", 0, annotate_record) as view:
         host, port = view.address
         stop = threading.Event()

@@ -22,10 +22,12 @@ from catdog.runtime.metadata import (
     sidecar_path,
 )
 
-# A sidecar as catdog-export writes it (runs/default/export/model_int8.tflite.json, parity shortened).
+# A sidecar as catdog-export writes it for a two-class model (parity shortened).
 ON_DISK = {
     "schema": 1,
     "labels": ["cats", "dogs"],
+    "background_label": None,
+    "min_probability": None,
     "source": {
         "model": "/work/main/runs/default/model.keras",
         "sha256": "f09df5e197f281d7ea4bcb57a15513cbde1b03d89a1bef1c02936b0052391f2b",
@@ -112,6 +114,12 @@ def test_a_written_sidecar_reads_back_equal(tmp_path):
     read.check_sha256(artifact)  # the hash it records is the artifact's
 
 
+def test_a_sidecar_from_before_the_background_class_reads_as_a_two_class_model(tmp_path):
+    older = {key: value for key, value in ON_DISK.items() if key not in ("background_label", "min_probability")}
+    sidecar = Sidecar.read(artifact_with(tmp_path, older))
+    assert sidecar.background_label is None and sidecar.min_probability is None
+
+
 def test_fields_of_a_newer_export_in_the_same_schema_are_left_out(tmp_path):
     newer = {**ON_DISK, "signature": "x", "input": {**ON_DISK["input"], "layout": "NHWC"}}
     assert Sidecar.read(artifact_with(tmp_path, newer)).to_dict() == ON_DISK
@@ -159,6 +167,12 @@ def test_a_sidecar_lacking_a_field_is_one_clear_error(tmp_path, left_out, says):
         ({"labels": "cats,dogs"}, "labels 'cats,dogs' is not a list of names"),
         ({"labels": []}, "labels [] is not a list of names"),
         ({"format": ["tflite"]}, "format ['tflite'] is not a string"),
+        ({"background_label": "birds"}, "background_label 'birds' is not one of the labels"),
+        ({"labels": ["cats", "dogs", "none"], "min_probability": 1.5}, "min_probability 1.5 is not a number in [0, 1)"),
+        (
+            {"labels": ["cats", "dogs", "none"], "min_probability": "high"},
+            "min_probability 'high' is not a number in [0, 1)",
+        ),
     ],
 )
 def test_a_sidecar_garbling_a_field_is_one_clear_error(tmp_path, change, says):

@@ -1,0 +1,128 @@
+"""No cat, no dog: how often a model with a background class calls a photo without a pet a pet, and what it
+costs the pets, at its own decision rule and at other values of --min-probability, for each int8 artifact, on
+photos grouped by where they come from. Writes OUT/background.md and background.json.
+
+    python benchmarks/background.py runs/default [--compare runs/two-class] [--out benchmarks/results]
+
+Groups, from the run's split.json: its validation photos of cats_and_dogs_filtered (pets of the source most
+training pets come from), of other-source pets and of negatives (none of them chosen on), and, with --extra
+NAME=DIR (class folders, e.g. pets from a source never trained on), any other labelled photos. --compare RUN
+scores a two-class model on the same pet photos (a pet is right when it gets its label; it cannot say "none").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from bench_core import machine_line
+
+from catdog.runtime.classifier import Classifier
+from catdog.runtime.datasets import labelled_items
+from catdog.runtime.files import atomic_path, read_json, write_json
+from catdog.runtime.images import read_image
+from catdog.runtime.metrics import decide
+
+INT8 = ("model_int8.tflite", "model_int8.onnx")
+RULES = (None, 0.5, 0.7, 0.9)  # None: the sidecar's own
+
+
+def groups(run: Path, extra: dict[str, Path]) -> dict[str, list[tuple[str, str]]]:
+    """(path, label name) per group of the run's validation split (by the folder the photo came from), plus the
+    extra labelled folders."""
+    split = read_json(run / "split.json")
+    config = read_json(run / "config.json")
+    found: dict[str, list[tuple[str, str]]] = {}
+    for path, label in split["validation"]:
+        name = split["labels"][label]
+        if name == config.get("background"):
+            group = "negatives"
+        elif config.get("other_pets") not in (None, "none") and path.startswith(str(Path(config["other_pets"]))):
+            group = "other-source pets (same source as some training pets)"
+        else:
+            group = "cats_and_dogs_filtered pets"
+        found.setdefault(group, []).append((path, name))
+    for group, folder in extra.items():
+        labels, items, _ = labelled_items(folder, split["labels"])
+        found[group] = [(path, labels[label]) for path, label in items]
+    return found
+
+
+def score(classifier: Classifier, items, rule: float | None) -> dict:
+    """Share right (pets) or share called a pet (negatives) at the rule (None: the classifier's own)."""
+    rule = classifier.min_probability if rule is None else rule
+    probabilities = np.stack([classifier.probabilities(classifier.prepare(read_image(path))) for path, _ in items])
+    decided = [classifier.labels[i] for i in decide(probabilities, classifier.labels, classifier.background, rule)]
+    truth = [name for _, name in items]
+    right = float(np.mean([d == t for d, t in zip(decided, truth)]))
+    if all(name == classifier.background for name in truth):
+        return {"rule": rule, "images": len(items), "false_pet_rate": 1 - right}
+    return {"rule": rule, "images": len(items), "accuracy": right}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a run folder with export/ (a model with a background class)")
+    parser.add_argument("--compare", type=Path, help="a two-class run folder with export/, scored on the pets")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=DIR", help="more labelled photos")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.extra)
+    photos = groups(args.run, {name: Path(folder) for name, folder in extra.items()})
+    rows = []
+    for artifact in INT8:
+        classifier = Classifier(args.run / "export" / artifact)
+        for rule in RULES:
+            for group, items in photos.items():
+                rows.append(
+                    {"model": args.run.name, "artifact": artifact, "group": group, **score(classifier, items, rule)}
+                )
+        if args.compare:
+            two = Classifier(args.compare / "export" / artifact)
+            for group, items in photos.items():
+                if group != "negatives":
+                    rows.append(
+                        {"model": args.compare.name, "artifact": artifact, "group": group, **score(two, items, None)}
+                    )
+        print(f"{artifact}: done", file=sys.stderr)
+    machine = machine_line()
+    lines = [
+        "# No cat, no dog",
+        "",
+        f"`python benchmarks/background.py {' '.join(map(str, argv or sys.argv[1:]))}` on {machine}.",
+        "",
+        "| model | artifact | min probability | " + " | ".join(photos) + " |",
+        "|---|---|---:|" + "---:|" * len(photos),
+    ]
+    for model, artifact, rule in dict.fromkeys((r["model"], r["artifact"], r["rule"]) for r in rows):
+        cells = []
+        for group in photos:
+            row = next(
+                (
+                    r
+                    for r in rows
+                    if (r["model"], r["artifact"], r["rule"], r["group"]) == (model, artifact, rule, group)
+                ),
+                None,
+            )
+            value = None if row is None else row.get("accuracy", row.get("false_pet_rate"))
+            cells.append("" if value is None else f"{value:.2%} ({row['images']})")
+        lines.append(f"| {model} | {artifact} | {rule:g} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Pets: the share given their own label (called `none` is wrong); negatives: the share called a cat or a "
+        "dog (false pets). The first rule of each artifact is its sidecar's, chosen on the selection split; the "
+        "validation photos here chose nothing. Images per cell in brackets.",
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.out / "background.md") as temp:
+        temp.write_text("\n".join(lines) + "\n")
+    write_json(args.out / "background.json", {"machine": machine, "rows": rows})
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

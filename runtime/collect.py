@@ -1,0 +1,72 @@
+"""`catdog-cam --collect DIR`: save frames of the real camera into DIR/unsorted/, to be sorted by hand into class
+folders (cats/, dogs/, none/: an empty hallway is the best background photo there is) and trained on with
+`catdog-train --add DIR`. Frames are saved raw (as captured, no overlay), as JPEG, one every `every` seconds of
+the source's time, each written atomically and named by the wall-clock time it was saved at."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from catdog.runtime.files import atomic_path
+
+UNSORTED = "unsorted"
+JPEG_QUALITY = 95
+
+
+class CollectError(Exception):
+    """A collect folder or frame that cannot be written (mid-run: the run ends with its summary, exit 1)."""
+
+
+class CollectionFull(CollectError):
+    """The size limit is reached (mid-run: the run ends with its summary, exit 0)."""
+
+
+@dataclass
+class Collector:
+    """Saves a frame every `every` seconds into folder/unsorted/ until `max_bytes` have been written."""
+
+    folder: Path
+    every: float
+    max_bytes: int
+    saved: int = 0
+    written: int = 0
+    last: float | None = None
+
+    def __post_init__(self):
+        self.folder = Path(self.folder) / UNSORTED
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            probe = self.folder / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise CollectError(f"cannot write into {self.folder}: {error.strerror}") from None
+
+    def describe(self) -> str:
+        """The start line: where, how often, up to how much."""
+        return f"collecting a frame every {self.every:g} s into {self.folder} (up to {self.max_bytes / 1e6:g} MB)"
+
+    def offer(self, image: np.ndarray, timestamp: float) -> Path | None:
+        """Save the frame if `every` seconds have passed since the last one saved; return its path, or None.
+        CollectionFull at the size limit, CollectError if it cannot be written (nothing half-written is left)."""
+        if self.last is not None and timestamp - self.last < self.every:
+            return None
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise CollectError("could not encode a frame as JPEG")
+        if self.written + encoded.size > self.max_bytes:
+            raise CollectionFull(f"collection full: {self.max_bytes / 1e6:g} MB (--collect-max-mb)")
+        path = self.folder / f"{datetime.now():%Y%m%d-%H%M%S-%f}.jpg"
+        try:
+            with atomic_path(path) as temp:
+                temp.write_bytes(encoded.tobytes())
+        except OSError as error:
+            raise CollectError(f"cannot write {path}: {error.strerror}") from None
+        self.saved, self.written, self.last = self.saved + 1, self.written + encoded.size, timestamp
+        return path

@@ -1,0 +1,238 @@
+"""The background class 'none' ("no cat or dog"): trained from real photos with neither, recorded in the sidecar,
+decided by the rule --min-probability, shown by catdog-predict and catdog-cam, and the frames catdog-cam --collect
+saves to teach it a home."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+from support import NEGATIVES, run_cli
+
+VIDEO_SIZE = (320, 240)
+SEGMENT = 6  # photos per segment of the test video, one frame each
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_training_learns_three_classes_and_chooses_the_rule_on_the_selection_split(tiny_background_run):
+    config = json.loads((tiny_background_run / "config.json").read_text())
+    metrics = json.loads((tiny_background_run / "metrics.json").read_text())
+    split = json.loads((tiny_background_run / "split.json").read_text())
+    assert config["labels"] == split["labels"] == ["cats", "dogs", "none"] and config["background"] == "none"
+    for name in ("train", "selection", "validation"):  # negatives split like every class
+        assert any(label == 2 and Path(path).parent.name.startswith("tiny_negatives") for path, label in split[name])
+    negatives = [path for name in ("train", "selection", "validation") for path, label in split[name] if label == 2]
+    assert len(negatives) == len(set(negatives)) == 64
+    weights = config["class_weights"]  # balanced: the class with fewer training photos weighs more
+    counts = {label: sum(1 for _, y in split["train"] if y == i) for i, label in enumerate(config["labels"])}
+    assert weights["cats"] * counts["cats"] == pytest.approx(weights["none"] * counts["none"])
+    assert 0 <= config["min_probability"] < 1 and metrics["min_probability"] == config["min_probability"]
+    assert metrics["background"] == "none" and len(metrics["confusion_matrix"]) == 3
+    confusion = metrics["confusion_matrix"]
+    assert metrics["false_pet_rate"] == pytest.approx((confusion[2][0] + confusion[2][1]) / sum(confusion[2]))
+    assert metrics["pet_accuracy"] == pytest.approx((confusion[0][0] + confusion[1][1]) / metrics["pet_images"])
+
+
+def test_every_sidecar_names_the_background_and_the_rule(tiny_background_run, tiny_background_export):
+    config = json.loads((tiny_background_run / "config.json").read_text())
+    sidecars = sorted(tiny_background_export.glob("model_*.json"))
+    assert len(sidecars) == 4
+    for path in sidecars:
+        sidecar = json.loads(path.read_text())
+        assert sidecar["background_label"] == "none" and sidecar["min_probability"] == config["min_probability"]
+        assert {"pet_accuracy", "false_pet_rate"} <= set(sidecar["parity"])
+    assert "| pet accuracy | false pets |" in (tiny_background_export / "parity.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def mixed_photos(tmp_path_factory, shared_data) -> Path:
+    """Six photos with no cat or dog (not among the tiny model's), three cats and three dogs."""
+    folder = tmp_path_factory.mktemp("mixed")
+    sources = sorted(NEGATIVES.iterdir())[1::6][:6]
+    sources += [p for kind in ("cats", "dogs") for p in sorted((shared_data / "validation" / kind).glob("*.jpg"))[:3]]
+    for i, source in enumerate(sources):
+        (folder / f"{i:02d}{source.suffix.lower()}").symlink_to(source)
+    return folder
+
+
+def predict_json(model, photos, *options):
+    result = run_cli("catdog-predict", "--model", model, photos, "--json", *options, check=True)
+    return json_lines(result.stdout), result.stderr
+
+
+@pytest.mark.parametrize("min_probability", [None, "0.5", "0.9"])
+def test_predict_applies_the_decision_rule(tiny_background_export, mixed_photos, min_probability):
+    model = tiny_background_export / "model_int8.tflite"
+    options = ["--min-probability", min_probability] if min_probability else []
+    lines, stderr = predict_json(model, mixed_photos, *options)
+    rule = (
+        float(min_probability) if min_probability else json.loads(Path(f"{model}.json").read_text())["min_probability"]
+    )
+    assert f"'none' (no cats or dogs) also when the top label is under {rule:g}" in stderr
+    for line in lines:
+        probabilities = line["probabilities"]  # raw, whatever the rule said
+        top = max(probabilities, key=probabilities.get)
+        assert sum(probabilities.values()) == pytest.approx(1, abs=0.01)
+        if top != "none" and probabilities[top] >= rule:
+            assert line["label"] == top and line["text"] == top
+        else:
+            assert line["label"] == "none" and line["text"] == "no cats or dogs"
+        assert line["probability"] == probabilities[line["label"]]
+
+
+def test_a_higher_rule_turns_unsure_pets_into_none(tiny_background_export, mixed_photos):
+    model = tiny_background_export / "model_int8.tflite"
+    nones = [
+        sum(line["label"] == "none" for line in predict_json(model, mixed_photos, "--min-probability", p)[0])
+        for p in ("0.4", "0.99")
+    ]
+    assert (
+        nones[0]
+        <= nones[1]
+        == 12
+        - sum(  # at 0.99 only pets above 0.99 stay pets
+            max(line["probabilities"]["cats"], line["probabilities"]["dogs"]) >= 0.99
+            and max(line["probabilities"], key=line["probabilities"].get) != "none"
+            for line in predict_json(model, mixed_photos, "--min-probability", "0.99")[0]
+        )
+    )
+
+
+def test_kaggle_csv_gives_p_dog_renormalised_over_cat_and_dog(tiny_background_export, mixed_photos, tmp_path):
+    model = tiny_background_export / "model_fp32.onnx"
+    lines, _ = predict_json(model, mixed_photos, "--csv", tmp_path / "submission.csv")
+    rows = list(csv.DictReader((tmp_path / "submission.csv").open()))
+    assert len(rows) == len(lines) == 12
+    for row, line in zip(rows, lines):
+        p = line["probabilities"]
+        assert float(row["label"]) == pytest.approx(p["dogs"] / (p["cats"] + p["dogs"]), abs=1e-5)
+
+
+def test_the_rule_needs_a_model_with_a_background_class(tiny_export, mixed_photos):
+    result = run_cli(
+        "catdog-predict", "--model", tiny_export / "model_int8.tflite", mixed_photos, "--min-probability", "0.8"
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        "catdog-predict: error: --min-probability needs a model with a background class; model_int8.tflite has "
+        "only cats, dogs (train one with --negatives)"
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "1", "1.5", "-0.2", "high"])
+def test_a_rule_outside_zero_to_one_is_refused(tiny_background_export, mixed_photos, value):
+    for command in ("catdog-predict", "catdog-cam"):
+        args = [mixed_photos] if command == "catdog-predict" else ["--source", mixed_photos, "--no-display"]
+        result = run_cli(command, "--model", tiny_background_export, *args, "--min-probability", value)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert (
+            result.stderr.strip()
+            .splitlines()[-1]
+            .endswith(f"--min-probability: must be a number in (0, 1), not {value if value != 'high' else repr(value)}")
+        )
+
+
+@pytest.fixture(scope="module")
+def segment_video(tmp_path_factory, shared_data) -> Path:
+    """A 1 FPS mp4 of [negatives, cat photos, negatives, dog photos], SEGMENT photos each, one frame per photo."""
+    root = tmp_path_factory.mktemp("segments")
+    negatives = sorted(NEGATIVES.iterdir())[2::6]
+    segments = [
+        negatives[:SEGMENT],
+        sorted((shared_data / "validation" / "cats").glob("*.jpg"))[10 : 10 + SEGMENT],
+        negatives[SEGMENT : 2 * SEGMENT],
+        sorted((shared_data / "validation" / "dogs").glob("*.jpg"))[10 : 10 + SEGMENT],
+    ]
+    writer = cv2.VideoWriter(str(root / "segments.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 1, VIDEO_SIZE)
+    for photo in (p for segment in segments for p in segment):
+        writer.write(cv2.resize(cv2.imread(str(photo)), VIDEO_SIZE, interpolation=cv2.INTER_AREA))
+    writer.release()
+    return root / "segments.mp4"
+
+
+def cam_lines(model, video, *options):
+    result = run_cli("catdog-cam", "--model", model, "--source", video, "--no-display", *options, check=True)
+    return json_lines(result.stdout), result.stderr
+
+
+def test_cam_shows_none_as_no_cats_or_dogs_and_smooths_it_like_any_class(tiny_background_export, segment_video):
+    model = tiny_background_export / "model_int8.tflite"
+    raw, _ = cam_lines(model, segment_video)
+    smooth, _ = cam_lines(model, segment_video, "--smooth", "0.3")
+    assert len(raw) == len(smooth) == 4 * SEGMENT
+    for line in raw + smooth:
+        assert line["text"] == ("no cats or dogs" if line["label"] == "none" else line["label"])
+    # Smoothing averages all three classes: its first frame is the raw one, and later ones are the weighted mix.
+    assert smooth[0]["probabilities"] == raw[0]["probabilities"]
+    expected = raw[0]["probabilities"]
+    for line in raw[1:4]:
+        expected = {k: 0.3 * line["probabilities"][k] + 0.7 * v for k, v in expected.items()}
+    assert smooth[3]["probabilities"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_collect_saves_raw_frames_atomically_and_they_train(tiny_background_export, segment_video, tiny_data, tmp_path):
+    collect = tmp_path / "home"
+    lines, stderr = cam_lines(tiny_background_export, segment_video, "--collect", collect, "--collect-every", "3")
+    saved = sorted((collect / "unsorted").iterdir())
+    assert f"collecting a frame every 3 s into {collect / 'unsorted'} (up to 500 MB)" in stderr
+    assert f"collected 8 frames into {collect / 'unsorted'}" in stderr.splitlines()[-1]
+    assert [Path(line["collected"]) for line in lines if "collected" in line] == saved
+    assert [line["timestamp"] for line in lines if "collected" in line] == [0, 3, 6, 9, 12, 15, 18, 21]
+    assert all(path.suffix == ".jpg" and not path.name.startswith(".") for path in saved)
+    assert all(cv2.imread(str(path)).shape == (*VIDEO_SIZE[::-1], 3) for path in saved)  # raw: the frame's size
+    # Sorted by hand into class folders, the frames join the classes of the same name.
+    from catdog.runtime.datasets import load_dataset
+
+    for i, path in enumerate(saved):
+        folder = collect / ("none" if i in (0, 1, 4, 5) else "cats" if i in (2, 3) else "dogs")
+        folder.mkdir(exist_ok=True)
+        path.rename(folder / path.name)
+    (collect / "unsorted").rmdir()
+    dataset = load_dataset(tiny_data, negatives=NEGATIVES, extras=[collect])
+    mixed = [path for path, _ in dataset.train + dataset.validation if Path(path).parent.parent == collect]
+    assert len(mixed) == 8 and dataset.labels == ["cats", "dogs", "none"]
+
+
+def test_collect_stops_the_run_when_full_and_refuses_an_unwritable_folder(
+    tiny_background_export, segment_video, tmp_path
+):
+    result = run_cli(
+        "catdog-cam",
+        "--model",
+        tiny_background_export,
+        "--source",
+        segment_video,
+        "--no-display",
+        "--collect",
+        tmp_path / "full",
+        "--collect-every",
+        "1",
+        "--collect-max-mb",
+        "0.1",
+    )
+    saved = list((tmp_path / "full" / "unsorted").iterdir())
+    assert result.returncode == 0 and 0 < len(saved) < 4 * SEGMENT
+    assert sum(p.stat().st_size for p in saved) <= 100_000
+    assert result.stderr.splitlines()[-1] == "catdog-cam: collection full: 0.1 MB (--collect-max-mb)"
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run_cli(
+        "catdog-cam",
+        "--model",
+        tiny_background_export,
+        "--source",
+        segment_video,
+        "--no-display",
+        "--collect",
+        tmp_path / "a-file",
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"catdog-cam: error: cannot write into {tmp_path / 'a-file' / 'unsorted'}: Not a directory"
+    )
