@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,30 @@ def _tflite_interpreter_class():
         raise BackendError("no TFLite interpreter installed: pip install ai-edge-litert") from None
 
 
+# What LiteRT's C++ side prints on every load, to no purpose for the user: left out of stderr, all else kept.
+LITERT_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextlib.contextmanager
+def without_chatter():
+    """Catch what native code writes to stderr (file descriptor 2) in the block and pass it on afterwards,
+    every line except LITERT_CHATTER."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode(errors="replace").splitlines()
+            kept = [line for line in lines if line not in LITERT_CHATTER]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
 class TFLiteBackend:
     """A .tflite model on LiteRT (XNNPACK on CPU)."""
 
@@ -46,8 +73,9 @@ class TFLiteBackend:
         interpreter_class, self.engine = _tflite_interpreter_class()
         self.threads = threads
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with without_chatter():
+                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise BackendError(f"cannot load {path} with {self.engine}: {str(error).splitlines()[0]}") from None
         self.input = self.interpreter.get_input_details()[0]

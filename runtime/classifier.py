@@ -90,6 +90,8 @@ class Classifier:
         if self.background is None:
             return ""
         chosen = "chosen on the selection split" if self.min_probability == self.sidecar.min_probability else "given"
+        if not self.min_probability:
+            return f"{self.background!r} ({self.background_text}) when most probable, no minimum probability ({chosen})"
         return (
             f"{self.background!r} ({self.background_text}) also when the top label is under "
             f"{self.min_probability:g} ({chosen})"

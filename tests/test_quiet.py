@@ -1,10 +1,10 @@
-"""catdog-train and catdog-export as a user runs them print none of TensorFlow's known harmless messages
+"""catdog-train, catdog-export and catdog-predict as a user runs them print none of TensorFlow's known harmless messages
 (catdog.export.noise); the tiny run's own commands are checked, so this costs no extra run."""
 
 import re
 
 import pytest
-from support import OUTPUTS
+from support import OUTPUTS, run_cli
 
 # What issue 21 saw in the quick start, each of them harmless.
 NOISE = [
@@ -25,3 +25,10 @@ def test_no_tensorflow_noise(command, request, tiny_export):
     output = request.config.stash[OUTPUTS][command]
     assert [pattern for pattern in NOISE if re.search(pattern, output)] == []
     assert "validation accuracy" in output if command == "catdog-train" else "wrote " in output
+
+
+def test_the_board_commands_print_no_interpreter_chatter(tiny_export, shared_data):
+    photo = next((shared_data / "validation" / "cats").glob("*.jpg"))
+    result = run_cli("catdog-predict", "--model", tiny_export / "model_int8.tflite", photo, check=True)
+    assert [pattern for pattern in NOISE if re.search(pattern, result.stderr)] == []
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["catdog-predict"] * 2  # using, summary
