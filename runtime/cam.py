@@ -31,6 +31,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -48,7 +49,9 @@ from catdog.runtime.collect import CollectError, CollectionFull, Collector
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import ImageError, read_image, scan_images, skipped_lines
 from catdog.runtime.metrics import latency_stats
+from catdog.runtime.monitor import Monitor, MonitorError, add_monitor_arguments, wanted
 from catdog.runtime.serve import LOOPBACK, LiveView, ServeError, parse_address
+from catdog.runtime.systemd import Notifier
 
 RETRIES = 5  # reopen attempts in a row for a live source that stopped
 RETRY_WAIT_S = 1.0
@@ -357,10 +360,12 @@ def run_loop(
     recorder: Recorder | None,
     view: LiveView | None = None,
     collector: Collector | None = None,
+    monitor: Monitor | None = None,
 ) -> Stats:
     """Classify frames as they come, smooth, then show, record, serve, collect or print each; stop at the end of
     the source, at --max-frames, on q or Esc, on Ctrl-C, or when the collection is full or cannot be written."""
     stats, recent, smoothed, started = Stats(), deque(maxlen=FPS_WINDOW), None, None
+    notifier = Notifier()  # systemd: READY=1, then WATCHDOG=1 while frames come
     try:
         for frame in reader:
             started = started or time.perf_counter()
@@ -385,8 +390,11 @@ def run_loop(
             }
             if collector and (saved := collector.offer(frame.image, frame.timestamp)):
                 record["collected"] = str(saved)
-            if args.json:
+            if args.json and not args.events_only:
                 print(json.dumps(record), flush=True)
+            for event in monitor.frame(frame.image, record, annotate_record) if monitor else ():
+                print(json.dumps(event), flush=True)
+            notifier.alive()
             if view:
                 view.publish(frame.image, record)
             if recorder or not args.no_display:
@@ -403,6 +411,7 @@ def run_loop(
         stats.collect_error = error
     except BrokenPipeError:  # stdout closed by its reader (e.g. `| head`): stop as on Ctrl-C
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    notifier.stopping()
     stats.seconds = time.perf_counter() - started if started else 0.0
     stats.dropped = reader.dropped
     return stats
@@ -522,6 +531,7 @@ def parse_args(argv=None):
         metavar="ALPHA",
         help="exponential smoothing of the probabilities: weight of the newest frame, in (0, 1] (default 1: none)",
     )
+    add_monitor_arguments(parser)
     args = parser.parse_args(argv)
     args.json = args.json or args.no_display
     return args
@@ -566,10 +576,11 @@ def start(args) -> int:
             collector = (
                 Collector(args.collect, args.collect_every, int(args.collect_max_mb * 1e6)) if args.collect else None
             )
+            monitor = Monitor.from_args(args, classifier, f"catdog {socket.gethostname()}") if wanted(args) else None
             source = open_source(args.source, args.capture_size, args.capture_format)
             if args.realtime and not source.live:
                 source.frames, source.live = paced(source.frames, source.fps or DEFAULT_FPS), True
-        except (*LOAD_ERRORS, CamError, ServeError, CollectError) as error:
+        except (*LOAD_ERRORS, CamError, ServeError, CollectError, MonitorError) as error:
             print(f"catdog-cam: error: {error}", file=sys.stderr)
             return 2
         print(f"catdog-cam: {note}", file=sys.stderr)
@@ -582,10 +593,22 @@ def start(args) -> int:
                 else (" (not loopback: anyone who can reach this address can see the camera)")
             )
             print(f"catdog-cam: live view at {view.url}{exposed}", file=sys.stderr, flush=True)
-        return run(classifier, source, args, view, collector)
+        if monitor:
+            for line in monitor.describe():
+                print(f"catdog-cam: {line}", file=sys.stderr, flush=True)
+            monitor.start()
+            stack.callback(monitor.close)
+        return run(classifier, source, args, view, collector, monitor)
 
 
-def run(classifier, source: Source, args, view: LiveView | None, collector: Collector | None = None) -> int:
+def run(
+    classifier,
+    source: Source,
+    args,
+    view: LiveView | None,
+    collector: Collector | None = None,
+    monitor: Monitor | None = None,
+) -> int:
     """Read, classify and output every frame of an opened source; print the summary. The exit status: 0, or 1
     if a file of a folder was skipped (as catdog-predict)."""
     reader = FrameReader(source.frames, source.live, classifier.prepare)
@@ -595,7 +618,7 @@ def run(classifier, source: Source, args, view: LiveView | None, collector: Coll
             if args.record:
                 temp = stack.enter_context(atomic_path(args.record))
                 recorder = stack.enter_context(contextlib.closing(Recorder(temp, source.fps, str(args.record))))
-            stats = run_loop(classifier, reader, args, recorder, view, collector)
+            stats = run_loop(classifier, reader, args, recorder, view, collector, monitor)
             if not stats.frames:
                 raise CamError(f"no frame could be read from {args.source}")
     except CamError as error:

@@ -3,6 +3,8 @@
   /              a small page: the annotated video and the newest label, probability, inference ms, loop FPS
   /stream.mjpg   the annotated video as MJPEG (multipart/x-mixed-replace), at most STREAM_FPS frames a second
   /latest.json   the newest prediction, with the same keys as a catdog-cam JSON line
+  /healthz       200 while frames arrive; 503 with the reason when none came yet or the newest is older than
+                 HEALTHY_AGE_S (a camera that hangs): for systemd, Docker or a load balancer
 
 The server never slows the classification loop: the loop only hands over a reference to its newest frame and
 prediction (`publish`); annotating and JPEG encoding run on the server's own encoder thread, only while a
@@ -27,6 +29,7 @@ MAX_CLIENTS = 4
 STREAM_FPS = 10.0  # at most this many JPEGs a second are encoded for the stream: each costs CPU inference could use
 JPEG_QUALITY = 80
 CLIENT_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped
+HEALTHY_AGE_S = 5.0  # /healthz: the newest frame may be this old
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BOUNDARY = "catdogframe"
 
@@ -77,11 +80,18 @@ def parse_address(text: str) -> tuple[str, int]:
 class LiveView:
     """The newest frame and prediction, served over HTTP while the loop runs. Use as a context manager."""
 
-    def __init__(self, host: str, port: int, annotate: Callable[[np.ndarray, dict], np.ndarray]):
-        self.annotate = annotate
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        annotate: Callable[[np.ndarray, dict], np.ndarray],
+        healthy_age_s: float = HEALTHY_AGE_S,
+    ):
+        self.annotate, self.healthy_age_s = annotate, healthy_age_s
         self._changed = threading.Condition()
         self._newest: tuple[np.ndarray, dict] | None = None  # from the loop, not yet encoded
         self.latest: dict | None = None  # the newest prediction, as a JSON line
+        self.updated = 0.0  # time.monotonic() of the newest publish
         self.jpeg, self.sequence = b"", 0  # the newest encoded frame and its number
         self.clients = threading.BoundedSemaphore(MAX_CLIENTS)
         self.watching = 0
@@ -121,7 +131,7 @@ class LiveView:
     def publish(self, image: np.ndarray, record: dict) -> None:
         """Hand over the loop's newest frame (BGR, not copied: the loop must not change it) and its JSON line."""
         with self._changed:
-            self._newest, self.latest = (image, record), record
+            self._newest, self.latest, self.updated = (image, record), record, time.monotonic()
             self._changed.notify_all()
 
     def _encode(self) -> None:
@@ -146,6 +156,18 @@ class LiveView:
             self._changed.wait_for(lambda: self.closed or self.sequence > after)
             return None if self.closed else (self.jpeg, self.sequence)
 
+    def health(self) -> tuple[int, dict]:
+        """/healthz: (200, {...}) while frames arrive, else (503, {"error": why})."""
+        if self.latest is None:
+            return 503, {"status": "unhealthy", "error": "no frame classified yet"}
+        age = time.monotonic() - self.updated
+        if age > self.healthy_age_s:
+            return 503, {
+                "status": "unhealthy",
+                "error": f"the newest frame is {age:.1f} s old (limit {self.healthy_age_s:g} s)",
+            }
+        return 200, {"status": "ok", "frame_age_s": round(age, 3), "fps": self.latest.get("fps")}
+
     def _handler(self):
         view = self
 
@@ -164,6 +186,9 @@ class LiveView:
                         self.reply(503, "application/json", b'{"error": "no frame classified yet"}\n')
                     else:
                         self.reply(200, "application/json", json.dumps(view.latest).encode())
+                elif path == "/healthz":
+                    status, body = view.health()
+                    self.reply(status, "application/json", (json.dumps(body) + "\n").encode())
                 elif path == "/stream.mjpg":
                     self.stream()
                 else:
