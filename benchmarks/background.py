@@ -2,7 +2,7 @@
 costs the pets, at its own decision rule and at other values of --min-probability, for each int8 artifact, on
 photos grouped by where they come from. Writes OUT/background.md and background.json.
 
-    python benchmarks/background.py runs/default [--compare runs/two-class] [--out benchmarks/results]
+    python benchmarks/background.py runs/default [--compare runs/two-class] [--out DIR (default runs/benchmark)]
 
 Groups, from the run's split.json: its validation photos of cats_and_dogs_filtered (pets of the source most
 training pets come from), of other-source pets and of negatives (none of them chosen on), and, with --extra
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("run", type=Path, help="a run folder with export/ (a model with a background class)")
     parser.add_argument("--compare", type=Path, help="a two-class run folder with export/, scored on the pets")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=DIR", help="more labelled photos")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     args = parser.parse_args(argv)
     extra = dict(item.split("=", 1) for item in args.extra)
     photos = groups(args.run, {name: Path(folder) for name, folder in extra.items()})

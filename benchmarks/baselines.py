@@ -3,7 +3,7 @@ command that made it, validation accuracy and log loss, training minutes, and th
 accuracy (from the export's parity check) and milliseconds per image through catdog.runtime (the median
 of catdog.runtime.auto.time_inference, as `--backend auto` times artifacts, at --threads threads).
 
-    python benchmarks/baselines.py runs/mlp runs/cnn2 runs/cnn4 runs/default [--out benchmarks/results]
+    python benchmarks/baselines.py runs/mlp runs/cnn2 runs/cnn4 runs/default [--out DIR]
 
 writes OUT/baselines.md and OUT/baselines.json. A run without an int8 export gets empty int8 cells.
 Time it on a quiet machine: the int8 timings and the training minutes are this machine's.
@@ -131,7 +131,7 @@ def write_table(rows: list[dict], out: Path, machine: str, timing_runs: int, not
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="baselines", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run folders")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", default="runs/benchmark", help="default runs/benchmark (untracked)")
     parser.add_argument("--timing-runs", type=int, default=50, help="inferences timed per int8 model (median)")
     parser.add_argument("--threads", type=int, help="interpreter threads (default: every CPU this process may use)")
     parser.add_argument(

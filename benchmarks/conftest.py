@@ -33,7 +33,11 @@ OPTIONS = {
     "--max-drop": dict(type=float, help="most accuracy points an artifact may lose vs float (1.0; --smoke: 100)"),
     "--min-agreement": dict(type=float, help="least label agreement with float, percent (98; --smoke: 0)"),
     "--threads": dict(metavar="N[,N]", help="interpreter thread counts (default 1,2,<cpu count>; --smoke: 1)"),
-    "--report-dir": dict(metavar="DIR", help="where the report goes (benchmarks/results; --smoke: .../smoke)"),
+    "--report-dir": dict(
+        metavar="DIR",
+        help="where the report goes (default runs/benchmark, --smoke: runs/benchmark/smoke: never a tracked file; "
+        "maintainers regenerate the committed report with --report-dir benchmarks/results)",
+    ),
     "--pi-images": dict(type=int, metavar="N", help="validation images per emulated check (default 100)"),
     "--cam-frames": dict(type=int, metavar="N", help="frames of the catdog-cam case (default 200; --smoke: 20)"),
 }
@@ -100,7 +104,7 @@ def pytest_configure(config):
     if settings.smoke:
         results.note("smoke mode: a tiny, barely trained model; parity limits relaxed unless given")
     config.stash[BENCH] = measure.Bench(settings, runs, results)
-    folder = Path(option.report_dir or core.HERE / "results" / ("smoke" if settings.smoke else ""))
+    folder = Path(option.report_dir or Path("runs") / "benchmark" / ("smoke" if settings.smoke else ""))
     config.stash[REPORT_DIR] = Path(config.invocation_params.dir) / folder
 
 

@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import bench_core as core  # noqa: E402
 from support import DATA, chromium_driver, open_stream, read_part  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 VIEWERS = {
     "none": "no --serve",
     "browser": "--serve, headless chromium on the page (same machine)",
@@ -153,8 +152,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--frames", type=int, default=4000, help="video length (default 4000)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     args = parser.parse_args(argv)
-    RESULTS.mkdir(exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     machine = core.machine_info()  # before the runs: the load average says whether something else was running
     photos = sorted(str(p) for p in (DATA / "validation").rglob("*.jpg"))[::10]
     with tempfile.TemporaryDirectory() as folder:
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
                 {"repeat": repeat, "viewer": "http", **client_run(args.model, video, args.threads)},
             ]
             print(*rows[-3:], sep="\n", file=sys.stderr)
-        screenshot(args.model, video, args.threads, RESULTS / "live_view.png")
+        screenshot(args.model, video, args.threads, args.out / "live_view.png")
     by_viewer = {viewer: [row for row in rows if row["viewer"] == viewer] for viewer in VIEWERS}
     summary = {
         viewer: {
@@ -214,8 +214,8 @@ def main(argv=None) -> int:
         "![the page](live_view.png) (a further run, paced at the video's 30 FPS with `--realtime` as a camera "
         "would be, so that the page's label and the picture show the same moment)",
     ]
-    (RESULTS / "live_view.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "live_view.json").write_text(
+    (args.out / "live_view.md").write_text("\n".join(lines) + "\n")
+    (args.out / "live_view.json").write_text(
         json.dumps({"machine": machine, "rows": rows, "summary": summary, "costs": costs, "cost": cost}, indent=2)
         + "\n"
     )

@@ -4,7 +4,7 @@ with float and int8 accuracy and log loss on the validation split, the float acc
 every usable core, measured here through catdog.runtime. Writes OUT/tradeoff.md, tradeoff.json and the
 Pareto plot tradeoff.png (int8 TFLite ms at 1 thread against int8 TFLite validation accuracy).
 
-    python benchmarks/tradeoff.py runs/a035-96 runs/a035-128 ... [--out benchmarks/results]
+    python benchmarks/tradeoff.py runs/a035-96 runs/a035-128 ... [--out DIR]
     bash benchmarks/tradeoff.sh     # trains and exports what is missing, then this
 
 The Raspberry Pi columns are estimates, not measurements: each model's 1-thread time here relative to
@@ -189,7 +189,7 @@ def plot(report: dict, path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with export/parity.json")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     parser.add_argument("--rounds", type=int, default=200, help="timed inferences per artifact and thread count")
     args = parser.parse_args(argv)
     missing = [str(run) for run in args.runs if not (run / "export" / "parity.json").is_file()]
