@@ -11,7 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# One rule for a folder's files and a file named alone: these are read (a GIF's first frame, as OpenCV decodes
+# it; an OpenCV without a GIF decoder makes it "unreadable" both ways), every other file is "not an image".
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 # Smallest width and height of a picture worth classifying: below it, it is an icon or a tracking pixel,
 # not a photo, and whatever a model says about it means nothing.
 MIN_IMAGE_SIDE = 32

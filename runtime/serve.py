@@ -11,13 +11,22 @@ prediction (`publish`); annotating and JPEG encoding run on the server's own enc
 client watches the stream, and only for the newest frame. Each client gets the newest JPEG when it is ready
 for one, so a slow client skips frames and never holds anyone up; a client that disconnects is dropped;
 at most MAX_CLIENTS streams at once, the next one gets 503.
+
+Connections are bounded too: a request must arrive whole (request line and headers) within REQUEST_DEADLINE_S
+in all, however slowly it trickles in, and at most MAX_CONNECTIONS are served at once: the next one gets 503
+from the accepting thread, without a thread of its own. A client that goes away mid-answer, or sends a cut-off
+request, garbage or TLS, is dropped without a word: stderr carries catdog-cam's own lines only.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import http.server
+import io
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +38,8 @@ MAX_CLIENTS = 4
 STREAM_FPS = 10.0  # at most this many JPEGs a second are encoded for the stream: each costs CPU inference could use
 JPEG_QUALITY = 80
 CLIENT_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped
+REQUEST_DEADLINE_S = 10.0  # a request must have arrived whole this long after its connection was accepted
+MAX_CONNECTIONS = 32  # served at once (streams, pages, JSON polls); the next one gets 503
 HEALTHY_AGE_S = 5.0  # /healthz: the newest frame may be this old
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BOUNDARY = "catdogframe"
@@ -77,6 +88,84 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class DeadlineReader(socket.SocketIO):
+    """A connection's reading end that gives up (TimeoutError) at `deadline` (time.monotonic()) in all, not
+    only after CLIENT_TIMEOUT_S without data: a request sent a byte at a time cannot hold its thread."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        super().__init__(sock, "rb")
+        self.deadline = deadline
+
+    def readinto(self, buffer) -> int | None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._sock.settimeout(min(left, CLIENT_TIMEOUT_S))
+        return super().readinto(buffer)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """The threading HTTP server with at most `max_connections` served at once, and quiet about clients."""
+
+    daemon_threads = True
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs):
+        self.connections, self._counting = 0, threading.Lock()
+        self.refused: collections.deque = collections.deque()  # (when to close, socket) of refused connections
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address) -> None:
+        with self._counting:
+            full = self.connections >= self.max_connections
+            if not full:
+                self.connections += 1
+        if full:
+            self.refuse(request)
+        else:
+            super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._counting:
+                self.connections -= 1
+
+    def refuse(self, request: socket.socket) -> None:
+        """503 at once, from the accepting thread (never blocking it); the socket is closed a second later, by
+        service_actions, so that the answer is not lost to the reset a close with unread data would send."""
+        body = f"too many connections (at most {self.max_connections}); try again later\n".encode()
+        with contextlib.suppress(OSError):
+            request.setblocking(False)
+            request.send(
+                b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            request.shutdown(socket.SHUT_WR)
+        self.refused.append((time.monotonic() + 1.0, request))
+
+    def service_actions(self) -> None:
+        """Close the refused connections whose second is up (the serving loop calls this every half second)."""
+        while self.refused and (self.refused[0][0] <= time.monotonic() or len(self.refused) > 4 * self.max_connections):
+            _, request = self.refused.popleft()
+            with contextlib.suppress(OSError):
+                request.recv(65536)  # what the client sent, read so that closing does not reset
+            request.close()
+
+    def server_close(self) -> None:
+        super().server_close()
+        while self.refused:
+            self.refused.popleft()[1].close()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away, reset or timed out is dropped without a word; anything else is one line."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            print(f"catdog-cam: live view: {client_address[0]}: {type(error).__name__}: {error}", file=sys.stderr)
+
+
 class LiveView:
     """The newest frame and prediction, served over HTTP while the loop runs. Use as a context manager."""
 
@@ -86,8 +175,11 @@ class LiveView:
         port: int,
         annotate: Callable[[np.ndarray, dict], np.ndarray],
         healthy_age_s: float = HEALTHY_AGE_S,
+        request_deadline_s: float = REQUEST_DEADLINE_S,
+        max_connections: int = MAX_CONNECTIONS,
     ):
         self.annotate, self.healthy_age_s = annotate, healthy_age_s
+        self.request_deadline_s = request_deadline_s
         self._changed = threading.Condition()
         self._newest: tuple[np.ndarray, dict] | None = None  # from the loop, not yet encoded
         self.latest: dict | None = None  # the newest prediction, as a JSON line
@@ -98,8 +190,8 @@ class LiveView:
         self.closed = False
         server_class = type(
             "Server",
-            (http.server.ThreadingHTTPServer,),
-            {"daemon_threads": True, "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
+            (Server,),
+            {"max_connections": max_connections, "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
         )
         try:
             self.server = server_class((host, port), self._handler())
@@ -177,6 +269,17 @@ class LiveView:
             def log_message(self, *args) -> None:  # stderr carries catdog-cam's own lines only
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                self.rfile.close()  # read instead through a DeadlineReader: the request has a deadline in all
+                deadline = time.monotonic() + view.request_deadline_s
+                self.rfile = io.BufferedReader(DeadlineReader(self.connection, deadline))
+
+            def parse_request(self) -> bool:
+                parsed = super().parse_request()  # the headers are read: the request has arrived
+                self.connection.settimeout(CLIENT_TIMEOUT_S)
+                return parsed
+
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 if path in ("/", "/index.html"):
@@ -195,12 +298,15 @@ class LiveView:
                     self.reply(404, "text/plain", b"not found\n")
 
             def reply(self, status: int, content_type: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Cache-Control", "no-store")
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client went away: drop it
+                    self.close_connection = True
 
             def stream(self) -> None:
                 if not view.clients.acquire(blocking=False):

@@ -77,11 +77,13 @@ def test_a_folder_of_broken_files_is_reported_by_reason(tiny_export, broken):
     assert "Traceback" not in result.stderr and result.returncode == 1
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [str(folder / "good.jpg")]
     assert stderr_lines(result, "catdog-predict: skipped") == {
-        f"catdog-predict: skipped 2 files (not an image): {folder / 'anim.gif'}, {folder / 'notes.txt'}",
+        f"catdog-predict: skipped 1 file (not an image): {folder / 'notes.txt'}",
         f"catdog-predict: skipped 1 file (dangling link): {folder / 'gone.jpg'}",
         f"catdog-predict: skipped 3 files (unreadable): {folder / 'empty.jpg'}, {folder / 'text.jpg'}, "
         f"{folder / 'truncated.jpg'}",
-        f"catdog-predict: skipped 2 files (smaller than 32x32 pixels): {folder / 'pixel.png'}, {folder / 'thin.png'}",
+        # a GIF is read in a folder as it is named alone (below): this one is 1x1
+        f"catdog-predict: skipped 3 files (smaller than 32x32 pixels): {folder / 'anim.gif'}, {folder / 'pixel.png'}, "
+        f"{folder / 'thin.png'}",
     }
     assert (
         result.stderr.strip()
@@ -98,7 +100,7 @@ def test_a_folder_of_broken_files_is_reported_by_reason(tiny_export, broken):
         ("text.jpg", "unreadable"),
         ("pixel.png", "smaller than 32x32 pixels"),
         ("thin.png", "smaller than 32x32 pixels"),
-        ("anim.gif", "smaller than 32x32 pixels"),  # given by name, a GIF is decoded: this one is 1x1
+        ("anim.gif", "smaller than 32x32 pixels"),  # a GIF is decoded, as in a folder: this one is 1x1
         ("gone.jpg", "dangling link"),
         ("notes.txt", "unreadable"),
     ],
@@ -441,3 +443,97 @@ def test_a_folder_swap_killed_between_its_two_renames_is_undone(tmp_path):
             raise RuntimeError
     assert seen == ["model_int8.tflite"] and sorted(p.name for p in target.iterdir()) == ["model_int8.tflite"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+# -- resume points, the tuner's folder ----------------------------------------------------------------------
+
+FORGE = """
+import json, sys
+from pathlib import Path
+from catdog.runtime.files import read_json
+from catdog.train.models import build_model
+from catdog.train.resume import run_identity
+run, other = Path(sys.argv[1]), sys.argv[2]
+build_model("cnn2", 96, 2, weights="none")[0].save(other)
+print(json.dumps(run_identity(read_json(run / "config.json"), read_json(run / "split.json"))))
+"""
+
+
+@pytest.fixture(scope="module")
+def resumable(tiny_run, tmp_path_factory) -> tuple[Path, dict, Path]:
+    """A copy of the tiny run with its model as resume.keras, the identity its resume points carry (as
+    catdog-train works it out), and another run's network (a cnn2) saved as a .keras file."""
+    root = tmp_path_factory.mktemp("resumable")
+    run, other = root / "run", root / "cnn2.keras"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("export"))
+    shutil.copy(run / "model.keras", run / "resume.keras")
+    forged = subprocess.run([sys.executable, "-c", FORGE, str(run), str(other)], capture_output=True, text=True)
+    assert forged.returncode == 0, forged.stderr
+    return run, json.loads(forged.stdout.splitlines()[-1]), other
+
+
+def resume_with(run: Path, state, model: Path | None = None):
+    """catdog-train --resume RUN with `state` as its resume.json (and `model` as its resume.keras)."""
+    (run / "resume.json").write_text(json.dumps(state))
+    if model:
+        shutil.copy(model, run / "resume.keras")
+    return run_cli("catdog-train", "--resume", run, "--quiet")
+
+
+def test_a_resume_point_that_is_not_whole_or_not_this_runs_is_refused(resumable):
+    run, identity, other = resumable
+    state = {
+        "phase": 1,
+        "epochs_done": 1,
+        "head_epochs": None,
+        "history": {"loss": [0.7], "val_loss": [0.6]},
+        "checkpoint_best": 0.6,
+        "stop_best": 0.6,
+        "stop_wait": 0,
+        "seconds": 3.0,
+        "run": identity,
+    }
+    resume_json, resume_keras = run / "resume.json", run / "resume.keras"
+    another = {**identity, "model": "cnn2", "split": "0123456789abcdef"}
+    cases = [
+        ({}, None, f"{resume_json} is not a resume point catdog-train wrote: no 'phase'"),
+        (
+            {**state, "epochs_done": "1"},
+            None,
+            f"{resume_json} is not a resume point catdog-train wrote: 'epochs_done' is \"1\"",
+        ),
+        (
+            {**state, "run": another},
+            None,
+            f"{resume_json} belongs to another run (model cnn2, split 0123456789abcdef; this run: model mobilenetv2, "
+            f"split {identity['split']}): not resumed",
+        ),
+        (
+            state,
+            other,
+            f"{resume_keras} is not this run's mobilenetv2 network (its weights differ in number or shape: another "
+            "run's?): not resumed",
+        ),
+    ]
+    for content, model, message in cases:
+        assert_fails(resume_with(run, content, model), 2, f"catdog-train: error: {message}")
+        assert not list(run.parent.glob(".run.*"))  # the run folder stays as it was: nothing half-resumed
+
+
+def test_a_run_config_is_read_back_as_it_was_written(tiny_run):
+    from catdog.train.cli import parse_args
+
+    config = json.loads((tiny_run / "config.json").read_text())
+    args = parse_args(["--config", str(tiny_run / "config.json")])
+    assert {key: getattr(args, key) for key in config["hyperparameters"]} == config["hyperparameters"]
+    assert (args.model, args.alpha, args.size, args.data) == ("mobilenetv2", 0.35, 96, config["data"])
+
+
+def test_tune_refuses_an_out_folder_under_a_file(tiny_data, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "tune"):
+        result = run_cli("catdog-tune", "--data", tiny_data, "--out", out)
+        assert_fails(
+            result, 2, f"catdog-tune: error: cannot use --out {out}: {tmp_path / 'afile'} is a file, not a folder"
+        )
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -208,9 +208,32 @@ def or_find(parse):
     return lambda text: text if text == "find" else parse(text)
 
 
+# Keys catdog-train writes into a run's config.json, and catdog-tune into best.json, that are not options: a
+# config file may hold them (they are left out); any other key that is not an option is refused.
+RECORDED = {
+    "labels",
+    "preparation",
+    "training",
+    "class_weights",
+    "layout",
+    "train_images",
+    "validation_images",
+    "selection_images",
+    "chosen_on",
+    "versions",
+    "temperature",
+    "background",
+    "min_probability",
+    "hyperparameters",
+    "trial",
+    "selection_loss",
+    "selection_accuracy",
+}
+
+
 def parse_with_config(parser, argv):
     """Parse `argv`; with --config FILE, the file's values (top level and its "hyperparameters") become the
-    parser's defaults first, so any flag given overrides them. Keys that are not options are left out."""
+    parser's defaults first, so any flag given overrides them. The values meet the command line's checks."""
     known, _ = parser.parse_known_args(argv)
     if known.resume:  # the run's own config, its folder name and place
         run = Path(known.resume)
@@ -226,8 +249,48 @@ def parse_with_config(parser, argv):
             values = {**saved, **saved.get("hyperparameters", {})}
         except (OSError, ValueError, AttributeError, TypeError) as error:
             parser.error(f"--config {known.config}: not a readable JSON object ({error})")
-        parser.set_defaults(**{k: v for k, v in values.items() if k in vars(known) and k != "config" and v is not None})
+        parser.set_defaults(**config_defaults(parser, values, f"--config {known.config}"))
     return parser.parse_args(argv)
+
+
+def config_defaults(parser, values: dict, source: str) -> dict:
+    """A config file's option values, checked by the parser itself: each is written as the command line would
+    give it and parsed, so that types, bounds and choices are those of the flags. Refused in argparse's one
+    line (exit 2): unknown keys, and a number, true/false or list where the flag takes none."""
+    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest not in ("help", "config", "resume")}
+    unknown = sorted(key for key in values if key not in actions and key not in RECORDED)
+    if unknown:
+        names = ", ".join(map(repr, unknown))
+        parser.error(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {names} (not an option of {parser.prog})")
+    given = {key: value for key, value in values.items() if key in actions and value is not None}
+    argv = []
+    for key, value in given.items():
+        action = actions[key]
+        option, flag = action.option_strings[0], action.nargs == 0
+        listed = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        if flag != isinstance(value, bool) or isinstance(value, dict) or listed != is_append(action):
+            expected = "true or false" if flag else "a list of text" if is_append(action) else "text or a number"
+            parser.error(f"{source}: argument {option}: expected {expected}, not {json.dumps(value)}")
+        if flag:
+            argv += [option] if value != action.default else []
+        else:
+            argv += [f"{option}={item}" for item in (value if isinstance(value, list) else [value])]
+    parser.exit_on_error = False  # errors raised to be named with the file, not printed as the command line's
+    try:
+        parsed = vars(parser.parse_args(argv))
+    except argparse.ArgumentError as error:
+        parser.error(f"{source}: {error}")
+    finally:
+        parser.exit_on_error = True
+    for key, value in given.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(parsed[key], str):
+            parser.error(f"{source}: argument {actions[key].option_strings[0]}: expected text, not {value}")
+    return {key: parsed[key] for key in given}
+
+
+def is_append(action) -> bool:
+    """Whether a flag may be given more than once, each value added to a list (--add)."""
+    return isinstance(action, argparse._AppendAction)
 
 
 def recover_killed_run(run: Path) -> None:
@@ -350,6 +413,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         StopOnInterrupt,
         pretrained_base,
         read_resume,
+        run_identity,
     )
 
     StopOnInterrupt.install()
@@ -433,25 +497,24 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         "chosen_on": chooser,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
+    split = {
+        "labels": dataset.labels,
+        "train": dataset.train,
+        "selection": dataset.selection,
+        "validation": dataset.validation,
+    }
+    identity = run_identity(config, split)  # what the resume points of this run belong to
     resumed = None
     if args.resume:  # the model, compiled with its optimizer state, as the last finished epoch left it
         try:
             with strategy.scope():
-                resumed, model = read_resume(run_dir)
+                resumed, model = read_resume(run_dir, identity, model)
         except ValueError as error:
             raise ModelError(str(error).replace(str(run_dir), args.resume)) from None
         base = None if scratch else pretrained_base(model)
         say(f"resuming phase {resumed['phase']} after epoch {resumed['epochs_done']}")
     write_json(run_dir / "config.json", config)
-    write_json(
-        run_dir / "split.json",
-        {
-            "labels": dataset.labels,
-            "train": dataset.train,
-            "selection": dataset.selection,
-            "validation": dataset.validation,
-        },
-    )
+    write_json(run_dir / "split.json", split)
 
     train_ds = make_tf_dataset(
         dataset.train,
@@ -489,7 +552,7 @@ def fit_and_measure(args, dataset, run_dir: Path, started: float) -> dict:
         if resumed and resumed["phase"] == phase:  # phase 1's best weights are the checkpoint's
             best = keras.models.load_model(checkpoint_path, compile=False).get_weights() if phase == 1 else None
             restore = [RestoreStopping(stop, resumed, best)]
-        point = ResumePoint(run_dir, phase, head_epochs, history, checkpoint, stop, elapsed)
+        point = ResumePoint(run_dir, phase, head_epochs, history, checkpoint, stop, elapsed, identity)
         initial_epoch = len(history.get("loss", []))
         model.fit(
             train_ds,

@@ -2,19 +2,51 @@
 
 After every epoch the run folder gets `resume.keras` (the model with its optimizer state: Adam moments,
 EMA of the weights, step count, hence the learning-rate schedule) and `resume.json` (the phase, the
-epochs done, the history, the state of the checkpoint and early-stopping callbacks, and the seconds spent)."""
+epochs done, the history, the state of the checkpoint and early-stopping callbacks, the seconds spent, and the
+run it belongs to: the model, a hash of the recipe and a hash of the split). A resume point that is not the
+run's own (copied from another run, or a resume.json a person wrote) is refused in one line."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import signal
 from pathlib import Path
 
 import keras
 
-from catdog.runtime.files import atomic_path, read_json, write_json
+from catdog.runtime.files import atomic_path, read_json, require_zip, write_json
 
 RESUME_MODEL, RESUME_STATE = "resume.keras", "resume.json"
+# config.json's keys that make the recipe (with its hyperparameters, but for --distribute: where it runs).
+RECIPE = ("model", "alpha", "size", "labels", "preparation", "weights", "seed", "negatives", "other_pets", "add")
+NUMBER = (int, float)
+# What resume.json holds, and the JSON types of each.
+STATE = {
+    "phase": int,
+    "epochs_done": int,
+    "head_epochs": (int, type(None)),
+    "history": dict,
+    "checkpoint_best": NUMBER,
+    "stop_best": NUMBER,
+    "stop_wait": int,
+    "seconds": NUMBER,
+    "run": dict,
+}
+
+
+def run_identity(config: dict, split: dict) -> dict:
+    """What a resume point belongs to: the model, and short SHA-256s of the recipe (config.json's RECIPE keys
+    and hyperparameters) and of the split (split.json's content)."""
+    hyperparameters = {k: v for k, v in config["hyperparameters"].items() if k != "distribute"}
+    recipe = {**{key: config.get(key) for key in RECIPE}, "hyperparameters": hyperparameters}
+    return {"model": config["model"], "recipe": digest(recipe), "split": digest(split)}
+
+
+def digest(value) -> str:
+    """A short SHA-256 of a JSON value."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class ResumePoint(keras.callbacks.Callback):
@@ -22,10 +54,12 @@ class ResumePoint(keras.callbacks.Callback):
     SwapEMAWeights puts the averaged weights in the model, and before the checkpoint and early stopping
     have seen this epoch (their new state is worked out here the same way)."""
 
-    def __init__(self, run_dir: Path, phase: int, head_epochs: int | None, history: dict, checkpoint, stop, elapsed):
+    def __init__(
+        self, run_dir: Path, phase: int, head_epochs: int | None, history: dict, checkpoint, stop, elapsed, identity
+    ):
         super().__init__()
         self.run_dir, self.phase, self.head_epochs, self.history = run_dir, phase, head_epochs, history
-        self.checkpoint, self.stop, self.elapsed = checkpoint, stop, elapsed
+        self.checkpoint, self.stop, self.elapsed, self.identity = checkpoint, stop, elapsed, identity
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -41,6 +75,7 @@ class ResumePoint(keras.callbacks.Callback):
             "stop_best": current if improved else float(self.stop.best),
             "stop_wait": 0 if improved else self.stop.wait + 1,
             "seconds": round(self.elapsed(), 1),  # the run's training time so far, for its metrics
+            "run": self.identity,
         }
         with atomic_path(self.run_dir / RESUME_MODEL) as temp:
             self.model.save(temp)
@@ -90,14 +125,61 @@ def finite(value) -> float:
     return math.inf if value is None else float(value)
 
 
-def read_resume(run_dir: Path) -> tuple[dict, object]:
-    """The saved state and the compiled model with its optimizer state; ValueError if there is none."""
-    if not (run_dir / RESUME_STATE).is_file() or not (run_dir / RESUME_MODEL).is_file():
+def read_resume(run_dir: Path, identity: dict, fresh) -> tuple[dict, object]:
+    """The saved state and the compiled model with its optimizer state, once the state is whole and belongs to
+    the run `identity` names, and the model has the weights of `fresh` (the network this run builds);
+    ValueError in one line otherwise."""
+    state_path, model_path = run_dir / RESUME_STATE, run_dir / RESUME_MODEL
+    if not state_path.is_file() or not model_path.is_file():
         raise ValueError(
             f"nothing to resume in {run_dir}: no {RESUME_STATE} and {RESUME_MODEL} "
             "(a run writes them after every epoch until it ends)"
         )
-    return read_json(run_dir / RESUME_STATE), keras.models.load_model(run_dir / RESUME_MODEL)
+    state = read_json(state_path)
+    problem = state_problem(state)
+    if problem:
+        raise ValueError(f"{state_path} is not a resume point catdog-train wrote: {problem}")
+    differ = [key for key in identity if state["run"].get(key) != identity[key]]
+    if differ:
+        theirs = ", ".join(f"{key} {state['run'].get(key)}" for key in differ)
+        ours = ", ".join(f"{key} {identity[key]}" for key in differ)
+        raise ValueError(f"{state_path} belongs to another run ({theirs}; this run: {ours}): not resumed")
+    try:
+        require_zip(model_path, "Keras model")
+    except ValueError as error:
+        raise ValueError(f"cannot load {model_path}: {error}") from None
+    model = keras.models.load_model(model_path)
+    if shapes(model) != shapes(fresh):
+        raise ValueError(
+            f"{model_path} is not this run's {identity['model']} network (its weights differ in number or shape: "
+            "another run's?): not resumed"
+        )
+    return state, model
+
+
+def state_problem(state) -> str | None:
+    """What is wrong with a resume.json's content (missing keys, wrong types, a history that does not add up);
+    None if nothing."""
+    if not isinstance(state, dict):
+        return "not a JSON object"
+    for key, kind in STATE.items():
+        if key not in state:
+            return f"no {key!r}"
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            return f"{key!r} is {json.dumps(state[key])}"
+    if state["phase"] not in (1, 2) or state["epochs_done"] < 1 or (state["phase"] == 2 and not state["head_epochs"]):
+        return f"phase {state['phase']}, {state['epochs_done']} epochs done, head epochs {state['head_epochs']}"
+    history = state["history"]
+    if not all(isinstance(v, list) and all(isinstance(x, NUMBER) for x in v) for v in history.values()):
+        return "its history is not lists of numbers"
+    if len(history.get("loss", [])) != state["epochs_done"]:
+        return f"its history has {len(history.get('loss', []))} epochs' losses, not {state['epochs_done']}"
+    return None
+
+
+def shapes(model) -> list[tuple]:
+    """The shapes of a model's weights: the network it is, whatever their values."""
+    return sorted(tuple(weight.shape) for weight in model.weights)
 
 
 def pretrained_base(model):

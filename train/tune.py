@@ -311,12 +311,31 @@ def start_workers(count: int, argv: list[str]) -> list[subprocess.Popen]:
     return [subprocess.Popen(command, env={**os.environ, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(count)]
 
 
+def check_out(out: Path) -> None:
+    """NotADirectoryError in one line if --out is, or would be under, a file: Keras Tuner's own error would be
+    TensorFlow's (its file layer's errors are not OSError)."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise NotADirectoryError(f"cannot use --out {out}: {folder} is a file, not a folder")
+            return
+
+
+def make_out(out: Path) -> None:
+    """Make the --out folder before Keras Tuner does; OSError in one line if it cannot be made."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"cannot use --out {out}: {error.strerror}") from None
+
+
 def tune(args, argv: list[str]) -> dict | None:
     """Run (or resume, or serve as the chief of) the search; the chief or a lone process writes the reports."""
     from catdog.runtime.datasets import DataError
 
     if args.data and not Path(args.data).is_dir():
         raise DataError(f"data folder not found: {args.data}")
+    make_out(Path(args.out))
     if args.workers:
         become_chief()
     role = os.environ.get("KERASTUNER_TUNER_ID")
@@ -366,6 +385,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    try:
+        check_out(Path(args.out))  # before TensorFlow is imported: its start-up lines would come first
+    except OSError as error:
+        print(f"catdog-tune: error: {error}", file=sys.stderr)
+        return 2
     from catdog.runtime.datasets import DataError
     from catdog.train.models import ModelError
 

@@ -131,6 +131,24 @@ def test_unusable_files_are_skipped_and_counted_by_reason(tmp_path):
     assert len(dataset.train) + len(dataset.validation) == 16
 
 
+def test_a_gif_is_read_in_a_folder_as_when_named_alone(tmp_path):
+    """One rule for GIFs: listed as an image in a folder and decoded (its first frame) by read_image, in a folder
+    or named alone; a tiny one is too small both ways."""
+    import cv2
+
+    from catdog.runtime.images import read_image, scan_images
+
+    photo = cv2.resize(cv2.imread(str(sorted((DATA / "train" / "cats").iterdir())[0])), (64, 48))
+    (tmp_path / "cats").mkdir()
+    gif, tiny = tmp_path / "cats" / "photo.gif", tmp_path / "cats" / "TINY.GIF"
+    gif.write_bytes(cv2.imencode(".gif", photo)[1].tobytes())
+    tiny.write_bytes(cv2.imencode(".gif", photo[:8, :8])[1].tobytes())
+    assert scan_images(tmp_path) == ([tiny, gif], {})
+    assert read_image(gif).shape == (48, 64, 3)
+    with pytest.raises(ValueError, match="too small to be a photo"):
+        read_image(tiny)
+
+
 def test_one_class_only_is_refused(tmp_path):
     root = make_class_folders(tmp_path / "pets", 5)
     shutil.rmtree(root / "dogs")
