@@ -81,13 +81,16 @@ def test_latest_json_and_the_mjpeg_stream(tiny_export, camera_photos, tmp_path):
             "timestamp",
             "source",
             "label",
+            "text",
             "probability",
             "probabilities",
             "inference_ms",
             "age_ms",
             "fps",
         }
-        assert first["source"] == "picam" and first["label"] in first["probabilities"]
+        assert (
+            first["source"] == "picam" and first["label"] in first["probabilities"] and first["text"] == first["label"]
+        )
         assert first["age_ms"] >= first["inference_ms"] > 0
         connection, response = open_stream(host, port)
         assert response.status == 200
