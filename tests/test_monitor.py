@@ -55,12 +55,16 @@ class Mosquitto:
     """Debian's mosquitto on a free port of 127.0.0.1, anonymous, without persistence (a restart forgets every
     retained message)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, extra: str = "allow_anonymous true\n"):
         if not MOSQUITTO.exists():
             pytest.fail("mosquitto is needed: apt-get install mosquitto (.ci/run installs it)")
         self.port, self.folder = free_port(), folder
+        folder.mkdir(exist_ok=True)
         self.config = folder / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        user = (
+            "user root\n" if os.getuid() == 0 else ""
+        )  # as root it would switch to mosquitto, who cannot read tmp_path
+        self.config.write_text(f"listener {self.port} 127.0.0.1\npersistence false\n{user}{extra}")
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -310,6 +314,41 @@ def test_a_broker_that_is_down_does_not_stop_classification(model, pet_video):
         f"catdog-cam: MQTT: cannot connect to mqtt://127.0.0.1:{port}: Connection refused; classification goes on, "
         "retrying with back-off"
     ]
+
+
+def test_a_refused_login_and_a_refused_certificate_are_said_and_classification_goes_on(model, pet_video, tmp_path):
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", passwords, "catdog", "right"], check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", tmp_path / "key.pem", "-out", tmp_path / "cert.pem"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    login = Mosquitto(tmp_path / "login", f"allow_anonymous false\npassword_file {passwords}\n")
+    tls = Mosquitto(
+        tmp_path / "tls", f"allow_anonymous true\ncertfile {tmp_path}/cert.pem\nkeyfile {tmp_path}/key.pem\n"
+    )
+    for server in (login, tls):
+        server.start()
+    try:
+        url = f"mqtt://catdog@127.0.0.1:{login.port}"
+        result = run_cli(*cam_args(model, pet_video, "--mqtt", url), env={"CATDOG_MQTT_PASSWORD": "wrong"})
+        assert result.returncode == 0 and "wrong" not in result.stderr
+        said = [line for line in result.stderr.splitlines() if "refused" in line]
+        assert len(said) == 1 and "(check the user and password); retrying with back-off" in said[0]
+        result = run_cli(*cam_args(model, pet_video, "--mqtt", f"mqtts://127.0.0.1:{tls.port}"))
+        said = [line for line in result.stderr.splitlines() if "TLS" in line]
+        assert result.returncode == 0 and len(said) == 1 and "its TLS certificate was not accepted" in said[0]
+        ca = ["--mqtt-ca", tmp_path / "cert.pem"]
+        result = run_cli(*cam_args(model, pet_video, "--mqtt", f"mqtts://127.0.0.1:{tls.port}", *ca))
+        assert f"MQTT: connected to mqtts://127.0.0.1:{tls.port}" in result.stderr
+    finally:
+        for server in (login, tls):
+            server.stop()
+
+
+def cam_args(model, source, *options) -> list:
+    return ["catdog-cam", "--model", model, "--source", source, "--no-display", "--events-only", *options]
 
 
 @pytest.mark.parametrize(
