@@ -49,7 +49,7 @@ class EventTracker:
         for pet, presence in self.state.items():
             if pet == label:
                 presence.streak = presence.streak + 1
-                if presence.streak == 1:
+                if presence.streak == 1 and not presence.present:
                     presence.first_seen = timestamp
                 if presence.present:
                     presence.last_seen, presence.probability = timestamp, probability
