@@ -152,10 +152,25 @@ def annotate_record(image: np.ndarray, record: dict) -> np.ndarray:
     return annotate(image, record["text"], record["probability"], record["inference_ms"], record["fps"])
 
 
+@dataclass
+class LoopOptions:
+    """What the loop does with each frame: catdog-cam's options as plain values (the loop never sees argparse)."""
+
+    smooth: float = 1.0  # weight of the newest frame in the exponential smoothing (1: none)
+    json: bool = False  # a JSON line per frame on stdout
+    events_only: bool = False  # no line per frame, only the monitor's event lines
+    display: bool = True  # show the annotated frame in a window
+    max_frames: int | None = None  # stop after this many frames
+
+    @classmethod
+    def from_args(cls, args) -> LoopOptions:
+        return cls(args.smooth, args.json, args.events_only, not args.no_display, args.max_frames)
+
+
 def run_loop(
     classifier,
     reader: FrameReader,
-    args,
+    options: LoopOptions,
     recorder: Recorder | None,
     view: LiveView | None = None,
     collector: Collector | None = None,
@@ -170,7 +185,9 @@ def run_loop(
             started = started or time.perf_counter()
             prediction = classifier.classify(frame.input)
             probabilities = np.array([prediction.probabilities[label] for label in classifier.labels])
-            smoothed = probabilities if smoothed is None else args.smooth * probabilities + (1 - args.smooth) * smoothed
+            smoothed = (
+                probabilities if smoothed is None else options.smooth * probabilities + (1 - options.smooth) * smoothed
+            )
             shown = classifier.decide(smoothed, prediction.inference_ms)
             now = time.perf_counter()
             age_ms = (now - frame.captured) * 1000
@@ -189,20 +206,20 @@ def run_loop(
             }
             if collector and (saved := collector.offer(frame.image, frame.timestamp)):
                 record["collected"] = str(saved)
-            if args.json and not args.events_only:
+            if options.json and not options.events_only:
                 print(json.dumps(record), flush=True)
             for event in monitor.frame(frame.image, record, annotate_record) if monitor else ():
                 print(json.dumps(event), flush=True)
             notifier.alive()
             if view:
                 view.publish(frame.image, record)
-            if recorder or not args.no_display:
+            if recorder or options.display:
                 annotated = annotate_record(frame.image, record)
                 if recorder:
                     recorder.write(annotated)
-                if not args.no_display and not show(annotated):
+                if options.display and not show(annotated):
                     break
-            if stats.frames == args.max_frames:
+            if stats.frames == options.max_frames:
                 break
     except KeyboardInterrupt:
         pass
@@ -417,7 +434,7 @@ def run(
             if args.record:
                 temp = stack.enter_context(atomic_path(args.record))
                 recorder = stack.enter_context(contextlib.closing(Recorder(temp, source.fps, str(args.record))))
-            stats = run_loop(classifier, reader, args, recorder, view, collector, monitor)
+            stats = run_loop(classifier, reader, LoopOptions.from_args(args), recorder, view, collector, monitor)
             if not stats.frames:
                 raise CamError(f"no frame could be read from {args.source}")
     except CamError as error:

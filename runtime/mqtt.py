@@ -190,6 +190,7 @@ class Publisher:
         self.retained: dict[str, bytes | str] = {}  # topic -> newest retained payload, re-published on connect
         self.last_state, self.last_label = 0.0, None
         self.connections, self.outage = 0, ""  # the outage's last message, said once
+        self.up = False  # connected now (paho's thread)
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"catdog-{self.node}-{os.getpid()}")
         if broker.user is not None:
             client.username_pw_set(broker.user, broker.password)
@@ -281,7 +282,7 @@ class Publisher:
             return
         client.subscribe(f"{self.discovery}/status")  # Home Assistant's birth message: announce again
         self._announce(client)
-        self.connections += 1
+        self.connections, self.up = self.connections + 1, True
         again = "reconnected to" if self.connections > 1 else "connected to"
         print(
             f"catdog-cam: MQTT: {again} {self.broker.url}; published availability, {len(self.configs)} discovery "
@@ -292,7 +293,8 @@ class Publisher:
         self.outage = ""
 
     def _disconnected(self, client, userdata, flags, reason, properties) -> None:
-        if reason.is_failure or reason.value != 0:
+        was_up, self.up = self.up, False
+        if was_up and (reason.is_failure or reason.value != 0):
             self.say(
                 f"lost the broker {self.broker.url} ({reason}); classification goes on, reconnecting with back-off"
             )

@@ -335,10 +335,10 @@ def test_a_refused_login_and_a_refused_certificate_are_said_and_classification_g
         result = run_cli(*cam_args(model, pet_video, "--mqtt", url), env={"CATDOG_MQTT_PASSWORD": "wrong"})
         assert result.returncode == 0 and "wrong" not in result.stderr
         said = [line for line in result.stderr.splitlines() if "refused" in line]
-        assert len(said) == 1 and "(check the user and password); retrying with back-off" in said[0]
+        assert len(said) == 1 and "(check the user and password); retrying with back-off" in said[0], result.stderr
         result = run_cli(*cam_args(model, pet_video, "--mqtt", f"mqtts://127.0.0.1:{tls.port}"))
         said = [line for line in result.stderr.splitlines() if "TLS" in line]
-        assert result.returncode == 0 and len(said) == 1 and "its TLS certificate was not accepted" in said[0]
+        assert result.returncode == 0 and len(said) == 1 and "its TLS certificate was not accepted" in said[0], said
         ca = ["--mqtt-ca", tmp_path / "cert.pem"]
         result = run_cli(*cam_args(model, pet_video, "--mqtt", f"mqtts://127.0.0.1:{tls.port}", *ca))
         assert f"MQTT: connected to mqtts://127.0.0.1:{tls.port}" in result.stderr
@@ -348,7 +348,8 @@ def test_a_refused_login_and_a_refused_certificate_are_said_and_classification_g
 
 
 def cam_args(model, source, *options) -> list:
-    return ["catdog-cam", "--model", model, "--source", source, "--no-display", "--events-only", *options]
+    """catdog-cam at the video's own pace (10 s), time enough for a broker to answer."""
+    return ["catdog-cam", "--model", model, "--source", source, "--no-display", "--events-only", "--realtime", *options]
 
 
 @pytest.mark.parametrize(
