@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from bench_core import machine_line
+from bench_core import machine_info, machine_line
 
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.datasets import labelled_items
@@ -50,10 +50,14 @@ def groups(run: Path, extra: dict[str, Path]) -> dict[str, list[tuple[str, str]]
     return found
 
 
-def score(classifier: Classifier, items, rule: float | None) -> dict:
+def probabilities_of(classifier: Classifier, items) -> np.ndarray:
+    """The classifier's probabilities for every photo of a group."""
+    return np.stack([classifier.probabilities(classifier.prepare(read_image(path))) for path, _ in items])
+
+
+def score(classifier: Classifier, items, probabilities: np.ndarray, rule: float | None) -> dict:
     """Share right (pets) or share called a pet (negatives) at the rule (None: the classifier's own)."""
     rule = classifier.min_probability if rule is None else rule
-    probabilities = np.stack([classifier.probabilities(classifier.prepare(read_image(path))) for path, _ in items])
     decided = [classifier.labels[i] for i in decide(probabilities, classifier.labels, classifier.background, rule)]
     truth = [name for _, name in items]
     right = float(np.mean([d == t for d, t in zip(decided, truth)]))
@@ -74,20 +78,19 @@ def main(argv=None) -> int:
     rows = []
     for artifact in INT8:
         classifier = Classifier(args.run / "export" / artifact)
+        outputs = {group: probabilities_of(classifier, items) for group, items in photos.items()}
         for rule in RULES:
             for group, items in photos.items():
-                rows.append(
-                    {"model": args.run.name, "artifact": artifact, "group": group, **score(classifier, items, rule)}
-                )
+                scored = score(classifier, items, outputs[group], rule)
+                rows.append({"model": args.run.name, "artifact": artifact, "group": group, **scored})
         if args.compare:
             two = Classifier(args.compare / "export" / artifact)
             for group, items in photos.items():
                 if group != "negatives":
-                    rows.append(
-                        {"model": args.compare.name, "artifact": artifact, "group": group, **score(two, items, None)}
-                    )
+                    scored = score(two, items, probabilities_of(two, items), None)
+                    rows.append({"model": args.compare.name, "artifact": artifact, "group": group, **scored})
         print(f"{artifact}: done", file=sys.stderr)
-    machine = machine_line()
+    machine = machine_line(machine_info())
     lines = [
         "# No cat, no dog",
         "",

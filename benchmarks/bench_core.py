@@ -26,7 +26,7 @@ from catdog.runtime.files import read_json
 from catdog.runtime.folders import EXPORT, MODEL, PARITY, SPLIT, RunFolder, is_export, newest_export
 from catdog.runtime.images import load_prepared, read_image, skipped_lines
 from catdog.runtime.kinds import KINDS
-from catdog.runtime.machine import cpu_model, cpuinfo
+from catdog.runtime.machine import cpu_model, cpuinfo, machine_identity
 from catdog.runtime.metadata import Sidecar, SourceModel, package_versions, sidecar_path
 
 HERE = Path(__file__).resolve().parent
@@ -344,6 +344,7 @@ def machine_info() -> dict:
     return {
         "cpu": cpu_model(fields),
         "avx512_vnni": "avx512_vnni" in fields.get("flags", "").split(),  # int8 speed doubles with it
+        "speed_flags": machine_identity()["flags"],
         "machine": platform.machine(),
         "cores": os.cpu_count(),
         "usable_cores": default_threads(),
@@ -355,10 +356,17 @@ def machine_info() -> dict:
 
 
 def machine_line(machine: dict) -> str:
-    """The machine as every results file names it: CPU, architecture, VNNI, cores, OS."""
-    vnni = ", AVX-512 VNNI" if machine.get("avx512_vnni") else ""
+    """The machine as every results file names it: CPU, architecture, the flags that decide int8 speed (or
+    VNNI alone, in reports made before they were recorded), cores, OS."""
+    flags = machine.get("speed_flags")
+    if flags is None:
+        speed = ", AVX-512 VNNI" if machine.get("avx512_vnni") else ""
+    else:
+        missing = [name for name, flag in (("AVX-512", "avx512f"), ("VNNI", "avx512_vnni")) if flag not in flags]
+        x86 = machine.get("machine") == "x86_64"
+        speed = f", flags {' '.join(flags) or 'none'}" + (f" (no {', no '.join(missing)})" if x86 and missing else "")
     return (
-        f"{machine.get('cpu')} ({machine.get('machine')}){vnni}, {machine.get('usable_cores')} usable of "
+        f"{machine.get('cpu')} ({machine.get('machine')}){speed}, {machine.get('usable_cores')} usable of "
         f"{machine.get('cores')} cores, {machine.get('os')}"
     )
 
