@@ -23,7 +23,7 @@ import numpy as np
 from catdog.runtime.backends import default_threads
 from catdog.runtime.datasets import DataError, labelled_items
 from catdog.runtime.files import read_json
-from catdog.runtime.folders import EXPORT, MODEL, PARITY, SPLIT, RunFolder, is_export, newest_export
+from catdog.runtime.folders import EXPORT, MODEL, PARITY, SPLIT, RunFolder, default_export, is_export
 from catdog.runtime.images import load_prepared, read_image, skipped_lines
 from catdog.runtime.kinds import KINDS
 from catdog.runtime.machine import cpu_model, cpuinfo, machine_identity
@@ -165,9 +165,10 @@ def find_run(path: str | Path) -> Run:
 
 
 def newest_run(runs_dir: Path) -> Run | None:
-    """The run of the newest complete export under runs_dir (catdog.runtime.folders' rule), or None."""
-    newest = newest_export(runs_dir)
-    return find_run(newest.parent) if newest else None
+    """The run a command uses when not told which (catdog.runtime.folders.default_export: runs/default, else the
+    newest complete export), or None."""
+    chosen, _ = default_export(runs_dir)
+    return find_run(chosen.parent) if chosen else None
 
 
 def find_runs(paths: list[str | Path]) -> list[Run]:

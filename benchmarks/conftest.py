@@ -25,7 +25,10 @@ REPORT_DIR = pytest.StashKey[Path]()
 WRITTEN = pytest.StashKey[list]()
 OPTIONS = {
     "--benchmark": dict(action="store_true", help="run the measuring cases (skipped without it)"),
-    "--runs": dict(metavar="PATH[,PATH]", help="run or export folders (default: the newest runs/*/ with export/)"),
+    "--runs": dict(
+        metavar="PATH[,PATH]",
+        help="run or export folders (default: runs/default, else the newest runs/*/ with export/)",
+    ),
     "--data": dict(metavar="DIR", help="validation images (default: the run's split.json, else parity.json)"),
     "--build": dict(action="store_true", help="no run yet: train and export the default model first"),
     "--smoke": dict(action="store_true", help="the tiny model of tests/, 1 thread, few rounds (what CI runs)"),
@@ -68,7 +71,7 @@ def build_default(runs_dir: Path) -> core.Run:
 
 
 def slots(config) -> list[measure.Slot]:
-    """The runs the options name: --smoke's, --runs, else the newest under runs/, else --build's."""
+    """The runs the options name: --smoke's, --runs, else runs/default or the newest under runs/, else --build's."""
     option, here = config.option, Path(config.invocation_params.dir)
     if option.smoke:
         if option.runs:

@@ -17,7 +17,7 @@ import numpy as np
 from catdog.runtime.backends import BackendError, default_threads
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import read_json, write_json
-from catdog.runtime.folders import EXPORT, RUNS, is_export, newest_export
+from catdog.runtime.folders import EXPORT, RUNS, default_export, is_export
 from catdog.runtime.kinds import PRECISIONS, SUFFIXES, ArtifactKind
 from catdog.runtime.machine import machine_identity
 from catdog.runtime.metadata import MetadataError, Sidecar, sidecar_path
@@ -204,11 +204,13 @@ def load_model(
 def choose_model(model: str | Path | None, backend: str | None, threads: int | None) -> tuple[Classifier, str]:
     """load_model's choice of artifact, and the line saying which and why."""
     if model is None:
-        model = newest_export()
+        model, why = default_export()
         if model is None:
             raise ModelChoiceError(
                 f"no --model given and no complete {RUNS}/*/{EXPORT} folder here (catdog-export makes one)"
             )
+        classifier, note = choose_model(model, backend, threads)
+        return classifier, f"{note} (no --model: {why})"
     model = Path(model)
     if not model.exists():
         raise ModelChoiceError(f"model not found: {model}")

@@ -1,6 +1,7 @@
 """The folders the commands hand each other, defined once: a run folder (catdog-train writes it: model.keras,
 config.json, split.json, ...; export/ inside it), an export folder (catdog-export: artifacts with sidecars and
-parity.json), and the one rule for "the newest" that every command uses when it is not told which."""
+parity.json), and the one rule for "which model" that every command uses when it is not told: the default
+run's export (runs/default/export, what quickstart.sh makes) when it is complete, else the newest complete one."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from catdog.runtime.kinds import KINDS
 from catdog.runtime.metadata import sidecar_path
 
 RUNS = Path("runs")  # where catdog-train puts run folders by default
+DEFAULT_RUN = "default"  # the run folder name of the default model (quickstart.sh: catdog-train --name default)
 MODEL, CONFIG, SPLIT, EXPORT = "model.keras", "config.json", "split.json", "export"
 PARITY = "parity.json"  # written into every complete export folder
 
@@ -53,3 +55,13 @@ def newest_export(runs: Path = RUNS) -> Path | None:
     """The complete export folder (artifacts and parity.json) under runs/*/export written last, or None."""
     exports = [path for path in Path(runs).glob(f"*/{EXPORT}") if (path / PARITY).is_file() and is_export(path)]
     return max(exports, key=lambda path: (path / PARITY).stat().st_mtime, default=None)
+
+
+def default_export(runs: Path = RUNS) -> tuple[Path | None, str]:
+    """The export folder a command uses when not told which, and why: runs/default/export if it is complete (a
+    quick experiment exported later never replaces the default model silently), else the newest complete one."""
+    default = Path(runs) / DEFAULT_RUN / EXPORT
+    if (default / PARITY).is_file() and is_export(default):
+        return default, "the default model"
+    newest = newest_export(runs)
+    return newest, f"no complete {default}: the newest export" if newest else ""

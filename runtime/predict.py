@@ -24,6 +24,17 @@ from catdog.runtime.images import ImageError, scan_images, skipped_lines
 from catdog.runtime.metrics import latency_stats
 
 
+def clip_margin(text: str) -> float:
+    """argparse type: a number in [0, 0.5)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 0.5), not {text!r}") from None
+    if not 0 <= value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 0.5), not {text}")
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="catdog-predict", description="Classify images with an exported model.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
@@ -34,7 +45,15 @@ def parse_args(argv=None):
         type=Path,
         metavar="FILE",
         help="also write a Kaggle submission: id,label (P(dog); with a background class, renormalised over cat and "
-        "dog: P(dog) / (P(cat) + P(dog)))",
+        "dog: P(dog) / (P(cat) + P(dog)); clipped, see --clip)",
+    )
+    parser.add_argument(
+        "--clip",
+        type=clip_margin,
+        default=0.005,
+        metavar="EPS",
+        help="--csv: P(dog) clipped to [EPS, 1 - EPS] (default 0.005), so that one confident mistake does not cost a "
+        "log loss of 34 (an int8 model gives 0 and 1 on 256 levels); 0: not clipped",
     )
     args = parser.parse_args(argv)
     if args.model is None and len(args.paths) > 1 and is_model(args.paths[0]):  # the spelling before 0.2
@@ -81,7 +100,7 @@ def dog_probability(prediction, dog: str, background: str | None) -> float:
     return pets[dog] / sum(pets.values())
 
 
-def classify_all(classifier, paths, as_json: bool, dog: str | None):
+def classify_all(classifier, paths, as_json: bool, dog: str | None, clip: float = 0.0):
     """Classify and print each image; return its Kaggle rows (with a dog label), inference times, and the
     files not classified by reason."""
     rows, times = [], []
@@ -102,7 +121,8 @@ def classify_all(classifier, paths, as_json: bool, dog: str | None):
                 flush=True,
             )
         if dog:
-            rows.append((kaggle_id(path), f"{dog_probability(prediction, dog, classifier.background):.6f}"))
+            p_dog = min(max(dog_probability(prediction, dog, classifier.background), clip), 1 - clip)
+            rows.append((kaggle_id(path), f"{p_dog:.6f}"))
     return rows, times, skipped
 
 
@@ -117,7 +137,7 @@ def main(argv=None) -> int:
         return 2
     print(f"catdog-predict: {note}", file=sys.stderr)
     try:
-        rows, times, skipped = classify_all(classifier, args.paths, args.json, dog)
+        rows, times, skipped = classify_all(classifier, args.paths, args.json, dog, args.clip)
     except BrokenPipeError:  # stdout closed by its reader (e.g. `| head`): stop quietly, write no CSV
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
@@ -133,7 +153,8 @@ def main(argv=None) -> int:
     for line in skipped_lines(skipped):
         print(f"catdog-predict: {line}", file=sys.stderr)
     timing = f", inference median {latency_stats(times)['median_ms']:.2f} ms" if times else ""
-    written = f"; wrote {args.csv}" if args.csv else ""
+    clipped = f", clipped to [{args.clip:g}, {1 - args.clip:g}]" if args.clip else ", not clipped"
+    written = f"; wrote {args.csv} (P(dog) from {classifier.path.name}{clipped})" if args.csv else ""
     not_used = sum(map(len, skipped.values()))
     counts = f"{len(times)} image{'s' * (len(times) != 1)} classified, {not_used} file{'s' * (not_used != 1)} skipped"
     print(f"catdog-predict: {counts}{timing}{written}", file=sys.stderr)

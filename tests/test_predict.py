@@ -79,11 +79,16 @@ def test_csv_is_a_kaggle_submission(tiny_export, shared_data, tmp_path):
     assert rows[0] == ["id", "label"]
     submitted = {int(i): float(probability) for i, probability in rows[1:]}
     assert len(rows) == 6 and sorted(submitted) == sorted(ids.values())
-    assert all(0 <= probability <= 1 for probability in submitted.values())
+    assert all(0.005 <= probability <= 0.995 for probability in submitted.values())  # clipped by default
     for row in json_lines(result.stdout):
         name = Path(row["path"]).relative_to(photos).as_posix()
-        assert submitted[ids[name]] == pytest.approx(row["probabilities"]["dogs"], abs=1e-6)
+        expected = min(max(row["probabilities"]["dogs"], 0.005), 0.995)
+        assert submitted[ids[name]] == pytest.approx(expected, abs=1e-6)
     assert list(out.parent.iterdir()) == [out]  # no partial file left beside it
+    chosen = result.stderr.split("using ")[1].split(":")[0].rsplit("/", 1)[-1]
+    assert f"wrote {out} (P(dog) from {chosen}, clipped to [0.005, 0.995])" in result.stderr.splitlines()[-1]
+    unclipped = run_cli("catdog-predict", "--model", tiny_export, photos, "--csv", out, "--clip", "0", check=True)
+    assert "not clipped" in unclipped.stderr.splitlines()[-1]
 
 
 def test_unreadable_images_are_reported_and_counted(tiny_export, shared_data, tmp_path):

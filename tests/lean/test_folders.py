@@ -7,7 +7,7 @@ import os
 import pytest
 
 from catdog.runtime.auto import ModelChoiceError, is_model, load_model
-from catdog.runtime.folders import PARITY, RunFolder, is_export, newest_export
+from catdog.runtime.folders import PARITY, RunFolder, default_export, is_export, newest_export
 from catdog.runtime.kinds import KINDS
 
 
@@ -33,6 +33,18 @@ def test_the_newest_export_is_the_complete_one_written_last(tmp_path):
     os.utime(older / PARITY, (3_000, 3_000))
     assert newest_export(runs) == older
     assert newest_export(tmp_path / "nothing") is None
+
+
+def test_the_default_run_is_chosen_over_a_newer_experiment(tmp_path):
+    runs = tmp_path / "runs"
+    fake_export(runs / "experiment" / "export", 2_000)
+    assert default_export(runs) == (
+        runs / "experiment" / "export",
+        f"no complete {runs}/default/export: the newest export",
+    )
+    fake_export(runs / "default" / "export", 1_000)  # older, but the default model
+    assert default_export(runs) == (runs / "default" / "export", "the default model")
+    assert default_export(tmp_path / "nothing") == (None, "")
 
 
 def test_no_model_and_no_export_is_one_clear_error(tmp_path, monkeypatch):
