@@ -276,8 +276,10 @@ def export_all(args) -> int:
     print(f"checking parity on {len(items)} images; float model first")
     images, truth = np.stack(images), [y for _, y in items]
     float_probabilities = model.predict(images.astype(np.float32), batch_size=32, verbose=0)
-    rule = {key: source.config.get(key) for key in ("background", "min_probability")}
-    rule = {"background": rule["background"], "min_probability": rule["min_probability"] or 0.0}
+    rule = {
+        "background": source.config.get("background"),
+        "min_probability": source.config.get("min_probability") or 0.0,
+    }
     float_metrics = classification_metrics(labels, truth, float_probabilities, **rule)
     rows = [
         {

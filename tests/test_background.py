@@ -203,35 +203,26 @@ def test_collect_saves_raw_frames_atomically_and_they_train(tiny_background_expo
 def test_collect_stops_the_run_when_full_and_refuses_an_unwritable_folder(
     tiny_background_export, segment_video, tmp_path
 ):
-    result = run_cli(
-        "catdog-cam",
-        "--model",
-        tiny_background_export,
-        "--source",
-        segment_video,
-        "--no-display",
-        "--collect",
-        tmp_path / "full",
-        "--collect-every",
-        "1",
-        "--collect-max-mb",
-        "0.1",
-    )
+    def collect(folder, *options):
+        return run_cli(
+            "catdog-cam",
+            "--model",
+            tiny_background_export,
+            "--source",
+            segment_video,
+            "--no-display",
+            "--collect",
+            folder,
+            *options,
+        )
+
+    result = collect(tmp_path / "full", "--collect-every", "1", "--collect-max-mb", "0.1")
     saved = list((tmp_path / "full" / "unsorted").iterdir())
     assert result.returncode == 0 and 0 < len(saved) < 4 * SEGMENT
     assert sum(p.stat().st_size for p in saved) <= 100_000
     assert result.stderr.splitlines()[-1] == "catdog-cam: collection full: 0.1 MB (--collect-max-mb)"
     (tmp_path / "a-file").write_text("not a folder")
-    result = run_cli(
-        "catdog-cam",
-        "--model",
-        tiny_background_export,
-        "--source",
-        segment_video,
-        "--no-display",
-        "--collect",
-        tmp_path / "a-file",
-    )
+    result = collect(tmp_path / "a-file")
     assert result.returncode == 2 and result.stdout == ""
     assert (
         result.stderr.strip().splitlines()[-1]
