@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from catdog.runtime.files import atomic_path
+from catdog.runtime.images import encode_jpeg, write_timestamped
 
 UNSORTED = "unsorted"
 JPEG_QUALITY = 95
@@ -57,16 +55,15 @@ class Collector:
         CollectionFull at the size limit, CollectError if it cannot be written (nothing half-written is left)."""
         if self.last is not None and timestamp - self.last < self.every:
             return None
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:
-            raise CollectError("could not encode a frame as JPEG")
-        if self.written + encoded.size > self.max_bytes:
-            raise CollectionFull(f"collection full: {self.max_bytes / 1e6:g} MB (--collect-max-mb)")
-        path = self.folder / f"{datetime.now():%Y%m%d-%H%M%S-%f}.jpg"
         try:
-            with atomic_path(path) as temp:
-                temp.write_bytes(encoded.tobytes())
+            jpeg = encode_jpeg(image, JPEG_QUALITY)
+        except ValueError as error:
+            raise CollectError(str(error)) from None
+        if self.written + len(jpeg) > self.max_bytes:
+            raise CollectionFull(f"collection full: {self.max_bytes / 1e6:g} MB (--collect-max-mb)")
+        try:
+            path = write_timestamped(self.folder, jpeg)
         except OSError as error:
-            raise CollectError(f"cannot write {path}: {error.strerror}") from None
-        self.saved, self.written, self.last = self.saved + 1, self.written + encoded.size, timestamp
+            raise CollectError(f"cannot write into {self.folder}: {error.strerror}") from None
+        self.saved, self.written, self.last = self.saved + 1, self.written + len(jpeg), timestamp
         return path

@@ -6,10 +6,13 @@ the board are the pixels it was trained and calibrated on.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from catdog.runtime.files import atomic_path
 
 # One rule for a folder's files and a file named alone: these are read (a GIF's first frame, as OpenCV decodes
 # it; an OpenCV without a GIF decoder makes it "unreadable" both ways), every other file is "not an image".
@@ -107,3 +110,20 @@ def skipped_lines(skipped: dict[str, list]) -> list[str]:
         names = ", ".join(map(str, paths[:EXAMPLES])) + (", ..." if len(paths) > EXAMPLES else "")
         lines.append(f"skipped {len(paths)} file{'s' if len(paths) > 1 else ''} ({reason}): {names}")
     return lines
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """A BGR frame as JPEG bytes; ValueError if OpenCV cannot encode it."""
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode a frame as JPEG")
+    return encoded.tobytes()
+
+
+def write_timestamped(folder: Path, jpeg: bytes, tag: str = "") -> Path:
+    """Write JPEG bytes into `folder` atomically, named by the wall-clock time (and `-tag`):
+    `20261207-005108-123456-cats.jpg`; its path. OSError if it cannot be written (nothing half-written is left)."""
+    path = Path(folder) / f"{datetime.now():%Y%m%d-%H%M%S-%f}{'-' + tag if tag else ''}.jpg"
+    with atomic_path(path) as temp:
+        temp.write_bytes(jpeg)
+    return path

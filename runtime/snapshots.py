@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from catdog.runtime.files import atomic_path
+from catdog.runtime.images import encode_jpeg, write_timestamped
 
 JPEG_QUALITY = 90
 NAME = re.compile(r"\d{8}-\d{6}-\d{6}-.+\.jpg")  # only files named like ours are ever deleted
@@ -37,15 +35,13 @@ class Snapshots:
     def save(self, image: np.ndarray, label: str) -> tuple[Path | None, bytes | None]:
         """Write the frame; return its path and JPEG bytes, or (None, bytes or None) if it could not be written
         (said once on stderr until a save works again)."""
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:
-            self.say("could not encode a frame as JPEG")
-            return None, None
-        jpeg = encoded.tobytes()
-        path = self.folder / f"{datetime.now():%Y%m%d-%H%M%S-%f}-{safe(label)}.jpg"
         try:
-            with atomic_path(path) as temp:
-                temp.write_bytes(jpeg)
+            jpeg = encode_jpeg(image, JPEG_QUALITY)
+        except ValueError as error:
+            self.say(str(error))
+            return None, None
+        try:
+            path = write_timestamped(self.folder, jpeg, safe(label))
             self.prune()
         except OSError as error:
             self.say(f"cannot write into {self.folder}: {error.strerror or error}")
