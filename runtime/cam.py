@@ -12,7 +12,8 @@ file, else seconds since capture started; "source" is the image path for a folde
 are smoothed with --smooth; inference_ms is the interpreter's time alone; age_ms is the time from the
 frame's capture to its prediction (the lag a person sees); fps is the loop's rate over the last frames.
 The summary (frames, dropped, loop FPS, inference and frame age p50/p90 ms) is the last line on stderr, never
-on stdout, so stdout stays one object per frame. Exit status: 0; 1 if no frame could be read or shown;
+on stdout, so stdout stays one object per frame; with $CATDOG_CAM_SUMMARY=FILE it is also written to FILE as
+one JSON object (Stats.as_record: what the benchmark reads). Exit status: 0; 1 if no frame could be read or shown;
 2 for an unusable model or source.
 """
 
@@ -37,7 +38,7 @@ import numpy as np
 from catdog.runtime import picam
 from catdog.runtime.auto import LOAD_ERRORS, add_model_arguments, load_model, positive_int
 from catdog.runtime.collect import CollectError, CollectionFull, Collector
-from catdog.runtime.files import atomic_path
+from catdog.runtime.files import atomic_path, write_json
 from catdog.runtime.metrics import latency_stats
 from catdog.runtime.monitor import Monitor, MonitorError, add_monitor_arguments, wanted
 from catdog.runtime.serve import LOOPBACK, LiveView, ServeError, parse_address
@@ -48,6 +49,7 @@ __all__ = ["CamError", "Frame", "FrameReader", "Source", "main", "open_source", 
 
 FPS_WINDOW = 10  # frames the on-screen loop FPS is averaged over
 DEFAULT_FPS = 10.0  # frame rate of --record and --realtime when the source does not say
+SUMMARY_FILE = "CATDOG_CAM_SUMMARY"  # a file path: the summary is also written there as JSON (Stats.as_record)
 WINDOW = "catdog-cam"
 NO_GUI = (  # OpenCV without windows: what to do instead, in one line
     "catdog-cam: error: this OpenCV cannot open windows (opencv-python-headless, as in the base install); use "
@@ -89,10 +91,26 @@ class Stats:
     age_ms: list[float] = field(default_factory=list)
     collect_error: CollectError | None = None  # what ended a --collect run early
 
-    def summary(self) -> str:
+    def as_record(self) -> dict:
+        """The summary as data (what $CATDOG_CAM_SUMMARY receives): frames, dropped, loop seconds and FPS, and
+        catdog.runtime.metrics.latency_stats of the inference times and of the frame ages."""
+        loop_fps = self.frames / self.seconds if self.seconds else 0.0
         inference, age = latency_stats(self.inference_ms), latency_stats(self.age_ms)
+        return dict(
+            frames=self.frames,
+            dropped=self.dropped,
+            seconds=self.seconds,
+            loop_fps=loop_fps,
+            inference=inference,
+            age=age,
+        )
+
+    def summary(self) -> str:
+        """The summary line (the last on stderr), made from as_record()."""
+        record = self.as_record()
+        inference, age = record["inference"], record["age"]
         return (
-            f"{self.frames} frames, {self.dropped} dropped, loop {self.frames / self.seconds:.1f} FPS, "
+            f"{self.frames} frames, {self.dropped} dropped, loop {record['loop_fps']:.1f} FPS, "
             f"inference p50 {inference['median_ms']:.2f} ms p90 {inference['p90_ms']:.2f} ms mean "
             f"{inference['mean_ms']:.2f} ms ({1000 / inference['mean_ms']:.1f} FPS inference only), "
             f"frame age p50 {age['median_ms']:.1f} ms p90 {age['p90_ms']:.1f} ms"
@@ -454,6 +472,8 @@ def run(
     if collector:
         notes += f"; collected {collector.saved} frame{'s' * (collector.saved != 1)} into {collector.folder}"
     print(f"catdog-cam: {stats.summary()}{notes}", file=sys.stderr)
+    if os.environ.get(SUMMARY_FILE):  # the same summary as one JSON object, for programs (the benchmark)
+        write_json(os.environ[SUMMARY_FILE], stats.as_record())
     failed = stats.collect_error and not isinstance(stats.collect_error, CollectionFull)
     if stats.collect_error:
         print(f"catdog-cam: {'error: ' if failed else ''}{stats.collect_error}", file=sys.stderr)
