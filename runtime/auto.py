@@ -44,17 +44,25 @@ def find_artifacts(folder: str | Path, backend: str | None = None) -> list[Path]
     return found
 
 
+def time_calls(call, warmup: int = 3, runs: int = 20, budget_s: float = 0.0, max_runs: int | None = None) -> dict:
+    """The timer: latency_stats (ms) of call() after `warmup` calls; `runs` timed calls, or with budget_s as many
+    as fit in it at the warm-up's pace (at least runs, at most max_runs)."""
+
+    def ms() -> float:
+        started = time.perf_counter()
+        call()
+        return (time.perf_counter() - started) * 1000
+
+    warm = np.median([ms() for _ in range(warmup)]) if warmup else 0.0
+    if budget_s:
+        runs = int(min(max_runs or runs, max(runs, budget_s * 1000 / max(warm, 1e-3))))
+    return latency_stats([ms() for _ in range(runs)])
+
+
 def time_inference(classifier: Classifier, warmup: int = 3, runs: int = 20) -> float:
     """Median milliseconds of one inference (quantize, invoke, dequantize) on a fixed prepared frame."""
     frame = np.random.default_rng(0).integers(0, 256, (*classifier.size, 3), dtype=np.uint8)
-    for _ in range(warmup):
-        classifier.probabilities(frame)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        classifier.probabilities(frame)
-        times.append((time.perf_counter() - started) * 1000)
-    return latency_stats(times)["median_ms"]
+    return time_calls(lambda: classifier.probabilities(frame), warmup, runs)["median_ms"]
 
 
 def cache_dir() -> Path:
