@@ -41,7 +41,7 @@ from catdog.runtime.collect import CollectError, CollectionFull, Collector
 from catdog.runtime.files import atomic_path, write_json
 from catdog.runtime.metrics import latency_stats
 from catdog.runtime.monitor import Monitor, MonitorError, add_monitor_arguments, wanted
-from catdog.runtime.serve import LOOPBACK, LiveView, ServeError, parse_address
+from catdog.runtime.serve import SECRET_ENV, LiveView, ServeError, parse_address, serve_secret
 from catdog.runtime.sources import CamError, Frame, FrameReader, Source, open_source, paced, video_frames
 from catdog.runtime.systemd import Notifier
 
@@ -326,8 +326,15 @@ def parse_args(argv=None):
         "--serve",
         type=address,
         metavar="HOST:PORT",
-        help="live view for a browser at http://HOST:PORT/ "
-        "(HOST defaults to 127.0.0.1; any other address lets anyone who can reach it see the camera)",
+        help="live view for a browser at http://HOST:PORT/ (HOST defaults to 127.0.0.1, open to this machine's "
+        "users; any other address needs a secret, generated and shown once at start unless given)",
+    )
+    add(
+        "--serve-secret-file",
+        type=Path,
+        metavar="FILE",
+        help=f"--serve: the secret a viewer logs in with, on FILE's first line (else ${SECRET_ENV}); also on "
+        "loopback (docs/access.md)",
     )
     add("--record", type=writable_file, metavar="OUT.mp4", help="also write the annotated frames as a video (mp4v)")
     add(
@@ -367,6 +374,8 @@ def parse_args(argv=None):
     )
     add_monitor_arguments(parser)
     args = parser.parse_args(argv)
+    if args.serve_secret_file and not args.serve:
+        parser.error("--serve-secret-file needs --serve")
     args.json = args.json or args.no_display
     return args
 
@@ -406,7 +415,11 @@ def start(args) -> int:
     with contextlib.ExitStack() as stack:
         try:
             classifier, note = load_model(args.model, args.backend, args.threads, args.min_probability)
-            view = stack.enter_context(LiveView(*args.serve, annotate_record)) if args.serve else None
+            view = (
+                stack.enter_context(LiveView(*args.serve, annotate_record, *serve_secret(args.serve_secret_file)))
+                if args.serve
+                else None
+            )
             collector = (
                 Collector(args.collect, args.collect_every, int(args.collect_max_mb * 1e6)) if args.collect else None
             )
@@ -420,13 +433,8 @@ def start(args) -> int:
         print(f"catdog-cam: {note}", file=sys.stderr)
         if collector:
             print(f"catdog-cam: {collector.describe()}", file=sys.stderr)
-        if view:
-            exposed = (
-                ""
-                if view.address[0] in LOOPBACK
-                else (" (not loopback: anyone who can reach this address can see the camera)")
-            )
-            print(f"catdog-cam: live view at {view.url}{exposed}", file=sys.stderr, flush=True)
+        for line in view.describe() if view else ():
+            print(f"catdog-cam: {line}", file=sys.stderr, flush=True)
         if monitor:
             for line in monitor.describe():
                 print(f"catdog-cam: {line}", file=sys.stderr, flush=True)
