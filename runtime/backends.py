@@ -96,8 +96,13 @@ class ONNXBackend:
     engine = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int):
-        import onnxruntime as ort
-
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise BackendError(
+                f"cannot load {path}: onnxruntime is not installed (pip install 'catdog[onnx]'; "
+                "the base install runs .tflite artifacts only)"
+            ) from None
         self.threads = threads
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

@@ -226,3 +226,28 @@ def test_a_backend_chooses_as_before_without_timing(tiny_export, camera_photos, 
     threads = threads_text(len(os.sched_getaffinity(0)))
     assert using_line(result) == f"catdog-predict: using {tiny_export / chosen}: {name}, {threads}"
     assert not any(cache_dir.iterdir())
+
+
+def without_onnxruntime(*args) -> subprocess.CompletedProcess:
+    """catdog-predict as it runs on the base install, where onnxruntime is not installed (the `[onnx]` extra):
+    importing it fails exactly as it does there (a None entry in sys.modules makes `import` raise ImportError)."""
+    code = "import sys; sys.modules['onnxruntime'] = None; from catdog.runtime.predict import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=os.environ.copy()
+    )
+
+
+def test_without_onnxruntime_a_folder_runs_its_tflite_and_says_why_the_onnx_were_left_out(tiny_export, shared_data):
+    photo = shared_data / "validation" / "cats" / "cat.2000.jpg"
+    result = without_onnxruntime("--model", tiny_export, photo)
+    assert result.returncode == 0, result.stderr
+    line = using_line(result)
+    assert ".tflite:" in line.split(";")[0] and "fastest of 3 that passed parity" in line
+    assert "model_int8.onnx: cannot load" in line and "pip install 'catdog[onnx]'" in line
+    assert "cat.2000.jpg" in result.stdout
+
+
+def test_without_onnxruntime_an_onnx_model_is_one_line_that_says_what_to_install(tiny_export, shared_data):
+    photo = shared_data / "validation" / "cats" / "cat.2000.jpg"
+    for model in (["--model", tiny_export, "--backend", "onnx"], ["--model", tiny_export / "model_int8.onnx"]):
+        assert_error(without_onnxruntime(*model, photo), 2, "onnxruntime is not installed", "catdog[onnx]")
