@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One command for a fresh machine: make .venv, install catdog with its training and test extras, then
 #   bash quickstart.sh          train the default MobileNetV2 on the default data and export it (int8 included)
-#   bash quickstart.sh test     run the lean tests on the base install (.venv-lean), then all tests and the
-#                               benchmark's smoke mode (what CI runs)
+#   bash quickstart.sh test     run the lean tests on the base install (.venv-lean), build the docs site
+#                               (mkdocs build --strict), then all tests and the benchmark's smoke mode (what CI runs)
 # Data and weights: $CATDOG_DATA, $CATDOG_NEGATIVES, $CATDOG_OTHER_PETS and $CATDOG_WEIGHTS_DIR if set; else ../shared/ beside the project if it
 # exists (this workplace has no internet); else the code downloads them as on any connected machine.
 set -euo pipefail
@@ -18,7 +18,9 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[train,dev]"
+EXTRAS="train,dev"
+[ "${1:-train}" = test ] && EXTRAS="train,dev,docs"  # the tests also build the documentation site
+.venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
 
 case "${1:-train}" in
     test)
@@ -30,6 +32,11 @@ case "${1:-train}" in
         .venv-lean/bin/ruff check . && .venv-lean/bin/ruff format --check .
         .venv/bin/lint-imports --no-cache  # the dependency direction: [tool.importlinter] in pyproject.toml
         .venv-lean/bin/python -m pytest -q tests/lean
+        # The documentation site, strict: a broken link or anchor, or a page missing from mkdocs.yml's nav, fails.
+        # Built into a temporary folder, so that it changes no file of the tree.
+        SITE="$(mktemp -d)"
+        NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$SITE"
+        rm -rf "$SITE"
         exec .venv/bin/python -m pytest --benchmark --smoke "${@:2}"
         ;;
     train)

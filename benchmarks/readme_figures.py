@@ -1,10 +1,10 @@
-"""The README's measured tables, generated from the benchmark's results so that they cannot drift: each block
-between `<!-- report:TABLE:RUN -->` and `<!-- /report -->` in README.md is the TABLE of run RUN in
+"""The measured tables of README.md and docs/*.md, generated from the benchmark's results so that they cannot
+drift: each block between `<!-- report:TABLE:RUN -->` and `<!-- /report -->` is the TABLE of run RUN in
 benchmarks/results/report.json; each block between `<!-- results:NAME -->` and `<!-- /results -->` is the table
 of benchmarks/results/NAME.md (written by benchmarks/NAME.py). Standard library only (the lean tests check it).
 
-    python benchmarks/readme_figures.py            # rewrite README.md's blocks from the report
-    python benchmarks/readme_figures.py --check    # exit 1, naming the blocks, if README.md is not up to date
+    python benchmarks/readme_figures.py            # rewrite the blocks of README.md and docs/*.md from the results
+    python benchmarks/readme_figures.py --check    # exit 1, naming the files and blocks, if one is not up to date
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 README, REPORT = ROOT / "README.md", RESULTS / "report.json"
+DOCS = ROOT / "docs"
 BLOCK = re.compile(r"(<!-- report:(\w+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)", re.S)
 INCLUDE = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
@@ -97,7 +98,28 @@ def emulated(report: dict, run: str) -> list[str]:
     return lines
 
 
-TABLES = {"speed": speed, "parity": parity, "emulated": emulated}
+def headline(report: dict, run: str) -> list[str]:
+    """The README's summary: per artifact its size, accuracy (and false-pet rate) on the validation split and its
+    median ms per image at 1 thread, from the same report as the full parity and speed tables."""
+    rows = [(key, row) for key, row in report["quality"].items() if key.startswith(f"{run}/")]
+    background = any(row.get("false_pet_rate") is not None for _, row in rows)
+    lines = [
+        "| artifact | size MB | accuracy |" + (" false pets |" if background else "") + " ms per image, 1 thread |",
+        "|---|---:|---:|" + "---:|" * background + "---:|",
+    ]
+    for _, row in rows:
+        rates = f" {row['false_pet_rate']:.2%} |" if background else ""
+        ms = _latency(report, run, row["label"], "all cores", 1) or "n/a"
+        lines.append(f"| {row['artifact']} | {row['size_mb']:.2f} | {row['accuracy']:.2%} |{rates} {ms} |")
+    return lines
+
+
+TABLES = {"speed": speed, "parity": parity, "emulated": emulated, "headline": headline}
+
+
+def pages() -> list[Path]:
+    """The files whose blocks are generated: README.md and every Markdown page of docs/."""
+    return [README, *sorted(DOCS.rglob("*.md"))]
 
 
 def results_table(name: str) -> str:
@@ -121,31 +143,38 @@ def render(readme: str, report: dict) -> str:
     return INCLUDE.sub(include, BLOCK.sub(block, readme))
 
 
+def stale_blocks(text: str, rendered: str) -> list[str]:
+    """The names of the blocks of `text` that `rendered` changes."""
+    return [
+        f"{new.group(2)}:{new.group(3)}"
+        for old, new in zip(BLOCK.finditer(text), BLOCK.finditer(rendered))
+        if old.group(4) != new.group(4)
+    ] + [
+        f"results:{new.group(2)}"
+        for old, new in zip(INCLUDE.finditer(text), INCLUDE.finditer(rendered))
+        if old.group(3) != new.group(3)
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only say whether README.md is up to date")
+    parser.add_argument("--check", action="store_true", help="only say whether every page is up to date")
     args = parser.parse_args(argv)
-    readme, report = README.read_text(), json.loads(REPORT.read_text())
-    rendered = render(readme, report)
-    if args.check:
-        stale = [
-            f"{new.group(2)}:{new.group(3)}"
-            for old, new in zip(BLOCK.finditer(readme), BLOCK.finditer(rendered))
-            if old.group(4) != new.group(4)
-        ] + [
-            f"results:{new.group(2)}"
-            for old, new in zip(INCLUDE.finditer(readme), INCLUDE.finditer(rendered))
-            if old.group(3) != new.group(3)
-        ]
-        if stale:
-            print(
-                f"README.md is not what benchmarks/results says for: {', '.join(stale)}; run "
-                "python benchmarks/readme_figures.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    README.write_text(rendered)
+    report = json.loads(REPORT.read_text())
+    stale = []
+    for page in pages():
+        text = page.read_text()
+        rendered = render(text, report)
+        if args.check:
+            stale += [f"{page.relative_to(ROOT)} {name}" for name in stale_blocks(text, rendered)]
+        elif rendered != text:
+            page.write_text(rendered)
+    if stale:
+        print(
+            f"not what benchmarks/results says: {', '.join(stale)}; run python benchmarks/readme_figures.py",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
