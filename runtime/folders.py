@@ -15,6 +15,9 @@ from catdog.runtime.metadata import sidecar_path
 RUNS = Path("runs")  # where catdog-train puts run folders by default
 DEFAULT_RUN = "default"  # the run folder name of the default model (quickstart.sh: catdog-train --name default)
 MODEL, CONFIG, SPLIT, EXPORT = "model.keras", "config.json", "split.json", "export"
+METRICS, HISTORY = "metrics.json", "history.json"  # the validation figures; every epoch's losses
+# While a run trains: its best checkpoint, and its resume point (the model with its optimizer state, and the rest).
+CHECKPOINT, RESUME_MODEL, RESUME_STATE = "checkpoint-best.keras", "resume.keras", "resume.json"
 PARITY = "parity.json"  # written into every complete export folder
 
 

@@ -166,12 +166,10 @@ def fold_temperature(model, temperature: float) -> None:
 def plot_reliability(y_true, before: np.ndarray, after: np.ndarray | None, path: Path, title: str) -> None:
     """Reliability diagram (accuracy against confidence per bin) before and after calibration, with the
     share of images per bin below."""
-    import matplotlib
+    from catdog.train.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
-    from catdog.runtime.files import atomic_path
     from catdog.runtime.metrics import expected_calibration_error
 
     curves = [("uncalibrated", before, "tab:red")] + (
@@ -207,6 +205,4 @@ def plot_reliability(y_true, before: np.ndarray, after: np.ndarray | None, path:
     bottom.set_xlim(0, 1)
     bottom.grid(alpha=0.3)
     figure.tight_layout()
-    with atomic_path(path) as temp:
-        figure.savefig(temp, dpi=100, format="png")
-    plt.close(figure)
+    save_figure(figure, path)

@@ -30,11 +30,12 @@ def or_find(parse):
     return parse_or_find
 
 
-def option(default=None, help=None, record=HYPER, in_file=True, **argparse_options):
+def option(default=None, help=None, record=HYPER, in_file=True, search=None, **argparse_options):
     """A TrainConfig field: its default, where config.json records it (TOP, HYPER or None), whether a --config
-    file may set it, and its argparse options (type, choices, action, nargs, const, metavar). A True default
-    is turned off by --no-NAME, a False one turned on by --NAME."""
-    metadata = {"help": help, "record": record, "in_file": in_file, "argparse": argparse_options}
+    file may set it, catdog-tune's search range for it (`search`: (low, high, log scale, step)) and its argparse
+    options (type, choices, action, nargs, const, metavar). A True default is turned off by --no-NAME, a False
+    one turned on by --NAME."""
+    metadata = {"help": help, "record": record, "in_file": in_file, "search": search, "argparse": argparse_options}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -82,15 +83,19 @@ class TrainConfig:
     fine_tune_epochs: int = option(
         16, help="phase 2: epochs fine-tuning the top of the base (0: skip)", type=bounded(int, 0)
     )
-    fine_tune_layers: int = option(100, help="how many top layers of the base to fine-tune", type=bounded(int, 1))
+    fine_tune_layers: int = option(
+        100, help="how many top layers of the base to fine-tune", search=(20, 120, False, 20), type=bounded(int, 1)
+    )
     lr: float | str = option(
         1e-3,
         help="phase 1 learning rate (Adam); 'find': the learning-rate range test's suggestion",
+        search=(1e-4, 1e-2, True, None),
         type=or_find(bounded(float, 0, exclusive="low")),
     )
     fine_tune_lr: float | str = option(
         5e-5,
         help="phase 2 learning rate (Adam); 'find': the learning-rate range test's suggestion",
+        search=(1e-6, 1e-3, True, None),
         type=or_find(bounded(float, 0, exclusive="low")),
     )
     find_lr: str | None = option(
@@ -108,14 +113,23 @@ class TrainConfig:
     )
     batch_size: int = option(32, type=bounded(int, 1))
     patience: int = option(4, help="early stopping patience on selection loss, per phase", type=bounded(int, 0))
-    dropout: float = option(0.2, help="dropout before the classifier layer", type=bounded(float, 0, 1, "high"))
-    l2: float = option(0.0, help="L2 weight decay on the classifier layer", type=bounded(float, 0))
+    dropout: float = option(
+        0.2,
+        help="dropout before the classifier layer",
+        search=(0.0, 0.5, False, 0.1),
+        type=bounded(float, 0, 1, "high"),
+    )
+    l2: float = option(
+        0.0, help="L2 weight decay on the classifier layer", search=(1e-6, 1e-2, True, None), type=bounded(float, 0)
+    )
     ema: bool = option(
         True,
         help="turn off the exponential moving average of weights (evaluated and checkpointed instead of raw weights)",
     )
     augment: bool = option(True, help="turn off flip/rotation/zoom/... augmentation")
-    augment_strength: float = option(1.0, help="scales every augmentation range", type=bounded(float, 0))
+    augment_strength: float = option(
+        1.0, help="scales every augmentation range", search=(0.0, 1.5, False, 0.25), type=bounded(float, 0)
+    )
     validation_fraction: float = option(
         0.2, help="share held out when the data has no validation split", type=bounded(float, 0, 1, "low high")
     )
@@ -153,9 +167,13 @@ class TrainConfig:
     )
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """One flag per field, named after it (--fine-tune-lr; --no-ema for a field that is True by default)."""
+    def add_arguments(cls, parser: argparse.ArgumentParser, changes: dict[str, dict] | None = None) -> None:
+        """One flag per field, named after it (--fine-tune-lr; --no-ema for a field that is True by default).
+        With `changes` (field name -> argparse options that replace the field's own: default, help, type,
+        choices), only those fields' flags: catdog-tune's, with its own defaults."""
         for item in fields(cls):
+            if changes is not None and item.name not in changes:
+                continue
             options = {**item.metadata["argparse"], "help": item.metadata["help"], "dest": item.name}
             flag = f"--{item.name.replace('_', '-')}"
             if isinstance(item.default, bool):
@@ -163,7 +181,12 @@ class TrainConfig:
                 options["action"] = "store_false" if item.default else "store_true"
             else:
                 options["default"] = [] if item.default is MISSING else item.default
-            parser.add_argument(flag, **options)
+            parser.add_argument(flag, **{**options, **(changes or {}).get(item.name, {})})
+
+    @classmethod
+    def search_space(cls) -> dict[str, tuple]:
+        """catdog-tune's search space: field name -> (low, high, log scale, step), in declaration order."""
+        return {item.name: item.metadata["search"] for item in fields(cls) if item.metadata["search"]}
 
     @classmethod
     def parser(cls) -> argparse.ArgumentParser:
@@ -244,16 +267,18 @@ class ConfigError(ValueError):
     """A config file that cannot be used, said in one line (naming the file and the key)."""
 
 
-def read_config(path: str | Path, parser: argparse.ArgumentParser | None = None) -> dict:
+def read_config(path: str | Path, parser: argparse.ArgumentParser | None = None, within: str | None = None) -> dict:
     """A config file's option values (top level and its "hyperparameters"), checked by catdog-train's parser
     itself: each is written as the command line would give it and parsed, so that types, bounds and choices are
-    those of the flags. ConfigError in one line: unreadable, unknown keys, a value the flag refuses, a number,
-    true/false or list where the flag takes none."""
+    those of the flags (`within`: the config is that key's value: a resume point's "config"). ConfigError in one
+    line: unreadable, unknown keys, a value the flag refuses, a number, true/false or list where the flag takes
+    none."""
     source = f"--config {path}"
     try:
         saved = json.loads(Path(path).read_text())
+        saved = saved[within] if within else saved
         values = {**saved, **saved.get(HYPER, {})}
-    except (OSError, ValueError, AttributeError, TypeError) as error:
+    except (OSError, ValueError, AttributeError, TypeError, KeyError) as error:
         raise ConfigError(f"{source}: not a readable JSON object ({error})") from None
     parser = parser or TrainConfig.parser()
     allowed = {item.name for item in fields(TrainConfig) if item.metadata["in_file"]}

@@ -35,13 +35,10 @@ def evaluate_model(
 def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None, held_out: str = "validation") -> None:
     """Loss and accuracy per epoch, training and held out (the split Keras calls val_*, named `held_out`),
     with the start of fine-tuning marked."""
-    import matplotlib
+    from catdog.train.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
-
-    from catdog.runtime.files import atomic_path
 
     epochs = np.arange(1, len(history["loss"]) + 1)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -56,9 +53,7 @@ def plot_curves(history: dict, path: Path, fine_tune_from: int | None = None, he
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    with atomic_path(path) as temp:
-        figure.savefig(temp, dpi=100, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def usable_items(items) -> tuple[list, dict[str, list[Path]]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from catdog.runtime.files import atomic_path, write_json
+from catdog.runtime.files import write_json
 
 START, END = 1e-7, 1.0
 SMOOTHING = 0.95  # exponential moving average of the loss, bias-corrected
@@ -98,10 +98,9 @@ def range_test(
 
 def plot(result: dict, path: Path) -> None:
     """Raw and smoothed loss against learning rate (log scale), the suggestion and current rate marked."""
-    import matplotlib
+    from catdog.train.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     rates, smoothed = np.array(result["rates"]), np.array(result["smoothed"])
@@ -122,6 +121,4 @@ def plot(result: dict, path: Path) -> None:
     axis.grid(alpha=0.3, which="both")
     axis.legend()
     figure.tight_layout()
-    with atomic_path(path) as temp:
-        figure.savefig(temp, dpi=100, format="png")
-    plt.close(figure)
+    save_figure(figure, path)

@@ -153,7 +153,20 @@ def one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def fit(model, train_items, monitor_items, args, checkpoint_path) -> dict:
+def fit(
+    model,
+    train_items,
+    monitor_items,
+    checkpoint_path,
+    *,
+    size: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    l2: float = 0.0,
+    seed: int = 42,
+    quiet: bool = False,
+) -> dict:
     """`catdog-train --model mlp`: train the numpy network on the training items (best epoch by loss on
     `monitor_items`), copy it into `model`, check both give the same probabilities on the monitor images,
     save the model to `checkpoint_path` (mlp.json beside it: the difference and where the time went) and
@@ -163,18 +176,18 @@ def fit(model, train_items, monitor_items, args, checkpoint_path) -> dict:
     from catdog.runtime.files import write_json
     from catdog.train.models import MLP_HIDDEN, mlp_pool
 
-    pool = mlp_pool(args.size)
-    say = (lambda *a: None) if args.quiet else print
+    pool = mlp_pool(size)
+    say = (lambda *a: None) if quiet else print
     say(
-        f"numpy MLP: {len(train_items)} training images pooled {pool}x to {args.size // pool}x{args.size // pool} "
-        f"RGB, {MLP_HIDDEN} hidden units, {args.epochs} epochs, Adam at lr {args.lr}"
+        f"numpy MLP: {len(train_items)} training images pooled {pool}x to {size // pool}x{size // pool} "
+        f"RGB, {MLP_HIDDEN} hidden units, {epochs} epochs, Adam at lr {lr}"
     )
     started = time.perf_counter()
-    pixels, y = load_pixels(train_items, args.size)
-    monitor_pixels, y_monitor = load_pixels(monitor_items, args.size)
+    pixels, y = load_pixels(train_items, size)
+    monitor_pixels, y_monitor = load_pixels(monitor_items, size)
     x, x_monitor = features(pixels, pool), features(monitor_pixels, pool)
     loaded = time.perf_counter()
-    bar = tqdm(total=args.epochs, unit="epoch", disable=args.quiet)
+    bar = tqdm(total=epochs, unit="epoch", disable=quiet)
 
     def progress(history):
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", val_loss=f"{history['val_loss'][-1]:.4f}")
@@ -188,18 +201,18 @@ def fit(model, train_items, monitor_items, args, checkpoint_path) -> dict:
             y_monitor,
             MLP_HIDDEN,
             model.output_shape[-1],
-            args.epochs,
-            args.batch_size,
-            args.lr,
-            args.l2,
-            args.seed,
+            epochs,
+            batch_size,
+            lr,
+            l2,
+            seed,
             progress,
         )
         numpy_probabilities, _ = forward(params, x_monitor)
     bar.close()
     trained = time.perf_counter()
     copy_into(model, params)
-    keras_probabilities = model.predict(monitor_pixels.astype(np.float32), batch_size=args.batch_size, verbose=0)
+    keras_probabilities = model.predict(monitor_pixels.astype(np.float32), batch_size=batch_size, verbose=0)
     difference = float(np.abs(numpy_probabilities - keras_probabilities).max())
     seconds = {
         "load_seconds": round(loaded - started, 2),
@@ -208,7 +221,7 @@ def fit(model, train_items, monitor_items, args, checkpoint_path) -> dict:
     }
     print(
         f"numpy MLP: {len(train_items) + len(monitor_items)} images loaded in {seconds['load_seconds']:.1f} s, "
-        f"trained in {seconds['train_seconds']:.1f} s ({args.epochs} epochs); numpy vs Keras: largest "
+        f"trained in {seconds['train_seconds']:.1f} s ({epochs} epochs); numpy vs Keras: largest "
         f"probability difference {difference:.2e} on {len(monitor_items)} images"
     )
     write_json(

@@ -23,30 +23,37 @@ import sys
 import time
 from pathlib import Path
 
+from catdog.runtime.arguments import bounded
 from catdog.runtime.files import atomic_path, write_json
+from catdog.train.config import TrainConfig
 
-# name -> (kind, low, high, log scale, step): the hyperparameters that matter for transfer learning.
-SPACE = {
-    "lr": ("float", 1e-4, 1e-2, True, None),
-    "fine_tune_lr": ("float", 1e-6, 1e-3, True, None),
-    "dropout": ("float", 0.0, 0.5, False, 0.1),
-    "fine_tune_layers": ("int", 20, 120, False, 20),
-    "augment_strength": ("float", 0.0, 1.5, False, 0.25),
-    "l2": ("float", 1e-6, 1e-2, True, None),
-}
+# name -> (low, high, log scale, step): the hyperparameters that matter for transfer learning (train/config.py).
+SPACE = TrainConfig.search_space()
 OBJECTIVE = "selection_loss"
+# catdog-train's options that a search fixes for all its trials, with the search's own defaults and help.
+BUDGET = {
+    "data": {"help": "data set folder (default: $CATDOG_DATA, else the cats_and_dogs_filtered download)"},
+    "model": {"choices": ("mobilenetv2", "resnet50", "resnet101"), "help": None},
+    "alpha": {"help": "MobileNetV2 width"},
+    "size": {"default": 160, "help": "input size in pixels"},
+    "weights": {"help": "as catdog-train's --weights"},
+    "max_images": {"default": 600, "type": bounded(int, 4), "help": "training images per trial"},
+    "epochs": {"default": 2, "help": "phase 1 epochs per trial"},
+    "fine_tune_epochs": {"default": 2, "help": "phase 2 epochs per trial"},
+    "batch_size": {},
+    "selection_fraction": {
+        "default": 0.2,
+        "type": bounded(float, 0, 1, exclusive="low high"),
+        "help": "share of the training images each trial is scored on (never the validation split)",
+    },
+    "seed": {},
+}
 
 
 def parse_args(argv=None):
-    from catdog.train.cli import bounded
-
     parser = argparse.ArgumentParser(prog="catdog-tune", description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--data", help="data set folder (default: $CATDOG_DATA, else the cats_and_dogs_filtered download)")
-    add("--model", default="mobilenetv2", choices=("mobilenetv2", "resnet50", "resnet101"))
-    add("--alpha", type=float, default=1.0, help="MobileNetV2 width")
-    add("--size", type=bounded(int, 32, 512), default=160, help="input size in pixels")
-    add("--weights", default="imagenet", help="as catdog-train's --weights")
+    TrainConfig.add_arguments(parser, BUDGET)
     add(
         "--trials",
         type=bounded(int, 1),
@@ -58,17 +65,6 @@ def parse_args(argv=None):
         type=bounded(int, 1),
         help="random trials before the Gaussian process takes over (default: a third of --trials, at least 2)",
     )
-    add("--max-images", type=bounded(int, 4), default=600, help="training images per trial")
-    add("--epochs", type=bounded(int, 1), default=2, help="phase 1 epochs per trial")
-    add("--fine-tune-epochs", type=bounded(int, 0), default=2, help="phase 2 epochs per trial")
-    add("--batch-size", type=bounded(int, 1), default=32)
-    add(
-        "--selection-fraction",
-        type=bounded(float, 0, 1, exclusive="low high"),
-        default=0.2,
-        help="share of the training images each trial is scored on (never the validation split)",
-    )
-    add("--seed", type=bounded(int, 0), default=42)
     add(
         "--workers",
         type=bounded(int, 0),
@@ -86,49 +82,21 @@ def search_space():
     import keras_tuner
 
     hp = keras_tuner.HyperParameters()
-    for name, (kind, low, high, log, step) in SPACE.items():
+    for name, (low, high, log, step) in SPACE.items():
         sampling = "log" if log else "linear"
-        if kind == "int":
+        if isinstance(low, int):
             hp.Int(name, low, high, step=step, sampling=sampling)
         else:
             hp.Float(name, low, high, step=step, sampling=sampling)
     return hp
 
 
-def trial_argv(args, values: dict, folder: Path) -> list[str]:
-    """catdog-train's arguments for one trial: the search's budget and data, the trial's values."""
-    argv = [
-        "--model",
-        args.model,
-        "--alpha",
-        str(args.alpha),
-        "--size",
-        str(args.size),
-        "--weights",
-        args.weights,
-        "--max-images",
-        str(args.max_images),
-        "--epochs",
-        str(args.epochs),
-        "--fine-tune-epochs",
-        str(args.fine_tune_epochs),
-        "--batch-size",
-        str(args.batch_size),
-        "--selection-fraction",
-        str(args.selection_fraction),
-        "--seed",
-        str(args.seed),
-        "--no-calibrate",
-        "--runs-dir",
-        str(folder),
-        "--name",
-        "run",
-        "--quiet",
-    ]
-    argv += [] if args.data is None else ["--data", args.data]
-    for name, value in values.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
-    return argv
+def trial_config(args, values: dict, folder: Path | None = None) -> TrainConfig:
+    """The catdog-train config of one trial: the search's budget and data, the trial's values, no calibration
+    (a trial is scored on the selection split's log loss), its run folder in the trial's folder."""
+    budget = {name: getattr(args, name) for name in BUDGET}
+    where = {"runs_dir": str(folder), "name": "run", "quiet": True} if folder else {}
+    return TrainConfig(**budget, **values, calibrate=False, **where)
 
 
 def make_tuner(args):
@@ -136,8 +104,7 @@ def make_tuner(args):
     import keras
     import keras_tuner
 
-    from catdog.train.cli import parse_args as train_args
-    from catdog.train.cli import train
+    from catdog.train.run import train
 
     class Tuner(keras_tuner.BayesianOptimization):
         def run_trial(self, trial, *unused, **unused_kw):
@@ -145,7 +112,7 @@ def make_tuner(args):
             worker = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
             started = time.time()
             keras.backend.clear_session()
-            metrics = train(train_args(trial_argv(args, trial.hyperparameters.values, folder)))
+            metrics = train(trial_config(args, trial.hyperparameters.values, folder)).metrics
             seconds = time.time() - started
             with open(folder / "runs.jsonl", "a") as log:  # one line per time this trial ran
                 log.write(json.dumps({"worker": worker, "pid": os.getpid(), "seconds": round(seconds, 1)}) + "\n")
@@ -203,19 +170,7 @@ def write_reports(args, rows: list[dict]) -> dict | None:
         out / "trials.json",
         {
             "objective": f"{OBJECTIVE} (log loss on the selection split, min)",
-            "budget": {
-                k: getattr(args, k)
-                for k in (
-                    "trials",
-                    "max_images",
-                    "epochs",
-                    "fine_tune_epochs",
-                    "selection_fraction",
-                    "model",
-                    "alpha",
-                    "size",
-                )
-            },
+            "budget": {"trials": args.trials, **{name: getattr(args, name) for name in BUDGET}},
             "best_trial": best and best["trial"],
             "trials": rows,
         },
@@ -232,14 +187,10 @@ def write_reports(args, rows: list[dict]) -> dict | None:
     if done:
         plot_search(done, out / "search.png")
     if best:
-        options = {
-            "model": args.model,
-            "size": args.size,
-            "weights": args.weights,
-            **({"alpha": args.alpha} if args.model == "mobilenetv2" else {}),
-            **({"data": args.data} if args.data else {}),
-            **{name: best[name] for name in SPACE},
-        }
+        # The best trial's recipe without the search's budget (its epochs and images): a full run of it.
+        recipe = trial_config(args, {name: best[name] for name in SPACE}).record()
+        given = {key: value for key, value in recipe.items() if value not in (None, []) and key != "hyperparameters"}
+        options = {**given, **{name: best[name] for name in SPACE}}
         write_json(
             out / "best.json",
             {
@@ -262,10 +213,9 @@ def format_value(value) -> str:
 
 def plot_search(rows: list[dict], path: Path) -> None:
     """Selection loss per trial with the best so far, and against both learning rates."""
-    import matplotlib
+    from catdog.train.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
@@ -287,9 +237,7 @@ def plot_search(rows: list[dict], path: Path) -> None:
     axes[0].legend()
     figure.suptitle("catdog-tune: Bayesian optimisation, scored on the selection split")
     figure.tight_layout()
-    with atomic_path(path) as temp:
-        figure.savefig(temp, dpi=100, format="png")
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def free_port() -> int:
