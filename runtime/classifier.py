@@ -166,5 +166,5 @@ class Classifier:
         return self.classify_frame(read_image(path))
 
     def classify_files(self, paths) -> list[Prediction]:
-        """Classify many image files, one by one (edge models run batch 1)."""
+        """Classify many image files, one by one (edge models run batch 1): Python API (docs/python-api.md)."""
         return [self.classify_file(path) for path in paths]

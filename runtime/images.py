@@ -82,11 +82,6 @@ def load_prepared(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
     return prepare(read_image(path), size)
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """All image files under a folder (recursively), sorted by path; see scan_images for the others."""
-    return scan_images(folder)[0]
-
-
 def scan_images(folder: str | Path) -> tuple[list[Path], dict[str, list[Path]]]:
     """Every file under a folder (recursively, sorted): the image files to use, and the others by reason
     (not an image by its extension, dangling link). Reading an image can still fail: read_image says why."""

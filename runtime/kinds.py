@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}  # file format -> suffix
-ENGINES = {"tflite": "LiteRT", "onnx": "onnxruntime"}  # file format -> the interpreter that runs it on the board
 PRECISIONS = ("int8", "fp16", "fp32")  # in an export folder, the first that passed parity is used
 
 
