@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
 from catdog.export.noise import filtered_stderr, quiet_python
-from catdog.runtime.auto import positive_int
+from catdog.runtime.arguments import non_negative_float, percent, positive_int
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_json
 from catdog.runtime.folders import RunFolder
@@ -59,22 +59,6 @@ def families(text: str) -> list[str]:
             f"unknown format {', '.join(unknown) or repr(text)} (use {', '.join(FAMILIES)})"
         )
     return chosen
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a number >= 0."""
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def percent(text: str) -> float:
-    """argparse type: a percentage, 0 to 100."""
-    value = float(text)
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be a percentage from 0 to 100, not {text}")
-    return value
 
 
 def parse_args(argv=None):

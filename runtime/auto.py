@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.runtime.arguments import positive_int, probability
 from catdog.runtime.backends import BackendError, default_threads
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import read_json, write_json
@@ -246,25 +247,6 @@ def is_model(path: str | Path) -> bool:
     """Whether a path names an artifact (by its suffix) or an export folder."""
     path = Path(path)
     return path.suffix in SUFFIXES.values() if not path.is_dir() else is_export(path)
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def probability(text: str) -> float:
-    """argparse type: a number in (0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), not {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), not {text}")
-    return value
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from catdog.runtime import picam
+from catdog.runtime.arguments import frame_size, positive_float, smoothing, writable_file
 from catdog.runtime.auto import LOAD_ERRORS, add_model_arguments, load_model, positive_int
 from catdog.runtime.collect import CollectError, CollectionFull, Collector
 from catdog.runtime.files import atomic_path, write_json
@@ -249,42 +250,6 @@ def run_loop(
     stats.seconds = time.perf_counter() - started if started else 0.0
     stats.dropped = reader.dropped
     return stats
-
-
-def smoothing(text: str) -> float:
-    """argparse type: a smoothing weight in (0, 1]."""
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}") from None
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
-    return value
-
-
-def frame_size(text: str) -> tuple[int, int]:
-    """argparse type: 'WxH' as (width, height), each at least 16."""
-    width, _, height = text.lower().partition("x")
-    if not (width.isdigit() and height.isdigit()) or min(int(width), int(height)) < 16:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, not {text!r}")
-    return int(width), int(height)
-
-
-def writable_file(text: str) -> Path:
-    """argparse type: a file path whose nearest existing folder above it is a folder, not a file."""
-    path = Path(text)
-    existing = next(parent for parent in path.parents if parent.exists())
-    if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"cannot write {path}: {existing} is a file, not a folder")
-    return path
 
 
 def address(text: str) -> tuple[str, int]:

@@ -18,21 +18,11 @@ import re
 import sys
 from pathlib import Path
 
+from catdog.runtime.arguments import clip_margin
 from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, is_model, load_model
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import ImageError, scan_images, skipped_lines
 from catdog.runtime.metrics import latency_stats
-
-
-def clip_margin(text: str) -> float:
-    """argparse type: a number in [0, 0.5)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 0.5), not {text!r}") from None
-    if not 0 <= value < 0.5:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 0.5), not {text}")
-    return value
 
 
 def parse_args(argv=None):

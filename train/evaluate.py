@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.runtime.auto import positive_int
+from catdog.runtime.arguments import positive_int
 from catdog.runtime.files import require_zip
 from catdog.runtime.folders import RunFolder
 from catdog.runtime.images import ImageError, read_image, skipped_lines
