@@ -26,7 +26,7 @@ from catdog.export.noise import filtered_stderr, quiet_python
 from catdog.runtime.arguments import non_negative_float, percent, positive_int
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_json
-from catdog.runtime.folders import RunFolder
+from catdog.runtime.folders import RunFolder, validation_items
 from catdog.runtime.images import PREPARATION, ImageError, load_prepared, scan_images, skipped_lines
 from catdog.runtime.kinds import FLAGS
 from catdog.runtime.metadata import Input, Output, Sidecar, SourceModel, file_sha256, package_versions, sidecar_path
@@ -199,7 +199,7 @@ def validation_set(args, source: Source) -> tuple[list[str], list[tuple[str, int
         return labels, items
     if not source.split:
         raise ExportError("no run folder beside the model: give --data DIR of labelled images to check parity on")
-    return source.split["labels"], [tuple(item) for item in source.split["validation"]]
+    return source.split["labels"], validation_items(source.split)
 
 
 def io_metadata(path: Path) -> tuple[dict, dict]:

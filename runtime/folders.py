@@ -49,6 +49,12 @@ class RunFolder:
         return read_json(self.path / SPLIT) if (self.path / SPLIT).is_file() else None
 
 
+def validation_items(split: dict) -> list[tuple[str, int]]:
+    """A run's validation split (split.json, as RunFolder.split reads it) as (path, class index) items: what a
+    command scores a run on when not given --data (catdog-export, catdog-eval, the benchmark)."""
+    return [(str(path), int(label)) for path, label in split["validation"]]
+
+
 def is_export(folder: Path) -> bool:
     """Whether a folder holds at least one artifact with its sidecar."""
     return any((folder / kind.filename).is_file() and sidecar_path(folder / kind.filename).is_file() for kind in KINDS)

@@ -11,7 +11,7 @@ import numpy as np
 
 from catdog.runtime.arguments import positive_int
 from catdog.runtime.files import require_zip
-from catdog.runtime.folders import RunFolder
+from catdog.runtime.folders import RunFolder, validation_items
 from catdog.runtime.images import ImageError, read_image, skipped_lines
 from catdog.runtime.metrics import classification_metrics, format_metrics
 
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
             folder = args.data
         elif config:
             split = run.split()
-            labels, items = config["labels"], [tuple(item) for item in split["validation"]]
+            labels, items = config["labels"], validation_items(split)
             folder = "the run's validation split"
             items, skipped = usable_items(items)
         else:
