@@ -176,13 +176,15 @@ def threads_text(threads: int) -> str:
     return f"{threads} thread{'s' if threads != 1 else ''}"
 
 
-def pick_preferred(artifacts) -> Path:
-    """The artifact whose parity passed that comes first by ArtifactKind.preference (int8 TFLite first)."""
+def pick_preferred(artifacts, most_precise: bool = False) -> Path:
+    """The artifact whose parity passed that comes first by ArtifactKind.preference (int8 TFLite first), or
+    with `most_precise` the highest precision first (fp32 TFLite first)."""
     ranked = []
     for path in map(Path, artifacts):
         sidecar = Sidecar.read(path)
         if sidecar.parity_passed and sidecar.format in SUFFIXES and sidecar.precision in PRECISIONS:
-            ranked.append((ArtifactKind(sidecar.format, sidecar.precision).preference, path))
+            precision, file_format = ArtifactKind(sidecar.format, sidecar.precision).preference
+            ranked.append(((-precision if most_precise else precision, file_format), path))
     if not ranked:
         raise ModelChoiceError(f"no artifact passed parity among {', '.join(Path(p).name for p in artifacts)}")
     return min(ranked)[1]
@@ -199,8 +201,8 @@ def load_model(
     chosen and why, and the decision rule.
 
     backend: None or 'auto' (the file as given; in a folder the fastest here that passed parity: pick_fastest),
-    'preferred' (in a folder: int8 TFLite first, untimed: pick_preferred), 'tflite' or 'onnx' (that format
-    only, its preferred artifact)."""
+    'preferred' (in a folder: int8 TFLite first, untimed: pick_preferred), 'precise' (fp32 first, untimed),
+    'tflite' or 'onnx' (that format only, its preferred artifact)."""
     classifier, note = choose_model(model, backend, threads)
     try:
         classifier.set_min_probability(min_probability)
@@ -226,7 +228,7 @@ def choose_model(model: str | Path | None, backend: str | None, threads: int | N
     if model.is_dir() and not is_export(model) and is_export(model / EXPORT):  # a run folder
         model = model / EXPORT
     if model.is_file():
-        if backend in ("auto", "preferred"):
+        if backend in ("auto", "preferred", "precise"):
             raise ModelChoiceError(
                 f"--backend {backend} chooses among an export folder's artifacts; {model} is one file "
                 f"(give its folder, {model.parent})"
@@ -239,8 +241,9 @@ def choose_model(model: str | Path | None, backend: str | None, threads: int | N
     artifacts = find_artifacts(model, backend)
     if backend in (None, "auto"):
         return pick_fastest(artifacts, threads)
-    classifier = Classifier(pick_preferred(artifacts), threads)
-    return classifier, f"using {classifier.path}: {classifier.name}, {threads_text(classifier.threads)}"
+    classifier = Classifier(pick_preferred(artifacts, most_precise=backend == "precise"), threads)
+    why = "; the most precise that passed parity" if backend == "precise" else ""
+    return classifier, f"using {classifier.path}: {classifier.name}, {threads_text(classifier.threads)}{why}"
 
 
 def is_model(path: str | Path) -> bool:
@@ -261,11 +264,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=("auto", "preferred", *SUFFIXES),
+        choices=("auto", "preferred", "precise", *SUFFIXES),
         help="in an export or run folder: auto (the default) runs the fastest here of the artifacts that passed "
         "parity, timed once per machine, artifacts and thread count and cached in "
         f"${CACHE_DIR}, else $XDG_CACHE_HOME/catdog or ~/.cache/catdog; preferred: int8 TFLite first, untimed; "
-        "tflite or onnx: that format only, int8 first",
+        "precise: fp32 first, untimed (the default with catdog-predict --csv); tflite or onnx: that format only, "
+        "int8 first",
     )
     parser.add_argument(
         "--min-probability",

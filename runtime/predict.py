@@ -35,7 +35,8 @@ def parse_args(argv=None):
         type=Path,
         metavar="FILE",
         help="also write a Kaggle submission: id,label (P(dog); with a background class, renormalised over cat and "
-        "dog: P(dog) / (P(cat) + P(dog)); clipped, see --clip)",
+        "dog: P(dog) / (P(cat) + P(dog)); clipped, see --clip); from a folder, by its most precise artifact (fp32 "
+        "first: --backend precise) unless --backend says otherwise",
     )
     parser.add_argument(
         "--clip",
@@ -120,7 +121,8 @@ def main(argv=None) -> int:
     """Entry point of catdog-predict."""
     args = parse_args(argv)
     try:
-        classifier, note = load_model(args.model, args.backend, args.threads, args.min_probability)
+        backend = args.backend or ("precise" if args.csv else None)  # P(dog) for log loss: the finest levels
+        classifier, note = load_model(args.model, backend, args.threads, args.min_probability)
         dog = dog_label(classifier.labels) if args.csv else None
     except LOAD_ERRORS as error:
         print(f"catdog-predict: error: {error}", file=sys.stderr)

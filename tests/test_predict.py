@@ -73,7 +73,7 @@ def test_csv_is_a_kaggle_submission(tiny_export, shared_data, tmp_path):
         shutil.copy(source, photos / name)
     out = tmp_path / "sub" / "submission.csv"
     result = run_cli("catdog-predict", "--model", tiny_export, photos, "--json", "--csv", out, check=True)
-    assert "that passed parity" in result.stderr  # an export folder means its fastest artifact here
+    assert "model_fp32.tflite: " in result.stderr and "the most precise that passed parity" in result.stderr
     with open(out, newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["id", "label"]
@@ -125,6 +125,7 @@ def test_csv_needs_a_dog_label(tiny_export, shared_data, tmp_path):
 def test_choosing_by_backend(tiny_export, tmp_path):
     assert load_model(tiny_export, "preferred")[0].path.name == "model_int8.tflite"
     assert load_model(tiny_export, "onnx")[0].path.name == "model_int8.onnx"
+    assert load_model(tiny_export, "precise")[0].path.name == "model_fp32.tflite"
     assert load_model(tiny_export / "model_fp16.tflite", "tflite")[0].sidecar.precision == "fp16"
     with pytest.raises(ModelChoiceError, match="not a onnx model"):
         load_model(tiny_export / "model_int8.tflite", "onnx")
@@ -133,6 +134,7 @@ def test_choosing_by_backend(tiny_export, tmp_path):
     copy_artifact(tiny_export, "model_fp16.tflite", tmp_path)
     classifier, note = load_model(failed.parent, "preferred")
     assert classifier.path.name == "model_fp16.tflite", note
+    assert load_model(failed.parent, "precise")[0].path.name == "model_fp16.tflite"  # no fp32 here
 
 
 def test_auto_picks_the_fastest_that_passed_parity(tiny_export, tmp_path):
