@@ -37,7 +37,15 @@ case "${1:-train}" in
         SITE="$(mktemp -d)"
         NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$SITE"
         rm -rf "$SITE"
-        exec .venv/bin/python -m pytest --benchmark --smoke "${@:2}"
+        tree_state() { git status --porcelain 2>/dev/null; git diff HEAD 2>/dev/null; }
+        BEFORE="$(tree_state | sha256sum)"
+        .venv/bin/python -m pytest --benchmark --smoke "${@:2}"
+        # Neither the tests nor the benchmark may change the tree (a user's measurements go to runs/benchmark/).
+        if [ "$(tree_state | sha256sum)" != "$BEFORE" ]; then
+            echo "quickstart.sh: the tests or the benchmark changed files of the tree (git status):" >&2
+            git status --short >&2
+            exit 1
+        fi
         ;;
     train)
         .venv/bin/catdog-train --name default "${@:2}"
