@@ -79,5 +79,5 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
     result = subprocess.run([*TRAIN, "--resume", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        f"catdog-train: error: --resume {tmp_path}: not a run folder (no config.json or resume.json in it)"
+        f"catdog-train: error: --resume {tmp_path}: not a run folder (no config.json in it)"
     )

@@ -17,20 +17,17 @@ def parse_args(argv=None) -> TrainConfig:
     them."""
     parser = TrainConfig.parser()
     known, _ = parser.parse_known_args(argv)
-    within = None
     if known.resume:
         run = Path(known.resume)
         if not run.exists():
             recover_killed_run(run)
+        if not (run / CONFIG).is_file():
+            parser.error(f"--resume {run}: not a run folder (no {CONFIG} in it)")
         known.config = str(run / CONFIG)
-        if not (run / CONFIG).is_file():  # an interrupted run: its recipe is in its resume point
-            known.config, within = str(run / RESUME_STATE), "config"
-            if not (run / RESUME_STATE).is_file():
-                parser.error(f"--resume {run}: not a run folder (no {CONFIG} or {RESUME_STATE} in it)")
         parser.set_defaults(runs_dir=str(run.parent), name=run.name)
     if known.config:
         try:
-            parser.set_defaults(**read_config(known.config, parser, within))
+            parser.set_defaults(**read_config(known.config, parser))
         except ConfigError as error:
             parser.error(str(error))
     values = vars(parser.parse_args(argv))

@@ -267,18 +267,16 @@ class ConfigError(ValueError):
     """A config file that cannot be used, said in one line (naming the file and the key)."""
 
 
-def read_config(path: str | Path, parser: argparse.ArgumentParser | None = None, within: str | None = None) -> dict:
+def read_config(path: str | Path, parser: argparse.ArgumentParser | None = None) -> dict:
     """A config file's option values (top level and its "hyperparameters"), checked by catdog-train's parser
     itself: each is written as the command line would give it and parsed, so that types, bounds and choices are
-    those of the flags (`within`: the config is that key's value: a resume point's "config"). ConfigError in one
-    line: unreadable, unknown keys, a value the flag refuses, a number, true/false or list where the flag takes
-    none."""
+    those of the flags. ConfigError in one line: unreadable, unknown keys, a value the flag refuses, a number,
+    true/false or list where the flag takes none."""
     source = f"--config {path}"
     try:
         saved = json.loads(Path(path).read_text())
-        saved = saved[within] if within else saved
         values = {**saved, **saved.get(HYPER, {})}
-    except (OSError, ValueError, AttributeError, TypeError, KeyError) as error:
+    except (OSError, ValueError, AttributeError, TypeError) as error:
         raise ConfigError(f"{source}: not a readable JSON object ({error})") from None
     parser = parser or TrainConfig.parser()
     allowed = {item.name for item in fields(TrainConfig) if item.metadata["in_file"]}

@@ -3,8 +3,7 @@
 After every epoch the run folder gets `resume.keras` (the model with its optimizer state: Adam moments,
 EMA of the weights, step count, hence the learning-rate schedule) and `resume.json` (the phase, the
 epochs done, the history, the state of the checkpoint and early-stopping callbacks, the seconds spent, and the
-run it belongs to: the model, a hash of the recipe and a hash of the split; and the recipe itself, config.json
-as it stands before training, since config.json is only written when the run ends). A resume point that is not the
+run it belongs to: the model, a hash of the recipe and a hash of the split). A resume point that is not the
 run's own (copied from another run, or a resume.json a person wrote) is refused in one line."""
 
 from __future__ import annotations
@@ -66,12 +65,10 @@ class ResumePoint(keras.callbacks.Callback):
         stop,
         elapsed,
         identity,
-        config: dict | None = None,
     ):
         super().__init__()
         self.run_dir, self.phase, self.head_epochs, self.history = run_dir, phase, head_epochs, history
         self.checkpoint, self.stop, self.elapsed, self.identity = checkpoint, stop, elapsed, identity
-        self.config = config
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -88,7 +85,6 @@ class ResumePoint(keras.callbacks.Callback):
             "stop_wait": 0 if improved else self.stop.wait + 1,
             "seconds": round(self.elapsed(), 1),  # the run's training time so far, for its metrics
             "run": self.identity,
-            **({"config": self.config} if self.config is not None else {}),
         }
         with atomic_path(self.run_dir / RESUME_MODEL) as temp:
             self.model.save(temp)

@@ -4,7 +4,8 @@
 distribution strategy), `build` (the compiled network and its loss), `start_fitting` (the datasets, the
 checkpoint, the resume point if resuming), `train_head` (phase 1), `fine_tune` (phase 2), `calibrate` (the
 temperature, folded in), `decision_rule` (the background class's threshold) and `measure` (the validation
-split, once); `write_results` writes config.json (once, at the end), metrics.json, history.json and the plots.
+split, once); `write_results` completes config.json (with the temperature and the decision rule) and writes
+metrics.json, history.json and the plots.
 A stratified, seeded share of the training images (selection_fraction) is set aside as the selection split:
 early stopping, the best checkpoint and the temperature are chosen on it; the validation split is only measured.
 The folder is built hidden and appears whole at the end; a run that fails leaves nothing, and one interrupted
@@ -245,7 +246,6 @@ class Fitting:
     history: dict
     resumed: dict | None
     identity: dict
-    record: dict  # config.json before training: what --resume reads back from the resume point
     earlier_seconds: float  # the epochs kept from before a resume
     started: float
     verbose: int
@@ -257,7 +257,7 @@ class Fitting:
 
 def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_dir: Path, started: float, strategy):
     """The Fitting of this run and its model (the resume point's, with its optimizer state, when resuming).
-    Writes split.json."""
+    Writes split.json, and config.json as it stands before training (what --resume reads back)."""
     import keras
 
     from catdog.train.data import make_tf_dataset
@@ -279,6 +279,7 @@ def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_
         base = None if base is None else pretrained_base(model)
         if not config.quiet:
             print(f"resuming phase {resumed['phase']} after epoch {resumed['epochs_done']}")
+    write_json(run_dir / CONFIG, record)
     write_json(run_dir / SPLIT, split)
     choice_items = dataset.selection or dataset.validation
     augment = augmentation(config.seed, config.augment_strength) if config.augment else None
@@ -306,7 +307,6 @@ def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_
         resumed["history"] if resumed else {},  # every epoch's logs, both phases, kept by ResumePoint
         resumed,
         identity,
-        record,
         resumed.get("seconds", 0.0) if resumed else 0.0,
         started,
         0 if config.quiet else (1 if sys.stdout.isatty() else 2),
@@ -344,7 +344,6 @@ def fit_phase(config: TrainConfig, fitting: Fitting, model, phase: int, end_epoc
         stop,
         fitting.elapsed,
         fitting.identity,
-        fitting.record,
     )
     model.fit(
         fitting.train_ds,
@@ -502,7 +501,6 @@ def train_in(config: TrainConfig, dataset, run_dir: Path, started: float) -> tup
     if config.find_lr == "head" or config.lr == "find":
         config = replace(config, lr=find_rate(config, fitting, built, "head", strategy))
         if config.find_lr == "head":
-            write_json(run_dir / CONFIG, with_rates(record, config))
             return config, {"suggested_lr": config.lr}
         with strategy.scope():
             built.model.compile(make_optimizer(config, config.lr), built.loss, metrics=["accuracy"])
@@ -519,7 +517,6 @@ def train_in(config: TrainConfig, dataset, run_dir: Path, started: float) -> tup
             if config.find_lr:
                 for done in (CHECKPOINT, RESUME_MODEL, RESUME_STATE):
                     (run_dir / done).unlink()  # a range-test run keeps no model
-                write_json(run_dir / CONFIG, with_rates(record, config))
                 return config, {"suggested_lr": config.fine_tune_lr}
         history = fine_tune(config, fitting, built, head_epochs, trainable)
 
