@@ -379,9 +379,10 @@ def start(args) -> int:
     silence.setLogLevel(0)  # LOG_LEVEL_SILENT in both
     with contextlib.ExitStack() as stack:
         try:
-            secret = serve_secret(args.serve_secret_file) if args.serve else ()  # before the model: quick to say
+            secret, origin = serve_secret(args.serve_secret_file) if args.serve else (None, "")  # before the model
             classifier, note = load_model(args.model, args.backend, args.threads, args.min_probability)
-            view = stack.enter_context(LiveView(*args.serve, annotate_record, *secret)) if args.serve else None
+            served = LiveView(*args.serve, annotate_record, secret=secret, secret_from=origin) if args.serve else None
+            view = stack.enter_context(served) if served else None
             collector = (
                 Collector(args.collect, args.collect_every, int(args.collect_max_mb * 1e6)) if args.collect else None
             )

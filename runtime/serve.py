@@ -260,6 +260,7 @@ class LiveView:
         healthy_age_s: float = HEALTHY_AGE_S,
         request_deadline_s: float = REQUEST_DEADLINE_S,
         max_connections: int = MAX_CONNECTIONS,
+        *,
         secret: str | None = None,
         secret_from: str = "",
         lockout: Lockout | None = None,
