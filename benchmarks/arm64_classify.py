@@ -90,35 +90,21 @@ def differing(labels: list[int], others: list[int]) -> list[int]:
 def compare(run: str, suite: str, host: dict, guest: dict) -> list[dict]:
     """One report row per artifact: the guest's labels against the host's on the same pixels (and, for
     information, on the pixels the guest prepared itself)."""
-    rows = []
+    rows, prepared = [], guest["prepared"]
     for artifact, here in host["results"].items():
         there, images = guest["results"][artifact], len(here["labels"])
         mismatches, own = differing(here["labels"], there["labels"]), differing(here["labels"], there["own_labels"])
         difference = max(
             abs(a - b) for p, q in zip(here["probabilities"], there["probabilities"]) for a, b in zip(p, q)
         )
-        rows.append(
-            {
-                "run": run,
-                "suite": suite,
-                "python": guest["python"],
-                "machine": guest["machine"],
-                "artifact": artifact,
-                "engine": there["engine"],
-                "images": images,
-                "agreement": 100.0 * (images - len(mismatches)) / images,
-                "mismatches": mismatches,
-                "max_probability_difference": float(difference),
-                "guest_prepared_identical": guest["prepared"]["identical"],
-                "guest_prepared_max_abs_difference": guest["prepared"]["max_abs_difference"],
-                "guest_prepared_label_agreement": 100.0 * (images - len(own)) / images,
-                "guest_prepared_mismatches": own,
-                "seconds": there["seconds"],
-                "x86_seconds": here["seconds"],
-                "setup_seconds": guest["setup_seconds"],
-                "versions": guest["versions"],
-            }
-        )
+        row = {"run": run, "suite": suite, "python": guest["python"], "machine": guest["machine"]}
+        row.update(artifact=artifact, engine=there["engine"], images=images)
+        row.update(agreement=100.0 * (images - len(mismatches)) / images, mismatches=mismatches)
+        row.update(max_probability_difference=float(difference), guest_prepared_identical=prepared["identical"])
+        row.update(guest_prepared_max_abs_difference=prepared["max_abs_difference"])
+        row.update(guest_prepared_label_agreement=100.0 * (images - len(own)) / images, guest_prepared_mismatches=own)
+        row.update(seconds=there["seconds"], x86_seconds=here["seconds"], setup_seconds=guest["setup_seconds"])
+        rows.append({**row, "versions": guest["versions"]})
     return rows
 
 

@@ -99,20 +99,11 @@ def main(argv=None) -> int:
         "| model | artifact | min probability | " + " | ".join(photos) + " |",
         "|---|---|---:|" + "---:|" * len(photos),
     ]
-    for model, artifact, rule in dict.fromkeys((r["model"], r["artifact"], r["rule"]) for r in rows):
-        cells = []
-        for group in photos:
-            row = next(
-                (
-                    r
-                    for r in rows
-                    if (r["model"], r["artifact"], r["rule"], r["group"]) == (model, artifact, rule, group)
-                ),
-                None,
-            )
-            value = None if row is None else row.get("accuracy", row.get("false_pet_rate"))
-            cells.append("" if value is None else f"{value:.2%} ({row['images']})")
-        lines.append(f"| {model} | {artifact} | {rule:g} | " + " | ".join(cells) + " |")
+    cells = {(r["model"], r["artifact"], r["rule"], r["group"]): r for r in rows}
+    for model, artifact, rule in dict.fromkeys(key[:3] for key in cells):
+        found = [cells.get((model, artifact, rule, group)) for group in photos]
+        shown = [f"{r.get('accuracy', r.get('false_pet_rate')):.2%} ({r['images']})" if r else "" for r in found]
+        lines.append(f"| {model} | {artifact} | {rule:g} | " + " | ".join(shown) + " |")
     lines += [
         "",
         "Pets: the share given their own label (called `none` is wrong); negatives: the share called a cat or a "

@@ -7,47 +7,51 @@ of catdog.runtime.auto.time_inference, as `--backend auto` times artifacts, at -
 
 writes OUT/baselines.md and OUT/baselines.json. A run without an int8 export gets empty int8 cells.
 Time it on a quiet machine: the int8 timings and the training minutes are this machine's.
+
+run_row() is the table of runs that this and tradeoff.py render.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shlex
 import sys
+from dataclasses import fields, replace
 from pathlib import Path
 
 from bench_core import machine_info, machine_line
 
 from catdog.runtime.auto import threads_text, time_inference
 from catdog.runtime.classifier import Classifier
-from catdog.runtime.files import atomic_path, write_json
+from catdog.runtime.files import atomic_path, read_json, write_json
+from catdog.runtime.folders import METRICS, PARITY, RunFolder
 
-INT8 = "model_int8.tflite"
-FLAGS = {"ema": "--no-ema", "augment": "--no-augment", "calibrate": "--no-calibrate"}  # store_false options
+INT8 = ("model_int8.tflite", "model_int8.onnx")
+FOLDERS = {"data": "CATDOG_DATA", "negatives": "CATDOG_NEGATIVES", "other_pets": "CATDOG_OTHER_PETS"}
 
 
 def command_line(run: Path, config: dict) -> str:
-    """A catdog-train command that makes this run: the options whose values differ from the defaults
-    (--data unless it is $CATDOG_DATA)."""
-    from catdog.train.cli import parse_args
+    """The catdog-train command that makes this run (catdog.train.config.TrainConfig.to_command_line): the
+    options that differ from the defaults, the data folders unless they are the default ($CATDOG_DATA, ...),
+    then --name."""
+    from catdog.train.config import TrainConfig
     from catdog.train.models import from_scratch
 
-    defaults = vars(parse_args([]))
-    values = {**{k: config.get(k) for k in ("model", "alpha", "size", "weights", "seed")}, **config["hyperparameters"]}
-    if from_scratch(config["model"], config.get("weights")):  # one phase: the fine-tune options do not apply
-        values = {k: v for k, v in values.items() if not k.startswith("fine_tune")}
-    if (run / "lr_find.json").is_file() and not values.get("find_lr"):
-        values["lr"] = "find"
-    parts = ["catdog-train"]
-    for key, value in values.items():
-        if key not in defaults or value is None or value == defaults[key]:
-            continue
-        parts += [FLAGS[key]] if key in FLAGS else [f"--{key.replace('_', '-')}", str(value)]
-    default_data = os.environ.get("CATDOG_DATA")
-    if config.get("data") and (not default_data or Path(default_data).resolve() != Path(config["data"])):
-        parts += ["--data", config["data"]]
-    return " ".join([*parts, "--name", run.name])
+    recipe = TrainConfig.from_record(config)
+    defaults = {item.name: item.default for item in fields(TrainConfig) if item.name.startswith("fine_tune")}
+    folders = {name: getattr(recipe, name) for name in FOLDERS}
+    recipe = replace(
+        recipe, **dict.fromkeys(FOLDERS), **(defaults if from_scratch(recipe.model, recipe.weights) else {})
+    )
+    if (run / "lr_find.json").is_file() and not recipe.find_lr:
+        recipe = replace(recipe, lr="find")
+    tail = []
+    for name, folder in folders.items():  # after the recipe, as they were given
+        default = os.environ.get(FOLDERS[name])
+        if folder and folder != "none" and not (default and Path(default).resolve() == Path(folder)):
+            tail += [f"--{name.replace('_', '-')}", folder]
+    return shlex.join([*shlex.split(recipe.to_command_line()), *tail, "--name", run.name])
 
 
 def weights_cell(config: dict) -> str:
@@ -64,34 +68,33 @@ def weights_cell(config: dict) -> str:
     return weights
 
 
-def baseline_row(run: Path, timing_runs: int, threads: int | None) -> dict:
-    config = json.loads((run / "config.json").read_text())
-    metrics = json.loads((run / "metrics.json").read_text())
-    row = {
-        "run": run.name,
-        "model": config["model"],
-        "alpha": config.get("alpha"),
-        "size": config["size"],
-        "weights": weights_cell(config),
-        "command": command_line(run, config),
-        "validation_images": metrics["images"],
-        "accuracy": metrics["accuracy"],
-        "log_loss": metrics["log_loss"],
-        "train_minutes": round(metrics["wall_seconds"] / 60, 1),
-        "int8_accuracy": None,
-        "int8_ms": None,
-        "int8_threads": None,
-        "int8_parity_passed": None,
-    }
-    parity_path = run / "export" / "parity.json"
-    if parity_path.is_file() and (run / "export" / INT8).is_file():
-        parity = json.loads(parity_path.read_text())
-        row["int8_accuracy"] = parity["results"][INT8]["accuracy"]
-        row["int8_parity_passed"] = parity["results"][INT8].get("passed")
-        classifier = Classifier(run / "export" / INT8, threads)
-        row["int8_ms"] = round(time_inference(classifier, runs=timing_runs), 2)
-        row["int8_threads"] = classifier.threads
+def run_row(run: Path, threads: list[int | None], rounds: int, artifacts=INT8) -> dict:
+    """One row of the table of runs: what made the run, its validation (and selection) figures and training
+    minutes, and per int8 artifact its parity check's figures and its median ms per image at each thread count
+    (catdog.runtime.auto.time_inference; None: every CPU), keyed by the count the interpreter used."""
+    folder = RunFolder(run)
+    config, metrics = folder.config(), read_json(run / METRICS)
+    parity = read_json(folder.export / PARITY) if (folder.export / PARITY).is_file() else {}
+    row = {"run": run.name, "config": config, "metrics": metrics, "command": command_line(run, config)}
+    for artifact in artifacts:
+        result, path = parity.get("results", {}).get(artifact), folder.export / artifact
+        if result is not None and path.is_file():
+            classifiers = [Classifier(path, count) for count in threads]
+            ms = {str(c.threads): time_inference(c, warmup=10, runs=rounds) for c in classifiers}
+            row[artifact] = {**result, "ms": ms}
     return row
+
+
+def baseline_row(row: dict) -> dict:
+    """The row as baselines.json has it."""
+    config, metrics, int8 = row["config"], row["metrics"], row.get(INT8[0]) or {}
+    threads, ms = next(iter(int8.get("ms", {}).items()), (None, None))
+    out = {"run": row["run"], "model": config["model"], "alpha": config.get("alpha"), "size": config["size"]}
+    out.update(weights=weights_cell(config), command=row["command"], validation_images=metrics["images"])
+    out.update(accuracy=metrics["accuracy"], log_loss=metrics["log_loss"])
+    out.update(train_minutes=round(metrics["wall_seconds"] / 60, 1), int8_accuracy=int8.get("accuracy"))
+    out.update(int8_ms=None if ms is None else round(ms, 2), int8_threads=threads and int(threads))
+    return {**out, "int8_parity_passed": int8.get("passed")}
 
 
 def percent(value) -> str:
@@ -139,11 +142,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--note", default="", help="a line under the table's header (how the runs were made)")
     args = parser.parse_args(argv)
-    missing = [run for run in args.runs if not (Path(run) / "metrics.json").is_file()]
+    missing = [run for run in args.runs if not (Path(run) / METRICS).is_file()]
     if missing:
-        print(f"baselines: error: not a finished run folder (no metrics.json): {missing[0]}", file=sys.stderr)
+        print(f"baselines: error: not a finished run folder (no {METRICS}): {missing[0]}", file=sys.stderr)
         return 2
-    rows = [baseline_row(Path(run), args.timing_runs, args.threads) for run in args.runs]
+    rows = [baseline_row(run_row(Path(run), [args.threads], args.timing_runs, INT8[:1])) for run in args.runs]
     write_table(rows, Path(args.out), args.machine, args.timing_runs, args.note)
     print((Path(args.out) / "baselines.md").read_text())
     return 0

@@ -1,5 +1,6 @@
-"""The benchmark's building blocks: the runs to measure and their artifacts, the validation images, the float
-reference, the 1-core proxy, the machine, and catdog-cam on a video file.
+"""The benchmark's building blocks over catdog.runtime: the runs to measure (runtime.folders' run and export
+folders, runtime.kinds' artifacts), the validation images, the float reference, the 1-core proxy, the machine,
+and catdog-cam on a video file.
 
 Lean imports only (numpy, OpenCV, catdog.runtime), so the benchmark runs on a Raspberry Pi without
 TensorFlow; Keras is imported where the Keras row asks for it.
@@ -8,12 +9,11 @@ TensorFlow; Keras is imported where the Keras row asks for it.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import platform
-import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,19 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from catdog.runtime.backends import default_threads
+from catdog.runtime.cam import SUMMARY_FILE
 from catdog.runtime.datasets import DataError, labelled_items
 from catdog.runtime.files import read_json
-from catdog.runtime.folders import EXPORT, MODEL, PARITY, SPLIT, RunFolder, default_export, is_export
-from catdog.runtime.images import load_prepared, read_image, skipped_lines
+from catdog.runtime.folders import EXPORT, MODEL, PARITY, SPLIT, RunFolder, default_export, is_export, validation_items
+from catdog.runtime.images import read_image, skipped_lines
 from catdog.runtime.kinds import KINDS
 from catdog.runtime.machine import cpu_model, cpuinfo, machine_identity
 from catdog.runtime.metadata import Sidecar, SourceModel, package_versions, sidecar_path
 
 HERE = Path(__file__).resolve().parent
-CAM_SUMMARY = re.compile(
-    r"(?P<frames>\d+) frames, (?P<dropped>\d+) dropped, loop (?P<loop_fps>[\d.]+) FPS, "
-    r"inference p50 (?P<p50_ms>[\d.]+) ms p90 (?P<p90_ms>[\d.]+) ms mean (?P<mean_ms>[\d.]+) ms"
-)
+# What a run can have to measure, by file name -> (format, precision): the Keras float reference, then every
+# artifact kind of catdog.runtime.kinds.
+ARTIFACTS = {MODEL: ("keras", "fp32"), **{kind.filename: (kind.format, kind.precision) for kind in KINDS}}
 
 
 class BenchError(ValueError):
@@ -52,28 +52,12 @@ def parse_threads(text: str | None, cpus: int | None = None) -> list[int]:
     return threads
 
 
-# --- runs and their artifacts ----------------------------------------------------------------------------------
+def label(artifact: str) -> str:
+    """'tflite int8', or 'keras fp32' for the reference."""
+    return " ".join(ARTIFACTS[artifact])
 
 
-@dataclass(frozen=True)
-class Artifact:
-    """The Keras reference (format "keras") or an exported artifact of one of catdog.runtime.kinds' KINDS."""
-
-    name: str  # file name: model_int8.tflite, or model.keras
-    format: str
-    precision: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.format} {self.precision}"
-
-    @property
-    def lean(self) -> bool:
-        return self.format != "keras"
-
-
-KERAS = Artifact(MODEL, "keras", "fp32")  # the float reference row
-ARTIFACTS = [KERAS] + [Artifact(kind.filename, kind.format, kind.precision) for kind in KINDS]
+# --- runs ------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -82,65 +66,45 @@ class Run:
 
     name: str
     export: Path
-    folder: Path | None = None
+    folder: RunFolder | None = None
 
-    def path(self, artifact: Artifact) -> Path | None:
-        """Where the artifact is, if it is there (an exported one with its sidecar)."""
-        if not artifact.lean:
-            return self.folder / MODEL if self.folder and (self.folder / MODEL).is_file() else None
-        path = self.export / artifact.name
+    def path(self, artifact: str) -> Path | None:
+        """Where an artifact of ARTIFACTS is, if it is there (an exported one with its sidecar)."""
+        if artifact == MODEL:
+            return self.folder.model if self.folder and self.folder.model.is_file() else None
+        path = self.export / artifact
         return path if path.is_file() and sidecar_path(path).is_file() else None
 
-    def artifacts(self, lean_only: bool = False) -> list[Artifact]:
-        return [a for a in ARTIFACTS if self.path(a) and (a.lean or not lean_only)]
+    def artifacts(self, lean_only: bool = False) -> list[str]:
+        return [name for name in ARTIFACTS if self.path(name) and not (lean_only and name == MODEL)]
 
-    def config(self) -> dict:
-        return RunFolder(self.folder).config() if self.folder else {}
+    def sidecar(self) -> Sidecar:
+        """The sidecar of its first exported artifact: labels, input shape, decision rule, source model."""
+        return Sidecar.read(self.path(self.artifacts(lean_only=True)[0]))
 
     def parity(self) -> dict | None:
         return read_json(self.export / PARITY) if (self.export / PARITY).is_file() else None
 
-    def sidecar(self) -> Sidecar | None:
-        """The sidecar of its first exported artifact (labels, input shape); None if it has none."""
-        lean = self.artifacts(lean_only=True)
-        return Sidecar.read(self.path(lean[0])) if lean else None
-
-    def labels(self) -> list[str]:
-        sidecar = self.sidecar()
-        return sidecar.labels if sidecar else self.config()["labels"]
-
-    def rule(self) -> dict:
-        """The decision rule (background label and min_probability; none for a two-class model), for
-        catdog.runtime.metrics.check_parity."""
-        sidecar = self.sidecar()
-        background = sidecar.background_label if sidecar else self.config().get("background")
-        minimum = sidecar.min_probability if sidecar else self.config().get("min_probability")
-        return {"background": background, "min_probability": minimum or 0.0}
-
-    def input_size(self) -> tuple[int, int]:
-        sidecar = self.sidecar()
-        return tuple(sidecar.input.shape[1:3]) if sidecar else (self.config()["size"],) * 2
-
     def stamps(self) -> dict[str, tuple[int, int]]:
         """Size and modification time of every artifact and sidecar: to notice a re-export mid-benchmark."""
-        files = [self.path(a) for a in self.artifacts()]
+        files = [self.path(name) for name in self.artifacts()]
         files += [sidecar_path(f) for f in files if f.suffix != ".keras"]
         return {str(f): (f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()}
 
     def describe(self) -> dict:
         """What the report says about the run: where, which model, input size, calibration, checkpoint choice."""
-        config, sidecar = self.config(), self.sidecar()
-        source = (sidecar and sidecar.source) or SourceModel()
-        calibration = {a.name: Sidecar.read(self.path(a)).calibration for a in self.artifacts(True)}
-        reliability = self.folder / "reliability.png" if self.folder else None
+        config, sidecar = self.folder.config() if self.folder else {}, self.sidecar()
+        source = sidecar.source or SourceModel()
+        calibration = {name: Sidecar.read(self.path(name)).calibration for name in self.artifacts(True)}
+        reliability = self.folder.path / "reliability.png" if self.folder else None
         return {
             "name": self.name,
             "export": str(self.export),
-            "folder": str(self.folder) if self.folder else None,
+            "folder": str(self.folder.path) if self.folder else None,
             "model": config.get("model") or source.architecture,
             "alpha": config.get("alpha", source.alpha),
-            "input": sidecar.input.shape if sidecar else None,
-            "labels": sidecar.labels if sidecar else config.get("labels"),
+            "input": sidecar.input.shape,
+            "labels": sidecar.labels,
             "calibration": {name: value for name, value in calibration.items() if value},
             # Runs made before the selection split chose their checkpoint on the validation split.
             "chosen_on": config.get("chosen_on", "validation") if config else None,
@@ -152,21 +116,19 @@ class Run:
 def find_run(path: str | Path) -> Run:
     """A run folder (with export/) or an export folder itself (e.g. copied to a Pi without its run folder)."""
     path = Path(path).resolve()
-    run = RunFolder(path)
+    run, parent = RunFolder(path), RunFolder(path.parent)
     if is_export(run.export):
-        return Run(path.name, run.export, path)
+        return Run(path.name, run.export, run)
     if is_export(path):
-        parent = path.parent
-        folder = parent if (parent / MODEL).is_file() or (parent / SPLIT).is_file() else None
-        return Run(parent.name if path.name == EXPORT else path.name, path, folder)
+        inside = parent.model.is_file() or (parent.path / SPLIT).is_file()
+        return Run(parent.path.name if path.name == EXPORT else path.name, path, parent if inside else None)
     if run.model.is_file():
         raise BenchError(f"run {path} has no exported artifacts: run `catdog-export {path} --int8 --fp16` first")
     raise BenchError(f"not a run folder with export/ nor an export folder (model_*.tflite/.onnx + .json): {path}")
 
 
 def newest_run(runs_dir: Path) -> Run | None:
-    """The run a command uses when not told which (catdog.runtime.folders.default_export: runs/default, else the
-    newest complete export), or None."""
+    """The run a command uses when not told which (catdog.runtime.folders.default_export), or None."""
     chosen, _ = default_export(runs_dir)
     return find_run(chosen.parent) if chosen else None
 
@@ -196,41 +158,36 @@ class ValidationSet:
 def validation_set(run: Run, labels: list[str], data: str | Path | None = None) -> ValidationSet:
     """The labelled images to score on: --data (any layout catdog-train reads; its validation/ folder if it has
     one), else the run's split.json, else the export's parity.json. All must exist."""
-    split = RunFolder(run.folder).split() if run.folder else None
+    split, parity = run.folder and run.folder.split(), run.parity()
+    need = f"one folder per label ({', '.join(labels)})"
     if data:
         try:
             _, items, skipped = labelled_items(data, list(labels))
         except DataError as error:
             raise BenchError(f"--data {data}: {error}") from None
-        paths, truth = [path for path, _ in items], [label for _, label in items]
-        absent = [label for index, label in enumerate(labels) if index not in truth]
+        absent = [name for index, name in enumerate(labels) if index not in {label for _, label in items}]
         if absent:
             raise BenchError(f"--data {data}: no images of {', '.join(absent)} (every label needs some)")
         unused = sum(map(len, skipped.values()))
-        source = f"--data {data}" + (
-            f" ({unused} files not used: {'; '.join(skipped_lines(skipped))})" if unused else ""
-        )
+        source = f"--data {data}" + (f" ({unused} files not used: {'; '.join(skipped_lines(skipped))})" * bool(unused))
     elif split:
         if split.get("labels") and list(split["labels"]) != list(labels):
-            raise BenchError(f"{run.folder}/{SPLIT} labels {split['labels']} differ from the artifacts' {labels}")
-        paths, truth = [p for p, _ in split["validation"]], [int(y) for _, y in split["validation"]]
-        source = f"{run.folder / SPLIT} (validation)"
-    elif run.parity():
-        paths, truth = list(run.parity()["images"]), [int(y) for y in run.parity()["true"]]
-        source = f"{run.export / PARITY} (images)"
+            raise BenchError(f"{run.folder.path}/{SPLIT} labels {split['labels']} differ from the artifacts' {labels}")
+        items, source = validation_items(split), f"{run.folder.path / SPLIT} (validation)"
+    elif parity:
+        items, source = list(zip(map(str, parity["images"]), parity["true"])), f"{run.export / PARITY} (images)"
     else:
-        raise BenchError(
-            f"no validation images for {run.name}: no {SPLIT} beside {run.export} and no {PARITY} in it; "
-            f"give --data DIR with one folder per label ({', '.join(labels)})"
-        )
+        where = f"no {SPLIT} beside {run.export} and no {PARITY} in it"
+        raise BenchError(f"no validation images for {run.name}: {where}; give --data DIR with {need}")
+    paths, truth = [path for path, _ in items], [int(label) for _, label in items]
     missing = [p for p in paths if not Path(p).is_file()]
-    if not paths or missing:
+    if missing:
         raise BenchError(
             f"{len(missing)} of {len(paths)} validation images listed in {source} are missing (first: {missing[0]}); "
-            f"give --data DIR with one folder per label ({', '.join(labels)})"
-            if missing
-            else f"no validation images in {source}"
+            f"give --data DIR with {need}"
         )
+    if not paths:
+        raise BenchError(f"no validation images in {source}")
     return ValidationSet(list(labels), paths, truth, source)
 
 
@@ -243,11 +200,6 @@ def exported_predictions(parity: dict | None, artifact: str, paths: list[str]) -
     known = {Path(path).parts[-2:]: label for path, label in zip(parity["images"], exported["predicted"])}
     tails = [Path(path).parts[-2:] for path in paths]
     return np.asarray([known[tail] for tail in tails]) if all(tail in known for tail in tails) else None
-
-
-def load_images(paths: list[str], size: int | tuple[int, int]) -> np.ndarray:
-    """Prepared RGB uint8 images, exactly as the runtime prepares them."""
-    return np.stack([load_prepared(path, size) for path in paths])
 
 
 def sample_indices(count: int, sample: int) -> list[int]:
@@ -270,61 +222,41 @@ def load_keras(path: Path, threads: int | None):
     return model, tf.config.threading.get_intra_op_parallelism_threads() or None
 
 
-def keras_target(model, image: np.ndarray):
-    """One inference of the Keras model (traced once with tf.function), as a call to time."""
-    import tensorflow as tf
-
-    function = tf.function(lambda x: model(x, training=False))
-    batch = tf.constant(image[np.newaxis].astype(np.float32))
-    return lambda: function(batch).numpy()
-
-
 # --- the 1-core proxy ------------------------------------------------------------------------------------------
 
 
-def thread_cpus() -> dict[str, str]:
-    """Thread id -> allowed CPU list of every thread of this process (Linux)."""
+def thread_cpus() -> dict[str, set[int]]:
+    """Thread id -> allowed CPUs of every thread of this process (Linux)."""
     allowed = {}
-    for status in glob.glob("/proc/self/task/*/status"):
-        with contextlib.suppress(OSError):
-            for line in Path(status).read_text().splitlines():
-                if line.startswith("Cpus_allowed_list"):
-                    allowed[status.split("/")[4]] = line.split()[1]
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            allowed[tid] = os.sched_getaffinity(int(tid))
     return allowed
 
 
 def idle_times() -> dict[int, int]:
     """CPU -> idle + iowait ticks so far (/proc/stat); {} where that cannot be read."""
-    times = {}
     with contextlib.suppress(OSError):
-        for line in Path("/proc/stat").read_text().splitlines():
-            name, *values = line.split()
-            if name.startswith("cpu") and name[3:].isdigit():
-                times[int(name[3:])] = int(values[3]) + int(values[4])
-    return times
-
-
-def idlest_cpu(allowed: set[int], seconds: float = 0.3) -> int:
-    """The allowed CPU idle longest over a short look (on a shared machine the proxy should not sit on the
-    busiest core); the highest-numbered one where that cannot be read."""
-    before = idle_times()
-    time.sleep(seconds)
-    after = idle_times()
-    return max(sorted(allowed), key=lambda cpu: (after.get(cpu, 0) - before.get(cpu, 0), cpu))
+        lines = [line.split() for line in Path("/proc/stat").read_text().splitlines()]
+        return {int(n[3:]): int(v[3]) + int(v[4]) for n, *v in lines if n.startswith("cpu") and n[3:].isdigit()}
+    return {}
 
 
 @contextlib.contextmanager
 def one_cpu():
-    """Confine this thread, and every thread it starts meanwhile (interpreter pools), to one CPU (the idlest).
-    Yields (cpu, check): check() says whether all threads started since are on that CPU alone."""
+    """Confine this thread, and every thread it starts meanwhile (interpreter pools), to one CPU: the one idle
+    longest over a short look (on a shared machine the proxy should not sit on the busiest core). Yields
+    (cpu, check): check() says whether all threads started since are on that CPU alone."""
     if not hasattr(os, "sched_setaffinity"):
         raise BenchError("os.sched_setaffinity is not available on this system")
-    allowed = os.sched_getaffinity(0)
-    cpu = idlest_cpu(allowed)
-    before = set(thread_cpus())
+    allowed, before = os.sched_getaffinity(0), idle_times()
+    time.sleep(0.3)
+    after = idle_times()
+    cpu = max(sorted(allowed), key=lambda cpu: (after.get(cpu, 0) - before.get(cpu, 0), cpu))
+    earlier = set(thread_cpus())
     os.sched_setaffinity(0, {cpu})
     try:
-        yield cpu, lambda: all(cpus == str(cpu) for tid, cpus in thread_cpus().items() if tid not in before)
+        yield cpu, lambda: all(cpus == {cpu} for tid, cpus in thread_cpus().items() if tid not in earlier)
     finally:
         os.sched_setaffinity(0, allowed)
 
@@ -339,8 +271,7 @@ def machine_info() -> dict:
     """CPU, cores, OS, Python, library versions and load average: the report's machine line."""
     os_name = platform.platform()
     with contextlib.suppress(OSError):
-        release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
-        os_name = f"{release.get('PRETTY_NAME', '').strip(chr(34))} ({platform.platform()})"
+        os_name = f"{platform.freedesktop_os_release()['PRETTY_NAME']} ({os_name})"
     fields = cpuinfo()
     return {
         "cpu": cpu_model(fields),
@@ -380,12 +311,6 @@ def load_average() -> list[float] | None:
 # --- catdog-cam on a video file ----------------------------------------------------------------------------------
 
 
-def cam_command() -> list[str]:
-    """catdog-cam: the console script beside this Python, else the module."""
-    script = Path(sys.executable).with_name("catdog-cam")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "catdog.runtime.cam"]
-
-
 def make_video(paths: list[str], out: Path, frames: int, size=(640, 480), fps: float = 10.0) -> Path:
     """A video of `frames` frames made of the given photos (cycled), squashed to `size`; mp4v, else MJPG."""
     import cv2
@@ -407,17 +332,23 @@ def make_video(paths: list[str], out: Path, frames: int, size=(640, 480), fps: f
 
 
 def run_cam(artifact: Path, video: Path, frames: int, threads: int, timeout: float = 600) -> dict:
-    """The end-to-end loop on a video file: the numbers of catdog-cam's summary line (stderr), how many JSON
-    lines it printed, and the wall time of the whole process."""
-    args = [*cam_command(), "--no-display", "--source", str(video), "--max-frames", str(frames)]
+    """The end-to-end loop on a video file: catdog-cam's summary (the record $CATDOG_CAM_SUMMARY receives, as
+    report columns), how many JSON lines it printed, and the wall time of the whole process."""
+    script = Path(sys.executable).with_name("catdog-cam")  # the console script beside this Python, else the module
+    args = [str(script)] if script.is_file() else [sys.executable, "-m", "catdog.runtime.cam"]
+    args += ["--no-display", "--source", str(video), "--max-frames", str(frames)]
     args += ["--model", str(artifact), "--threads", str(threads)]
-    started = time.perf_counter()
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - started
-    match = next(filter(None, map(CAM_SUMMARY.search, reversed(result.stderr.splitlines()))), None)
-    if result.returncode != 0 or match is None:
-        tail = "\n".join(result.stderr.strip().splitlines()[-8:])
-        raise BenchError(f"catdog-cam on {artifact.name} exited {result.returncode} without its summary line:\n{tail}")
-    summary = {k: (int(v) if k in ("frames", "dropped") else float(v)) for k, v in match.groupdict().items()}
-    lines = sum(1 for line in result.stdout.splitlines() if line.startswith("{"))
-    return {**summary, "json_lines": lines, "process_seconds": wall, "command": " ".join(args)}
+    with tempfile.TemporaryDirectory(prefix="catdog-bench-cam-") as temp:
+        summary = Path(temp) / "summary.json"
+        started = time.perf_counter()
+        env = {**os.environ, SUMMARY_FILE: str(summary)}
+        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+        wall = time.perf_counter() - started
+        if result.returncode != 0 or not summary.is_file():
+            tail = "\n".join(result.stderr.strip().splitlines()[-8:])
+            raise BenchError(f"catdog-cam on {artifact.name} exited {result.returncode} without its summary:\n{tail}")
+        record = read_json(summary)
+    stats, lines = record["inference"], sum(1 for line in result.stdout.splitlines() if line.startswith("{"))
+    row = {key: record[key] for key in ("frames", "dropped", "loop_fps")}
+    row.update(p50_ms=stats["median_ms"], p90_ms=stats["p90_ms"], mean_ms=stats["mean_ms"], json_lines=lines)
+    return {**row, "process_seconds": wall, "command": " ".join(args)}

@@ -15,7 +15,7 @@ from catdog.runtime.files import atomic_path, read_json, write_json
 
 ALL_CORES, PROXY = "all cores", "1-core proxy"
 SECTIONS = ("latency", "quality", "cam", "emulated")
-ORDER = {artifact.name: index for index, artifact in enumerate(ARTIFACTS)}
+ORDER = {name: index for index, name in enumerate(ARTIFACTS)}
 
 
 @dataclass
@@ -242,29 +242,22 @@ def plot(results: dict, path: Path) -> bool:
     if not points:
         return False
     try:
-        import matplotlib
+        from catdog.train.plots import pyplot, save_figure
+
+        plt = pyplot()
     except ImportError:  # the lean install on a board: tables only
         results["notes"].append("no latency_vs_accuracy.png: matplotlib is not installed here")
         return False
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
+    import matplotlib.ticker
 
     markers = {"keras": "o", "tflite": "s", "onnx": "^"}
     colors = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
     several_runs = len({row["run"] for row in points}) > 1
     figure, axes = plt.subplots(figsize=(10, 6.5))
     for row in points:
-        color = colors.get(row.get("precision"), "tab:gray")
-        axes.scatter(
-            row["median_ms"],
-            row["accuracy"] * 100,
-            marker=markers.get(row.get("format"), "o"),
-            s=60,
-            facecolors="none" if row.get("profile") == PROXY else color,
-            edgecolors=color,
-            linewidths=1.5,
-        )
+        color, hollow = colors.get(row.get("precision"), "tab:gray"), row.get("profile") == PROXY
+        style = {"marker": markers.get(row.get("format"), "o"), "s": 60, "edgecolors": color, "linewidths": 1.5}
+        axes.scatter(row["median_ms"], row["accuracy"] * 100, facecolors="none" if hollow else color, **style)
     latencies = [row["median_ms"] for row in points]
     if max(latencies) / min(latencies) > 8:
         axes.set_xscale("log")
@@ -286,14 +279,9 @@ def plot(results: dict, path: Path) -> bool:
             if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
                 break
         placed.append(box)
-        axes.annotate(
-            text,
-            (row["median_ms"], row["accuracy"] * 100),
-            textcoords="offset points",
-            xytext=(5 * 72 / figure.dpi, dy * 72 / figure.dpi),
-            fontsize=7,
-            arrowprops=None if abs(dy) < 10 else {"arrowstyle": "-", "lw": 0.4, "color": "gray"},
-        )
+        offset, line = (5 * 72 / figure.dpi, dy * 72 / figure.dpi), {"arrowstyle": "-", "lw": 0.4, "color": "gray"}
+        point, arrow = (row["median_ms"], row["accuracy"] * 100), None if abs(dy) < 10 else line
+        axes.annotate(text, point, textcoords="offset points", xytext=offset, fontsize=7, arrowprops=arrow)
     axes.set_xlabel("median latency per image (ms, lower is better)")
     axes.set_ylabel("validation accuracy (%)")
     machine = results["machine"]
@@ -305,9 +293,7 @@ def plot(results: dict, path: Path) -> bool:
     )
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
-    with atomic_path(path) as temp:
-        figure.savefig(temp, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
     return True
 
 

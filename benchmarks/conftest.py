@@ -2,13 +2,14 @@
 session's Bench, one line for a benchmark error, and the report when the session ends.
 
 Without --benchmark (or --pi-emulated) every measuring case is skipped, so plain `pytest benchmarks` runs only
-the fast unit tests. --smoke measures the tiny model that tests/ trains, built once per session for both.
+the fast unit tests. --smoke trains, exports and measures a tiny model (tests/support.py's recipe), once.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,8 +18,10 @@ import bench_report as report
 import measure
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import support  # noqa: E402  (tests/support.py: the tiny recipe and console scripts, shared with tests/)
+SHARED = Path(os.environ.get("CATDOG_SHARED", core.HERE.parents[1] / "shared"))  # as tests/ find it
+DATA = SHARED / "data" / "cats_and_dogs_filtered"
+# The tiny recipe of tests/support.py: a MobileNetV2 (alpha 0.35, 96 px, one epoch per phase) trained in a minute.
+TINY = "--model mobilenetv2 --alpha 0.35 --size 96 --epochs 1 --fine-tune-epochs 1 --batch-size 16 --quiet".split()
 
 BENCH = pytest.StashKey[measure.Bench]()
 REPORT_DIR = pytest.StashKey[Path]()
@@ -31,7 +34,7 @@ OPTIONS = {
     ),
     "--data": dict(metavar="DIR", help="validation images (default: the run's split.json, else parity.json)"),
     "--build": dict(action="store_true", help="no run yet: train and export the default model first"),
-    "--smoke": dict(action="store_true", help="the tiny model of tests/, 1 thread, few rounds (what CI runs)"),
+    "--smoke": dict(action="store_true", help="a tiny model trained first, 1 thread, few rounds (what CI runs)"),
     "--pi-emulated": dict(action="store_true", help="int8 labels on emulated aarch64 (benchmarks/pi) against x86"),
     "--max-drop": dict(type=float, help="most accuracy points an artifact may lose vs float (1.0; --smoke: 100)"),
     "--min-agreement": dict(type=float, help="least label agreement with float, percent (98; --smoke: 0)"),
@@ -57,16 +60,35 @@ def pytest_addoption(parser):
         group.addoption(flag, **options)
 
 
-def smoke_run(config, mktemp) -> core.Run:
-    """The tiny run of tests/ (support.tiny_run, trained once per session) and its export."""
-    return core.Run("smoke", support.tiny_export(config, mktemp), support.tiny_run(config, mktemp))
+def console(*args) -> None:
+    """Run one of the project's console scripts (beside this Python); BenchError with its output if it fails."""
+    env = {"CATDOG_WEIGHTS_DIR": str(SHARED / "weights"), **os.environ}
+    result = subprocess.run(
+        [Path(sys.executable).with_name(args[0]), *args[1:]], capture_output=True, text=True, env=env
+    )
+    if result.returncode != 0:
+        raise core.BenchError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+
+
+def smoke_run(mktemp) -> core.Run:
+    """The tiny model (TINY on 40 training and 24 validation photos per class), trained and exported."""
+    data, runs = mktemp("tiny_data"), mktemp("runs")
+    for split, count in (("train", 40), ("validation", 24)):
+        for label in ("cats", "dogs"):
+            (data / split / label).mkdir(parents=True)
+            for photo in sorted((DATA / split / label).iterdir())[:count]:
+                (data / split / label / photo.name).symlink_to(photo)
+    console("catdog-train", "--data", data, *TINY, "--runs-dir", runs, "--name", "smoke")
+    relaxed = ["--max-drop", "100", "--min-agreement", "0", "--calibration-size", "32"]  # barely trained
+    console("catdog-export", runs / "smoke", "--int8", "--fp16", *relaxed)
+    return core.find_run(runs / "smoke")
 
 
 def build_default(runs_dir: Path) -> core.Run:
     """--build: train (unless runs/default/model.keras exists) and export the default model."""
     if not (runs_dir / "default" / "model.keras").is_file():
-        support.run_cli("catdog-train", "--runs-dir", runs_dir, "--name", "default", check=True)
-    support.run_cli("catdog-export", runs_dir / "default", "--int8", "--fp16", check=True)
+        console("catdog-train", "--runs-dir", runs_dir, "--name", "default")
+    console("catdog-export", runs_dir / "default", "--int8", "--fp16")
     return core.find_run(runs_dir / "default")
 
 
@@ -75,10 +97,10 @@ def slots(config) -> list[measure.Slot]:
     option, here = config.option, Path(config.invocation_params.dir)
     if option.smoke:
         if option.runs:
-            raise core.BenchError("--smoke measures the tiny model of tests/: leave out --runs")
-        if not support.DATA.is_dir():
-            raise core.BenchError(f"--smoke needs the real photos in {support.DATA} (set CATDOG_SHARED)")
-        return [measure.Slot("smoke", make=lambda mktemp: smoke_run(config, mktemp))]
+            raise core.BenchError("--smoke measures a tiny model of its own: leave out --runs")
+        if not DATA.is_dir():
+            raise core.BenchError(f"--smoke needs the real photos in {DATA} (set CATDOG_SHARED)")
+        return [measure.Slot("smoke", make=smoke_run)]
     if option.runs:
         runs = core.find_runs([here / path.strip() for path in option.runs.split(",") if path.strip()])
         return [measure.Slot(run.name, run) for run in runs]
@@ -122,7 +144,7 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_generate_tests(metafunc):
     bench = metafunc.config.stash.get(BENCH, None)
-    for kind in measure.KINDS:
+    for kind in measure.MEASURES:
         if f"{kind}_case" not in metafunc.fixturenames:
             continue
         option = metafunc.config.option

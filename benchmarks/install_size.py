@@ -88,17 +88,9 @@ def make_venv(python: str, where: Path, install: str | None) -> Path:
 def table(results: dict) -> list[str]:
     """Markdown: totals first, then every entry of SHOWN_MB or more, by size in the base install."""
     base, window, empty = results["base"], results["window"], results["empty"]
-    shown = {e["entry"] for r in (base, window) for e in r["entries"] if e["mb"] >= SHOWN_MB}
-
-    def mb(result: dict, entry: str) -> str:
-        sizes = [e["mb"] for e in result["entries"] if e["entry"] == entry]
-        return f"{sizes[0]:.0f}" if sizes else ""
-
-    def rest(result: dict) -> float:
-        return sum(e["mb"] for e in result["entries"] if e["entry"] not in shown)
-
-    def key(entry: str) -> tuple:
-        return tuple(-next((e["mb"] for e in r["entries"] if e["entry"] == entry), 0.0) for r in (base, window))
+    sizes = [{e["entry"]: e["mb"] for e in r["entries"]} for r in (base, window)]
+    shown = {entry for size in sizes for entry, mb in size.items() if mb >= SHOWN_MB}
+    rest = [sum(mb for entry, mb in size.items() if entry not in shown) for size in sizes]
 
     lines = [
         "| site-packages | from | base MB | with `[window]` MB |",
@@ -108,9 +100,10 @@ def table(results: dict) -> list[str]:
         f"{base['total_mb'] - empty['total_mb']:.0f} | {window['total_mb'] - empty['total_mb']:.0f} |",
     ]
     owners_of = {e["entry"]: e["from"] for r in (window, base) for e in r["entries"]}  # the base's where both
-    for entry in sorted(shown, key=key):
-        lines.append(f"| `{entry}` | {', '.join(owners_of[entry])} | {mb(base, entry)} | {mb(window, entry)} |")
-    lines.append(f"| everything else | | {rest(base):.0f} | {rest(window):.0f} |")
+    for entry in sorted(shown, key=lambda entry: tuple(-size.get(entry, 0.0) for size in sizes)):
+        cells = " | ".join(f"{size[entry]:.0f}" if entry in size else "" for size in sizes)
+        lines.append(f"| `{entry}` | {', '.join(owners_of[entry])} | {cells} |")
+    lines.append(f"| everything else | | {rest[0]:.0f} | {rest[1]:.0f} |")
     return lines
 
 

@@ -16,37 +16,23 @@ import json
 import os
 import shlex
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import arm64_classify
+import bench_core as core
 import numpy as np
-from bench_core import (
-    ARTIFACTS,
-    KERAS,
-    Artifact,
-    BenchError,
-    Run,
-    find_runs,
-    keras_target,
-    load_images,
-    load_keras,
-    make_video,
-    one_cpu,
-    parse_threads,
-    run_cam,
-    sample_indices,
-    validation_set,
-)
-from bench_core import exported_predictions as parity_json_predictions
+from bench_core import ARTIFACTS, BenchError, Run, label
 from bench_report import ALL_CORES, PROXY, Results, write_report
 
+from catdog.runtime.auto import time_calls
 from catdog.runtime.classifier import Classifier
-from catdog.runtime.metrics import check_parity, latency_stats
+from catdog.runtime.folders import MODEL
+from catdog.runtime.images import load_prepared
+from catdog.runtime.metrics import check_parity
 
-KINDS = ("quality", "latency", "proxy", "cam", "emulated")  # what Bench measures, one method each
+MEASURES = ("quality", "latency", "proxy", "cam", "emulated")  # what Bench measures, one method each
 
 
 @dataclass(frozen=True)
@@ -85,21 +71,22 @@ def make_settings(smoke: bool = False, threads: str | None = None, **given) -> S
     for name in ("pi_images", "cam_frames"):
         if chosen.get(name, 1) < 1:
             raise BenchError(f"--{name.replace('_', '-')} {chosen[name]}: give at least 1")
-    return Settings(parse_threads(threads or ("1" if smoke else None)), smoke=smoke, **chosen)
+    return Settings(core.parse_threads(threads or ("1" if smoke else None)), smoke=smoke, **chosen)
 
 
 @dataclass(frozen=True)
 class Case:
-    """One measurement: an artifact of a run, at a thread count, on all cores or on the 1-core proxy."""
+    """One measurement: an artifact of a run (a file name of bench_core.ARTIFACTS), at a thread count, on all
+    cores or on the 1-core proxy."""
 
     run: str
-    artifact: Artifact
+    artifact: str
     threads: int | None = None
     profile: str = ALL_CORES
 
     @property
     def id(self) -> str:
-        return f"{self.run}-{self.artifact.name}" + (f"-t{self.threads}" if self.threads else "")
+        return f"{self.run}-{self.artifact}" + (f"-t{self.threads}" if self.threads else "")
 
 
 @dataclass
@@ -116,12 +103,14 @@ def cases(kind: str, slots, settings: Settings) -> list:
     artifact kind; Keras is timed at the largest thread count only (its pool is fixed once per process)."""
     out = []
     for slot in slots:
-        every = slot.run.artifacts() if slot.run else ARTIFACTS
-        lean, name = [artifact for artifact in every if artifact.lean], slot.name
+        every = slot.run.artifacts() if slot.run else list(ARTIFACTS)
+        lean, name = [artifact for artifact in every if artifact != MODEL], slot.name
         if kind == "quality":
             out += [Case(name, a) for a in every]
-        elif kind == "latency":
-            out += [Case(name, a, t) for a in every for t in settings.threads if a.lean or t == max(settings.threads)]
+        elif kind == "latency":  # Keras at the largest thread count only
+            out += [
+                Case(name, a, t) for a in every for t in settings.threads if a != MODEL or t == max(settings.threads)
+            ]
         elif kind == "proxy":
             out += [Case(name, a, t, PROXY) for a in lean for t in settings.proxy_threads]
         elif kind == "cam":
@@ -193,37 +182,38 @@ class Bench:
         self.stamps[name] = slot.run.stamps()
         return slot.run
 
-    def path(self, run: str, artifact: Artifact) -> Path:
+    def path(self, run: str, artifact: str) -> Path:
         """The artifact's file; the case is skipped where it is absent or needs TensorFlow that is not here."""
         path = self.run(run).path(artifact)
         if path is None:
-            self.skip(f"{run}: no {artifact.name} (not exported, or no run folder beside {self.run(run).export})")
-        if not artifact.lean and importlib.util.find_spec("tensorflow") is None:
+            self.skip(f"{run}: no {artifact} (not exported, or no run folder beside {self.run(run).export})")
+        if artifact == MODEL and importlib.util.find_spec("tensorflow") is None:
             self.skip(f"{run}: Keras reference row skipped: TensorFlow is not installed here (the lean install)")
         return path
 
     @once
     def validation(self, name: str):
         run = self.run(name)
-        validation = validation_set(run, run.labels(), self.settings.data)
+        validation = core.validation_set(run, run.sidecar().labels, self.settings.data)
         self.results.runs[name]["validation"] = {"images": len(validation.paths), "source": validation.source}
         return validation
 
     @once
     def images(self, name: str) -> np.ndarray:
-        return load_images(self.validation(name).paths, self.run(name).input_size())
+        size = tuple(self.run(name).sidecar().input.shape[1:3])
+        return np.stack([load_prepared(path, size) for path in self.validation(name).paths])
 
     @once
     def keras(self, name: str):
         """(model, TensorFlow's intra-op threads) of the run's model.keras."""
-        return load_keras(self.path(name, KERAS), max(self.settings.threads))
+        return core.load_keras(self.path(name, MODEL), max(self.settings.threads))
 
     @once
-    def probabilities(self, name: str, artifact: Artifact) -> np.ndarray:
+    def probabilities(self, name: str, artifact: str) -> np.ndarray:
         """Every validation image through the artifact (batch 1 through the runtime's Classifier, as on the
         board; Keras in chunks)."""
         images = self.images(name)
-        if not artifact.lean:
+        if artifact == MODEL:
             chunks = [images[i : i + 256].astype(np.float32) for i in range(0, len(images), 256)]
             return np.concatenate([self.keras(name)[0].predict(chunk, batch_size=32, verbose=0) for chunk in chunks])
         classifier = Classifier(self.path(name, artifact), max(self.settings.threads))
@@ -235,34 +225,34 @@ class Bench:
         same images, else an fp32 artifact measured here; None if there is none of these."""
         run, paths, note = self.run(name), self.validation(name).paths, self.results.note
         self.results.runs[name]["float_reference"] = None
-        if run.path(KERAS) and importlib.util.find_spec("tensorflow"):
-            reference = Reference("keras fp32, measured here", self.probabilities(name, KERAS), KERAS.name)
-        elif (predicted := parity_json_predictions(run.parity(), KERAS.name, paths)) is not None:
+        if run.path(MODEL) and importlib.util.find_spec("tensorflow"):
+            reference = Reference("keras fp32, measured here", self.probabilities(name, MODEL), MODEL)
+        elif (predicted := core.exported_predictions(run.parity(), MODEL, paths)) is not None:
             note(f"{name}: float reference: keras fp32 as catdog-export predicted it (parity.json), no TensorFlow here")
             reference = Reference("keras fp32 (from parity.json)", predicted)
         else:
-            fp32 = [artifact for artifact in run.artifacts(lean_only=True) if artifact.precision == "fp32"]
+            fp32 = [artifact for artifact in run.artifacts(lean_only=True) if ARTIFACTS[artifact][1] == "fp32"]
             if not fp32:
                 return None
             note(
-                f"{name}: float reference: {fp32[0].name} (no Keras model or TensorFlow here and parity.json "
+                f"{name}: float reference: {fp32[0]} (no Keras model or TensorFlow here and parity.json "
                 "does not cover these images)"
             )
-            reference = Reference(f"{fp32[0].label}, measured here", self.probabilities(name, fp32[0]), fp32[0].name)
+            reference = Reference(f"{label(fp32[0])}, measured here", self.probabilities(name, fp32[0]), fp32[0])
         self.results.runs[name]["float_reference"] = reference.name
         return reference
 
     @once
     def video(self, name: str) -> Path:
         paths = self.validation(name).paths
-        picked = [paths[i] for i in sample_indices(len(paths), 50)]
-        return make_video(picked, self.mktemp("video") / "validation", self.settings.cam_frames)
+        picked = [paths[i] for i in core.sample_indices(len(paths), 50)]
+        return core.make_video(picked, self.mktemp("video") / "validation", self.settings.cam_frames)
 
     @once
     def emulated_request(self, name: str, artifacts: tuple[Path, ...]) -> Path:
         """The request file of the emulated check: a sample of validation images, prepared here (.npy)."""
         paths = self.validation(name).paths
-        picked = sample_indices(len(paths), self.settings.pi_images)
+        picked = core.sample_indices(len(paths), self.settings.pi_images)
         folder = self.mktemp("emulated")
         np.save(folder / "images.npy", self.images(name)[picked])
         request = {"artifacts": list(map(str, artifacts)), "images": str(folder / "images.npy"), "threads": 1}
@@ -283,7 +273,8 @@ class Bench:
         probabilities, reference = self.probabilities(case.run, case.artifact), self.reference(case.run)
         outputs = reference.outputs if reference else probabilities
         limits = (self.settings.max_drop, self.settings.min_agreement / 100)
-        rule = self.run(case.run).rule()
+        sidecar = self.run(case.run).sidecar()
+        rule = {"background": sidecar.background_label, "min_probability": sidecar.min_probability or 0.0}
         check = check_parity(validation.labels, validation.truth, probabilities, outputs, *limits, **rule)
         keys = ("images", "accuracy", "log_loss", "ece", "confusion_matrix", "pet_accuracy", "false_pet_rate")
         row = {key: check[key] for key in keys if key in check}
@@ -301,21 +292,21 @@ class Bench:
         elif reference is None:
             row["parity"] = "no float reference"
         else:
-            row["parity"] = "reference" if reference.artifact == case.artifact.name else "ok"
+            row["parity"] = "reference" if reference.artifact == case.artifact else "ok"
         if check["problems"]:
             row["parity_problem"] = (
-                f"{case.run}/{case.artifact.name}: accuracy {check['accuracy']:.2%} vs float "
+                f"{case.run}/{case.artifact}: accuracy {check['accuracy']:.2%} vs float "
                 f"{check['float_accuracy']:.2%} ({row.get('reference')}) on {check['images']} images: "
                 + "; ".join(check["problems"])
             )
-        self.results.quality[f"{case.run}/{case.artifact.name}"] = row
+        self.results.quality[f"{case.run}/{case.artifact}"] = row
         return row
 
     def latency(self, case: Case) -> dict:
         """Median and p90 of one prepared image through Classifier.probabilities (quantize, invoke, dequantize),
         or through the Keras model in a tf.function, all cores allowed."""
         path, image = self.path(case.run, case.artifact), self.images(case.run)[0]
-        if case.artifact.lean:
+        if case.artifact != MODEL:
             classifier = Classifier(path, case.threads)
             return self._latency_row(case, path, classifier.backend.engine, lambda: classifier.probabilities(image))
         import tensorflow as tf
@@ -327,7 +318,11 @@ class Bench:
                 f"{case.run}: Keras row at TensorFlow's {pool}, not {case.threads}: TensorFlow was running "
                 "before the benchmark could set it (its pool is fixed once per process)"
             )
-        target = keras_target(model, image)
+        function, batch = (
+            tf.function(lambda x: model(x, training=False)),
+            tf.constant(image[np.newaxis].astype(np.float32)),
+        )
+        target = lambda: function(batch).numpy()  # noqa: E731  (traced once, then timed)
         return self._latency_row(case, path, f"tensorflow {tf.__version__}", target, tf_intra_op_threads=intra)
 
     def proxy(self, case: Case) -> dict:
@@ -335,25 +330,23 @@ class Bench:
         if not hasattr(os, "sched_setaffinity"):
             self.skip("1-core proxy skipped: os.sched_setaffinity is not available on this system")
         path, image = self.path(case.run, case.artifact), self.images(case.run)[0]
-        with one_cpu() as (cpu, confined):
+        with core.one_cpu() as (cpu, confined):
             classifier = Classifier(path, case.threads)
-            stats = self.timed(lambda: classifier.probabilities(image))
-            all_confined = confined()
-        return self._latency_row(case, path, classifier.backend.engine, stats, cpu=cpu, threads_confined=all_confined)
+            row = self._latency_row(case, path, classifier.backend.engine, lambda: classifier.probabilities(image))
+            row.update(cpu=cpu, threads_confined=confined())
+        return row
 
     def cam(self, case: Case) -> dict:
         """`catdog-cam --no-display --source VIDEO --max-frames N` on a video of validation photos."""
         path, video = self.path(case.run, case.artifact), self.video(case.run)
-        row = {"run": case.run, "artifact": case.artifact.name, "label": case.artifact.label}
-        row.update(
-            threads=case.threads, video=video.name, **run_cam(path, video, self.settings.cam_frames, case.threads)
-        )
+        row = {"run": case.run, "artifact": case.artifact, "label": label(case.artifact), "threads": case.threads}
+        row.update(video=video.name, **core.run_cam(path, video, self.settings.cam_frames, case.threads))
         self.results.cam.append(row)
         return row
 
     def emulated(self, name: str, suite: str) -> list[dict]:
         """The int8 artifacts on a sample of validation images, here and in an emulated arm64 root."""
-        int8 = [a for a in self.run(name).artifacts(lean_only=True) if a.precision == "int8"]
+        int8 = [a for a in self.run(name).artifacts(lean_only=True) if ARTIFACTS[a][1] == "int8"]
         if not int8:
             self.skip(f"{name}: no int8 artifact to check on emulated aarch64")
         request = self.emulated_request(name, tuple(self.path(name, artifact) for artifact in int8))
@@ -362,36 +355,18 @@ class Bench:
         self.results.emulated += rows
         return rows
 
-    def timed(self, target) -> dict:
-        """Per-call latency of target(): warm-up calls, then as many timed rounds as fit the budget (between
-        min_rounds and max_rounds); catdog.runtime.metrics' summary plus rounds and FPS (1000 / median)."""
-
-        def seconds() -> float:
-            started = time.perf_counter()
-            target()
-            return time.perf_counter() - started
-
-        settings = self.settings
-        warm = np.median([seconds() for _ in range(settings.warmup_rounds)])
-        rounds = int(min(settings.max_rounds, max(settings.min_rounds, settings.latency_budget_s / max(warm, 1e-6))))
-        stats = latency_stats([seconds() * 1000 for _ in range(rounds)])
-        return {"rounds": stats.pop("count"), **stats, "fps": 1000 / stats["median_ms"]}
-
     def _identity(self, case: Case, path: Path) -> dict:
-        artifact = case.artifact
-        return {
-            "run": case.run,
-            "artifact": artifact.name,
-            "label": artifact.label,
-            "format": artifact.format,
-            "precision": artifact.precision,
-            "size_mb": path.stat().st_size / 1e6,
-        }
+        (form, precision), size_mb = ARTIFACTS[case.artifact], path.stat().st_size / 1e6
+        row = {"run": case.run, "artifact": case.artifact, "label": label(case.artifact), "format": form}
+        return {**row, "precision": precision, "size_mb": size_mb}
 
-    def _latency_row(self, case: Case, path: Path, engine: str, timing, **extra) -> dict:
-        stats = timing if isinstance(timing, dict) else self.timed(timing)
+    def _latency_row(self, case: Case, path: Path, engine: str, target, **extra) -> dict:
+        """Per-call latency of target() by catdog.runtime.auto.time_calls: warm-up calls, then as many timed
+        rounds as fit the budget (between min_rounds and max_rounds); rounds and FPS (1000 / median) added."""
+        s = self.settings
+        stats = time_calls(target, s.warmup_rounds, s.min_rounds, s.latency_budget_s, s.max_rounds)
         row = {**self._identity(case, path), "engine": engine, "profile": case.profile, "threads": case.threads}
-        row.update(stats, **extra)
+        row.update(rounds=stats.pop("count"), **stats, fps=1000 / stats["median_ms"], **extra)
         self.results.latency.append(row)
         return row
 
@@ -413,7 +388,7 @@ def benchmark(paths, kinds=("quality", "latency", "proxy", "cam"), report_dir=No
     with a note. Options: those of make_settings. The Results; the report is also written into report_dir."""
     settings = make_settings(**options)
     results = Results(command=f"measure.benchmark({shlex.join(map(str, paths))})", settings=asdict(settings))
-    bench = Bench(settings, [Slot(run.name, run) for run in find_runs(paths)], results)
+    bench = Bench(settings, [Slot(run.name, run) for run in core.find_runs(paths)], results)
     for kind in kinds:
         for case in cases(kind, bench.slots.values(), settings):
             with contextlib.suppress(Skipped):

@@ -86,13 +86,13 @@ def test_find_run_accepts_run_and_export_folders(tmp_path):
     (run / "model.keras").write_bytes(b"k")
     (run / "export" / "parity.json").write_text("{}")  # a complete export
     found = core.find_run(run)
-    assert (found.name, found.folder, found.export) == ("r1", run, run / "export")
-    assert [a.name for a in found.artifacts()] == ["model.keras", "model_int8.tflite", "model_fp32.onnx"]
-    assert core.find_run(run / "export").folder == run  # the export folder inside a run: the run is found
+    assert (found.name, found.folder.path, found.export) == ("r1", run, run / "export")
+    assert found.artifacts() == ["model.keras", "model_int8.tflite", "model_fp32.onnx"]
+    assert core.find_run(run / "export").folder.path == run  # the export folder inside a run: the run is found
     copied = fake_export(tmp_path / "pi-copy")  # an export folder alone, as copied to a Pi
     alone = core.find_run(copied)
     assert (alone.name, alone.folder) == ("pi-copy", None)
-    assert [a.name for a in alone.artifacts()] == ["model_int8.tflite", "model_fp32.onnx"]
+    assert alone.artifacts() == ["model_int8.tflite", "model_fp32.onnx"]
     assert core.newest_run(tmp_path / "runs").export == run / "export"
     assert core.newest_run(tmp_path / "nothing") is None
     assert [r.name for r in core.find_runs([run, run / "export", copied])] == ["r1", "r1-2", "pi-copy"]
@@ -132,8 +132,6 @@ def test_validation_from_data_folder_split_and_parity(tmp_path):
         core.validation_set(run, labels)
     with pytest.raises(core.BenchError, match="no images of dogs"):
         core.validation_set(run, labels, image_folders(tmp_path / "only", labels=("cats",)))
-    images = core.load_images(paths, (8, 8))
-    assert images.shape == (4, 8, 8, 3) and images.dtype == np.uint8
 
 
 def test_exported_predictions_match_copied_images():
@@ -157,9 +155,7 @@ def test_quality_rows_hold_artifacts_against_the_float_model(tmp_path):
     bench = measure.Bench(settings, [measure.Slot("r1", core.find_run(tmp_path / "export"))], results)
     reference = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])  # 100% right
     bench.cache[("reference", "r1")] = (True, measure.Reference("keras fp32", reference, "model.keras"))
-    int8, fp32 = (
-        next(a for a in core.ARTIFACTS if a.name == name) for name in ("model_int8.tflite", "model_fp32.onnx")
-    )
+    int8, fp32 = "model_int8.tflite", "model_fp32.onnx"
     bench.cache[("probabilities", "r1", int8)] = (True, np.array([[0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0, 1]]))
     bench.cache[("probabilities", "r1", fp32)] = (True, reference)
     row = bench.quality(measure.Case("r1", int8))
@@ -171,13 +167,16 @@ def test_quality_rows_hold_artifacts_against_the_float_model(tmp_path):
     assert results.runs["r1"]["validation"] == {"images": 4, "source": f"--data {data}"}
 
 
-def test_timed_rounds_fit_the_budget():
+def test_latency_rounds_fit_the_budget(tmp_path):
+    """Bench times through catdog.runtime.auto.time_calls: between min_rounds and max_rounds, as the budget allows."""
     settings = measure.make_settings(threads="1", latency_budget_s=0.05, min_rounds=5, max_rounds=40, warmup_rounds=2)
     bench = measure.Bench(settings, [], report.Results(command="test", settings={}, machine={}))
-    quick = bench.timed(lambda: None)
+    case, path = measure.Case("r1", "model_int8.tflite", 1), fake_export(tmp_path) / "model_int8.tflite"
+    quick = bench._latency_row(case, path, "none", lambda: None)
     assert quick["rounds"] == 40 and quick["fps"] == pytest.approx(1000 / quick["median_ms"])
-    slow = bench.timed(lambda: time.sleep(0.02))  # at least 20 ms a call: the budget allows 2.5 rounds
+    slow = bench._latency_row(case, path, "none", lambda: time.sleep(0.02))  # the budget allows 2.5 rounds
     assert slow["rounds"] == 5 and slow["min_ms"] >= 20 and slow["median_ms"] <= slow["p90_ms"]
+    assert bench.results.latency == [quick, slow] and quick["label"] == "tflite int8"
     assert core.sample_indices(100, 4) == [0, 33, 66, 99] and core.sample_indices(3, 24) == [0, 1, 2]
 
 
@@ -195,13 +194,13 @@ def test_one_cpu_confines_threads_started_inside():
     assert seen["cpus"] == {cpu} and os.sched_getaffinity(0) == allowed
 
 
-def test_cam_summary_line_is_understood():
+def test_cam_summary_record_is_what_its_line_says():
     from catdog.runtime import cam
 
     stats = cam.Stats(frames=20, dropped=0, seconds=0.5, inference_ms=[1.0, 2.0, 3.0], age_ms=[2.0, 3.0, 4.0])
-    match = core.CAM_SUMMARY.search(f"catdog-cam: {stats.summary()}")
-    assert match, f"the benchmark cannot read catdog-cam's summary line: {stats.summary()}"
-    assert float(match["loop_fps"]) == 40.0 and float(match["p50_ms"]) == 2.0 and float(match["mean_ms"]) == 2.0
+    record = stats.as_record()
+    assert (record["frames"], record["loop_fps"], record["inference"]["median_ms"]) == (20, 40.0, 2.0)
+    assert stats.summary().startswith("20 frames, 0 dropped, loop 40.0 FPS, inference p50 2.00 ms p90 2.80 ms")
 
 
 def committed_results(**sections) -> report.Results:

@@ -81,7 +81,7 @@ def test_the_library_measures_a_run_without_pytest(bench, settings):
     results = measure.benchmark([run.export], kinds=("quality", "latency"), smoke=True, data=str(data))
     (name,) = results.runs
     artifacts = run.artifacts(lean_only=True)
-    assert sorted(row["artifact"] for row in results.latency) == sorted(a.name for a in artifacts)
+    assert sorted(row["artifact"] for row in results.latency) == sorted(artifacts)
     for artifact in artifacts:
-        row, here = results.quality[f"{name}/{artifact.name}"], bench.quality(measure.Case("smoke", artifact))
-        assert (row["images"], row["accuracy"]) == (here["images"], here["accuracy"]), artifact.name
+        row, here = results.quality[f"{name}/{artifact}"], bench.quality(measure.Case("smoke", artifact))
+        assert (row["images"], row["accuracy"]) == (here["images"], here["accuracy"]), artifact

@@ -18,52 +18,36 @@ import argparse
 import sys
 from pathlib import Path
 
+from baselines import INT8, run_row
 from bench_core import machine_info, machine_line
 
-from catdog.runtime.auto import time_inference
 from catdog.runtime.backends import default_threads
-from catdog.runtime.classifier import Classifier
-from catdog.runtime.files import atomic_path, read_json, write_json
+from catdog.runtime.files import atomic_path, write_json
+from catdog.runtime.folders import PARITY
 
 # Published end-to-end MobileNetV2 1.0 224x224 int8 times, multi-threaded (google/XNNPACK README, 64-bit Pi OS
 # for the Pi 4; the Pi 3B+ figure is the 32-bit one, the only one given). No credible Pi 5 figure was found.
 PUBLISHED_INT8_MS = {"Pi 4": 17.0, "Pi 3B+": 30.0}
 REFERENCE_RUN = (1.0, 224)  # alpha, size of the published figures
-INT8 = ("model_int8.tflite", "model_int8.onnx")
 
 
-def measure_run(run: Path, threads: list[int], rounds: int) -> dict:
-    """One row: the run's configuration, its accuracy figures and its int8 latencies."""
-    config, metrics = read_json(run / "config.json"), read_json(run / "metrics.json")
-    results = read_json(run / "export" / "parity.json")["results"]
-    row = {
-        "run": run.name,
-        "alpha": config["alpha"],
-        "size": config["size"],
-        "selection_accuracy": metrics["selection"]["accuracy"],
-        "selection_log_loss": metrics["selection"]["log_loss"],
-        "float_accuracy": metrics["accuracy"],
-        "float_log_loss": metrics["log_loss"],
-        "train_minutes": metrics["wall_seconds"] / 60,
-    }
+def tradeoff_row(row: dict) -> dict:
+    """A row of baselines.run_row as tradeoff.json has it."""
+    config, metrics = row["config"], row["metrics"]
+    out = {"run": row["run"], "alpha": config["alpha"], "size": config["size"]}
+    out.update(selection_accuracy=metrics["selection"]["accuracy"], selection_log_loss=metrics["selection"]["log_loss"])
+    out.update(float_accuracy=metrics["accuracy"], float_log_loss=metrics["log_loss"])
+    out["train_minutes"] = metrics["wall_seconds"] / 60
     for artifact in INT8:
-        result, key = results.get(artifact), artifact.replace("model_", "").replace(".", "_")
-        if result is None:
-            continue
-        row[key] = {
-            "accuracy": result["accuracy"],
-            "log_loss": result["log_loss"],
-            "agreement": result["label_agreement"],
-            "size_mb": result["size_mb"],
-            "parity": result["status"],
-            "ms": {str(count): timed(run / "export" / artifact, count, rounds) for count in threads},
-        }
-    return row
-
-
-def timed(artifact: Path, threads: int, rounds: int) -> float:
-    """Median ms of one inference (quantize, invoke, dequantize) at `threads` interpreter threads."""
-    return time_inference(Classifier(artifact, threads=threads), warmup=10, runs=rounds)
+        if result := row.get(artifact):
+            int8 = {
+                "accuracy": result["accuracy"],
+                "log_loss": result["log_loss"],
+                "agreement": result["label_agreement"],
+            }
+            int8.update(size_mb=result["size_mb"], parity=result["status"], ms=result["ms"])
+            out[artifact.replace("model_", "").replace(".", "_")] = int8
+    return out
 
 
 def pi_estimates(rows: list[dict]) -> dict[str, dict[str, float]]:
@@ -149,11 +133,11 @@ relative cost of two models is the same on the Pi's Cortex-A cores as here.
 def plot(report: dict, path: Path) -> None:
     """The Pareto plot: int8 TFLite ms at 1 thread against int8 TFLite validation accuracy, one labelled point
     per run, the non-dominated runs joined; hollow: the int8 TFLite artifact failed its parity check."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
+
+    from catdog.train.plots import pyplot, save_figure
+
+    plt = pyplot()
 
     figure, axes = plt.subplots(figsize=(8, 5.5))
     colors = {0.35: "tab:orange", 1.0: "tab:blue"}
@@ -181,9 +165,7 @@ def plot(report: dict, path: Path) -> None:
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="lower right")
     figure.tight_layout()
-    with atomic_path(path) as temp:
-        figure.savefig(temp, format="png", dpi=120)
-    plt.close(figure)
+    save_figure(figure, path, dpi=120)
 
 
 def main(argv=None) -> int:
@@ -192,12 +174,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     parser.add_argument("--rounds", type=int, default=200, help="timed inferences per artifact and thread count")
     args = parser.parse_args(argv)
-    missing = [str(run) for run in args.runs if not (run / "export" / "parity.json").is_file()]
+    missing = [str(run) for run in args.runs if not (run / "export" / PARITY).is_file()]
     if missing:
         print(f"tradeoff: no export/parity.json in {', '.join(missing)}: run catdog-export RUN --int8", file=sys.stderr)
         return 2
     threads = sorted({1, default_threads()})
-    rows = [measure_run(run, threads, args.rounds) for run in args.runs]
+    rows = [tradeoff_row(run_row(run, threads, args.rounds)) for run in args.runs]
     rows.sort(key=lambda row: (row["alpha"], row["size"]))
     report = {"threads": threads, "rounds": args.rounds, "machine": machine_info(), "rows": rows}
     report["pareto_front"] = pareto_front(rows)
