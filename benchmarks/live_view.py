@@ -8,13 +8,26 @@ cost. Needs Debian's chromium and chromium-driver, and selenium.
     python benchmarks/live_view.py runs/default/export/model_int8.tflite [--threads 1] [--frames 4000] [--repeats 5]
 
 Writes benchmarks/results/live_view.md and .json, and live_view.png: the page as the browser showed it.
+
+    python benchmarks/live_view.py MODEL --stress [--slow 200] [--vanishing 50]
+
+instead puts the server under SLOW clients trickling requests and VANISHING clients that send one and reset, all
+at once on 127.0.0.1, for bounded loops; it prints the loop's FPS before, during and after, catdog-cam's stderr
+line count and its thread count before, at the peak and after (every thread the server started has ended when
+the last equals the first), and writes live_view_stress.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.client
 import json
+import os
 import re
+import select
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -22,11 +35,12 @@ import threading
 import time
 from pathlib import Path
 
+import bench_core as core
+import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import bench_core as core  # noqa: E402
-from support import DATA, chromium_driver, open_stream, read_part  # noqa: E402
+DATA = Path(os.environ.get("CATDOG_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+DATA = DATA / "cats_and_dogs_filtered"
 
 VIEWERS = {
     "none": "no --serve",
@@ -40,7 +54,7 @@ class CamRun:
 
     def __init__(self, model: Path, video: Path, threads: int, serve: bool, realtime: bool = False):
         command = [
-            *core.cam_command(),
+            *(sys.executable, "-m", "catdog.runtime.cam"),
             "--model",
             str(model),
             "--source",
@@ -72,6 +86,33 @@ class CamRun:
     def wait(self) -> None:
         self.process.wait(timeout=600)
         self.reader.join()
+
+
+def chromium_driver(profile: Path):
+    """Debian's headless chromium through selenium; page loads never wait (an MJPEG page never finishes)."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location, options.page_load_strategy = "/usr/bin/chromium", "none"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument("--window-size=800,700")
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService("/usr/bin/chromedriver"))
+
+
+def open_stream(host: str, port: int):
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.request("GET", "/stream.mjpg")
+    return connection, connection.getresponse()
+
+
+def read_part(response) -> np.ndarray:
+    """The next JPEG of a multipart MJPEG response, decoded."""
+    while not response.fp.readline().startswith(b"--"):
+        pass
+    length = next(int(line.split(b":")[1]) for line in iter(response.fp.readline, b"\r\n") if b"Length" in line)
+    return cv2.imdecode(np.frombuffer(response.fp.read(length), np.uint8), cv2.IMREAD_COLOR)
 
 
 def measure(lines: list[tuple[float, dict]], first_frame: int) -> dict:
@@ -146,6 +187,76 @@ def client_run(model: Path, video: Path, threads: int) -> dict:
     return measure(run.lines, first_frame)
 
 
+def stress(model: Path, video: Path, threads: int, slow: int, vanishing: int, seconds: float = 12.0) -> dict:
+    """catdog-cam --serve under `slow` clients that trickle a request (a header byte every 0.5 s, connecting again
+    once dropped) and `vanishing` clients that send a whole request and reset (SO_LINGER 0), every 0.1 s, all at
+    once for `seconds`; the loop FPS 3 s before, during and 3 s after, stderr lines, thread counts."""
+    run = CamRun(model, video, threads, serve=True)
+    host, port = re.match(r"http://([^:/]+):(\d+)/", run.url).groups()
+    tasks = Path(f"/proc/{run.process.pid}/task")
+    time.sleep(3.0)
+    marks, before = [time.perf_counter()], len(list(tasks.iterdir()))
+    end = marks[0] + seconds
+
+    def slow_client():
+        while time.perf_counter() < end:
+            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1) as client:
+                client.sendall(b"GET /latest.json HTTP/1.1\r\nX-Slow: ")
+                while time.perf_counter() < end and not select.select([client], [], [], 0.5)[0]:
+                    client.sendall(b"x")  # the server closing (503 or the request's deadline) ends it
+            time.sleep(0.5)
+
+    def vanishing_client(index: int):
+        while time.perf_counter() < end:
+            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1) as client:
+                client.sendall(f"GET {('/stream.mjpg', '/', '/latest.json')[index % 3]} HTTP/1.1\r\n\r\n".encode())
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            time.sleep(0.1)
+
+    clients = [threading.Thread(target=slow_client) for _ in range(slow)]
+    clients += [threading.Thread(target=vanishing_client, args=(i,)) for i in range(vanishing)]
+    for client in clients:
+        client.start()
+    peak = before
+    while any(client.is_alive() for client in clients):
+        peak = max(peak, len(list(tasks.iterdir())))
+        time.sleep(0.2)
+    marks.append(time.perf_counter())
+    for _ in range(150):  # the server's threads end as their connections close (at most its request deadline)
+        if len(list(tasks.iterdir())) <= before:
+            break
+        time.sleep(0.1)
+    settled = time.perf_counter()
+    time.sleep(3.0)
+    after = len(list(tasks.iterdir()))
+    marks.append(time.perf_counter())
+    if run.process.poll() is not None:
+        raise RuntimeError("the video ended before the stress did: make it longer (--frames)")
+    run.process.terminate()
+    stderr = run.process.stderr.read().splitlines()
+    run.wait()
+
+    def fps(start: float, stop: float) -> float:
+        times = [arrived for arrived, _ in run.lines if start <= arrived < stop]
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    return {
+        "slow_clients": slow,
+        "vanishing_clients": vanishing,
+        "seconds": round(marks[1] - marks[0], 1),
+        "loop_fps": {
+            "before": fps(marks[0] - 3.0, marks[0]),
+            "during": fps(marks[0], marks[1]),
+            "after": fps(marks[2] - 3.0, marks[2]),
+        },
+        "threads": {"before": before, "peak": peak, "after": after},
+        "threads_settled_s": round(settled - marks[1], 1),
+        "stderr_lines_after_start": len(stderr),
+        "stderr_after_start": stderr,
+        "exit_status": run.process.returncode,
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
@@ -153,12 +264,23 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=4000, help="video length (default 4000)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
+    parser.add_argument("--stress", action="store_true", help="slow and vanishing clients instead (above)")
+    parser.add_argument("--slow", type=int, default=200)
+    parser.add_argument("--vanishing", type=int, default=50)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = core.machine_info()  # before the runs: the load average says whether something else was running
     photos = sorted(str(p) for p in (DATA / "validation").rglob("*.jpg"))[::10]
     with tempfile.TemporaryDirectory() as folder:
         video = core.make_video(photos, Path(folder) / "clip", args.frames, fps=30)
+        if args.stress:
+            result = {
+                "machine": core.machine_line(machine),
+                **stress(args.model, video, args.threads, args.slow, args.vanishing),
+            }
+            (args.out / "live_view_stress.json").write_text(json.dumps(result, indent=2) + "\n")
+            print(json.dumps(result, indent=2))
+            return 0
         rows = []
         for repeat in range(args.repeats):
             served, first_frame = served_run(args.model, video, args.threads)
