@@ -111,7 +111,8 @@ def read_part(response) -> np.ndarray:
     """The next JPEG of a multipart MJPEG response, decoded."""
     while not response.fp.readline().startswith(b"--"):
         pass
-    length = next(int(line.split(b":")[1]) for line in iter(response.fp.readline, b"\r\n") if b"Length" in line)
+    headers = list(iter(response.fp.readline, b"\r\n"))
+    length = next(int(line.split(b":")[1]) for line in headers if line.lower().startswith(b"content-length"))
     return cv2.imdecode(np.frombuffer(response.fp.read(length), np.uint8), cv2.IMREAD_COLOR)
 
 
