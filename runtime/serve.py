@@ -143,8 +143,8 @@ class Lockout:
     """Wrong secrets per client address: after MAX_FAILURES, the address is refused (429) for LOCKOUT_S, doubled
     with each further one, at most MAX_LOCKOUT_S; forgotten FORGET_S after the last; at most MAX_TRACKED kept."""
 
-    def __init__(self, max_failures: int = MAX_FAILURES, lockout_s: float = LOCKOUT_S):
-        self.max_failures, self.lockout_s = max_failures, lockout_s
+    def __init__(self, max_failures: int = MAX_FAILURES, lockout_s: float = LOCKOUT_S, clock=time.monotonic):
+        self.max_failures, self.lockout_s, self.clock = max_failures, lockout_s, clock
         self.failures: collections.OrderedDict[str, tuple[int, float]] = collections.OrderedDict()  # count, until
         self._lock = threading.Lock()
 
@@ -152,7 +152,7 @@ class Lockout:
         """Seconds until `client` may try a secret again; 0 when it may now."""
         with self._lock:
             count, until = self.failures.get(client, (0, 0.0))
-            now = time.monotonic()
+            now = self.clock()
             if count and now > until + FORGET_S:
                 del self.failures[client]
             return max(until - now, 0.0) if count >= self.max_failures else 0.0
@@ -160,7 +160,7 @@ class Lockout:
     def failed(self, client: str) -> None:
         with self._lock:
             count = self.failures.pop(client, (0, 0.0))[0] + 1
-            now = time.monotonic()
+            now = self.clock()
             locked = min(self.lockout_s * 2 ** max(count - self.max_failures, 0), MAX_LOCKOUT_S)
             self.failures[client] = (count, now + locked if count >= self.max_failures else now)
             while len(self.failures) > MAX_TRACKED:

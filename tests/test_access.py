@@ -10,7 +10,7 @@ import pytest
 from support import run_cli
 from test_serve import newest, request, serving
 
-from catdog.runtime.serve import MAX_FAILURES, SECRET_ENV, ServeError, serve_secret
+from catdog.runtime.serve import FORGET_S, MAX_FAILURES, MAX_TRACKED, SECRET_ENV, Lockout, ServeError, serve_secret
 
 # Every path but /healthz and /login, and the methods a client could try them with.
 GUARDED = [("GET", path) for path in ("/", "/index.html", "/latest.json", "/stream.mjpg", "/nothing")]
@@ -128,3 +128,24 @@ def test_the_secret_from_the_environment_is_taken_out_of_it():
     assert serve_secret(None, {}) == (None, "")
     with pytest.raises(ServeError, match="empty"):
         serve_secret(None, {SECRET_ENV: ""})
+
+
+def test_the_lockout_doubles_is_per_address_and_a_right_secret_ends_the_count():
+    now = [1000.0]
+    lockout = Lockout(max_failures=3, lockout_s=10.0, clock=lambda: now[0])
+    for _ in range(2):
+        lockout.failed("a")
+    assert lockout.retry_after("a") == 0
+    lockout.succeeded("a")  # a right secret: the count starts again
+    for _ in range(3):
+        lockout.failed("a")
+    assert lockout.retry_after("a") == 10.0 and lockout.retry_after("b") == 0
+    now[0] += 10.5
+    assert lockout.retry_after("a") == 0
+    lockout.failed("a")  # one more after the lockout: twice as long
+    assert lockout.retry_after("a") == 20.0
+    now[0] += 20.0 + FORGET_S + 1  # forgotten: a fresh count
+    assert lockout.retry_after("a") == 0 and "a" not in lockout.failures
+    for index in range(MAX_TRACKED + 10):  # a bounded memory, however many addresses
+        lockout.failed(f"10.0.{index}")
+    assert len(lockout.failures) == MAX_TRACKED and "10.0.0" not in lockout.failures  # the oldest forgotten
