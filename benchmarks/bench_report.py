@@ -157,16 +157,15 @@ def markdown(results: dict) -> str:
             f"{validation.get('source', '?')}; float reference: {run.get('float_reference')}"
         )
         if run.get("chosen_on"):
-            temperature = run.get("temperature")
-            out.append(
-                f"  - early stopping and checkpoint chosen on the {run['chosen_on']} split"
-                + (
-                    " (so its validation figures are optimistic)"
-                    if run["chosen_on"] == "validation"
-                    else ", the validation split only measured"
-                )
-                + (f"; temperature {temperature:.3f} folded into the model" if temperature else "; no temperature")
+            optimistic = run["chosen_on"] == "validation"
+            how = (
+                " (so its validation figures are optimistic)" if optimistic else ", the validation split only measured"
             )
+            temperature = (
+                f"; temperature {run['temperature']:.3f} folded into the model" if run.get("temperature") else ""
+            )
+            out.append(f"  - early stopping and checkpoint chosen on the {run['chosen_on']} split{how}")
+            out[-1] += temperature or "; no temperature"
         if run.get("reliability"):
             out.append(
                 f"  - reliability diagram on the validation split: ![reliability of {name}](reliability_{name}.png)"

@@ -234,10 +234,8 @@ class Bench:
             fp32 = [artifact for artifact in run.artifacts(lean_only=True) if ARTIFACTS[artifact][1] == "fp32"]
             if not fp32:
                 return None
-            note(
-                f"{name}: float reference: {fp32[0]} (no Keras model or TensorFlow here and parity.json "
-                "does not cover these images)"
-            )
+            why = "no Keras model or TensorFlow here and parity.json does not cover these images"
+            note(f"{name}: float reference: {fp32[0]} ({why})")
             reference = Reference(f"{label(fp32[0])}, measured here", self.probabilities(name, fp32[0]), fp32[0])
         self.results.runs[name]["float_reference"] = reference.name
         return reference
@@ -280,19 +278,10 @@ class Bench:
         row = {key: check[key] for key in keys if key in check}
         row.update(self._identity(case, path))
         if reference:
-            row.update(
-                reference=reference.name,
-                float_accuracy=check["float_accuracy"],
-                delta_points=check["delta_points"],
-                agreement=check["label_agreement"] * 100,
-                max_probability_difference=check["max_probability_difference"],
-            )
-        if not check["passed"]:
-            row["parity"] = "FAILED"
-        elif reference is None:
-            row["parity"] = "no float reference"
-        else:
-            row["parity"] = "reference" if reference.artifact == case.artifact else "ok"
+            row.update(reference=reference.name, agreement=check["label_agreement"] * 100)
+            row.update({key: check[key] for key in ("float_accuracy", "delta_points", "max_probability_difference")})
+        verdict = "reference" if reference and reference.artifact == case.artifact else "ok" if reference else ""
+        row["parity"] = "FAILED" if not check["passed"] else verdict or "no float reference"
         if check["problems"]:
             row["parity_problem"] = (
                 f"{case.run}/{case.artifact}: accuracy {check['accuracy']:.2%} vs float "
