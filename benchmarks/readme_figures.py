@@ -10,6 +10,7 @@ of benchmarks/results/NAME.md (written by benchmarks/NAME.py). Standard library 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import sys
@@ -20,20 +21,20 @@ RESULTS = ROOT / "benchmarks" / "results"
 README, REPORT = ROOT / "README.md", RESULTS / "report.json"
 DOCS = ROOT / "docs"
 BLOCK = re.compile(r"(<!-- report:(\w+):([\w.-]+) -->\n)(.*?)(<!-- /report -->)", re.S)
-INCLUDE = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
+INCLUDE = re.compile(r"(<!-- (results):(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)  # the same groups as BLOCK
 
 
 def _latency(report: dict, run: str, label: str, profile: str, threads: int) -> str:
-    found = [
-        row["median_ms"]
-        for row in report["latency"]
-        if (row["run"], row["label"], row["profile"], row["threads"]) == (run, label, profile, threads)
-    ]
-    return f"{found[0]:.2f}" if found else ""
+    """The median ms of that latency row, or "" if there is none."""
+    for row in report["latency"]:
+        if (row["run"], row["label"], row["profile"], row["threads"]) == (run, label, profile, threads):
+            return f"{row['median_ms']:.2f}"
+    return ""
 
 
-def _labels(report: dict, run: str) -> list[str]:
-    return [row["label"] for key, row in report["quality"].items() if key.startswith(f"{run}/")]
+def _quality(report: dict, run: str) -> list[dict]:
+    """The quality rows of a run's artifacts."""
+    return [row for key, row in report["quality"].items() if key.startswith(f"{run}/")]
 
 
 def speed(report: dict, run: str) -> list[str]:
@@ -43,7 +44,7 @@ def speed(report: dict, run: str) -> list[str]:
         "inference-only FPS) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for label in _labels(report, run):
+    for label in [row["label"] for row in _quality(report, run)]:
         cam = next(
             (row for row in report["cam"] if (row["run"], row["label"], row["threads"]) == (run, label, 1)), None
         )
@@ -60,25 +61,22 @@ def speed(report: dict, run: str) -> list[str]:
 def parity(report: dict, run: str) -> list[str]:
     """Size, accuracy, (with a background class: pet accuracy and false-pet rate at the decision rule,) log loss,
     ECE (15 bins), delta and label agreement against the float model, on the validation split."""
-    rows = [(key, row) for key, row in report["quality"].items() if key.startswith(f"{run}/")]
-    background = any(row.get("false_pet_rate") is not None for _, row in rows)
+    rows = _quality(report, run)
+    background = any(row.get("false_pet_rate") is not None for row in rows)
     extra = " pet accuracy | false pets |" if background else ""
     lines = [
         f"| artifact | size MB | accuracy |{extra} log loss | ECE | Δ vs float (pts) | label agreement |",
         "|---|---:|---:|" + "---:|" * (2 * background) + "---:|---:|---:|---:|",
     ]
-    for _, row in rows:
+    for row in rows:
         reference = row["format"] == "keras"
-        name, accuracy = row["artifact"] + (" (reference)" if reference else ""), f"{row['accuracy']:.2%}"
+        name = row["artifact"] + (" (reference)" if reference else "")
         delta, agreement = (0.0, 100.0) if reference else (row["delta_points"] + 0.0, row["agreement"])
-        if row["precision"] == "int8":
-            name, accuracy, delta_text = f"**{name}**", f"**{accuracy}**", f"**{delta:+.2f}**"
-        else:
-            delta_text = f"{delta:+.2f}"
+        bold = "**" if row["precision"] == "int8" else ""  # the artifact the board runs
         rates = f" {row['pet_accuracy']:.2%} | {row['false_pet_rate']:.2%} |" if background else ""
         lines.append(
-            f"| {name} | {row['size_mb']:.2f} | {accuracy} |{rates} {row['log_loss']:.4f} | {row['ece']:.4f} | "
-            f"{delta_text} | {agreement:.2f}% |"
+            f"| {bold}{name}{bold} | {row['size_mb']:.2f} | {bold}{row['accuracy']:.2%}{bold} |{rates} "
+            f"{row['log_loss']:.4f} | {row['ece']:.4f} | {bold}{delta:+.2f}{bold} | {agreement:.2f}% |"
         )
     return lines
 
@@ -101,13 +99,13 @@ def emulated(report: dict, run: str) -> list[str]:
 def headline(report: dict, run: str) -> list[str]:
     """The README's summary: per artifact its size, accuracy (and false-pet rate) on the validation split and its
     median ms per image at 1 thread, from the same report as the full parity and speed tables."""
-    rows = [(key, row) for key, row in report["quality"].items() if key.startswith(f"{run}/")]
-    background = any(row.get("false_pet_rate") is not None for _, row in rows)
+    rows = _quality(report, run)
+    background = any(row.get("false_pet_rate") is not None for row in rows)
     lines = [
         "| artifact | size MB | accuracy |" + (" false pets |" if background else "") + " ms per image, 1 thread |",
         "|---|---:|---:|" + "---:|" * background + "---:|",
     ]
-    for _, row in rows:
+    for row in rows:
         rates = f" {row['false_pet_rate']:.2%} |" if background else ""
         ms = _latency(report, run, row["label"], "all cores", 1) or "n/a"
         lines.append(f"| {row['artifact']} | {row['size_mb']:.2f} | {row['accuracy']:.2%} |{rates} {ms} |")
@@ -125,34 +123,28 @@ def pages() -> list[Path]:
 def results_table(name: str) -> str:
     """The first markdown table of benchmarks/results/NAME.md."""
     lines = (RESULTS / f"{name}.md").read_text().splitlines()
-    start = next(index for index, line in enumerate(lines) if line.startswith("|"))
-    end = next((index for index in range(start, len(lines)) if not lines[index].startswith("|")), len(lines))
-    return "\n".join(lines[start:end])
+    from_table = itertools.dropwhile(lambda line: not line.startswith("|"), lines)
+    return "\n".join(itertools.takewhile(lambda line: line.startswith("|"), from_table))
 
 
-def render(readme: str, report: dict) -> str:
-    """The README with every report block and every results block regenerated."""
+def render(page: str, report: dict) -> str:
+    """The page with every report block and every results block regenerated."""
 
     def block(match: re.Match) -> str:
-        opening, table, run = match.group(1), match.group(2), match.group(3)
-        return opening + "\n".join(TABLES[table](report, run)) + "\n" + match.group(5)
+        opening, table, name, _, closing = match.groups()
+        body = results_table(name) if table == "results" else "\n".join(TABLES[table](report, name))
+        return f"{opening}{body}\n{closing}"
 
-    def include(match: re.Match) -> str:
-        return match.group(1) + results_table(match.group(2)) + "\n" + match.group(4)
-
-    return INCLUDE.sub(include, BLOCK.sub(block, readme))
+    return INCLUDE.sub(block, BLOCK.sub(block, page))
 
 
 def stale_blocks(text: str, rendered: str) -> list[str]:
     """The names of the blocks of `text` that `rendered` changes."""
     return [
         f"{new.group(2)}:{new.group(3)}"
-        for old, new in zip(BLOCK.finditer(text), BLOCK.finditer(rendered))
+        for pattern in (BLOCK, INCLUDE)
+        for old, new in zip(pattern.finditer(text), pattern.finditer(rendered))
         if old.group(4) != new.group(4)
-    ] + [
-        f"results:{new.group(2)}"
-        for old, new in zip(INCLUDE.finditer(text), INCLUDE.finditer(rendered))
-        if old.group(3) != new.group(3)
     ]
 
 
