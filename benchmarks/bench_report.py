@@ -130,6 +130,11 @@ def emulated_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def section(title: str, table: str, text: str) -> list[str]:
+    """A section of report.md: its heading, its table and how to read it."""
+    return ["", f"## {title}", "", table, "", text]
+
+
 def markdown(results: dict) -> str:
     machine, settings = results["machine"], results["settings"]
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items())
@@ -157,15 +162,15 @@ def markdown(results: dict) -> str:
             f"{validation.get('source', '?')}; float reference: {run.get('float_reference')}"
         )
         if run.get("chosen_on"):
-            optimistic = run["chosen_on"] == "validation"
-            how = (
-                " (so its validation figures are optimistic)" if optimistic else ", the validation split only measured"
-            )
+            if run["chosen_on"] == "validation":
+                how = " (so its validation figures are optimistic)"
+            else:
+                how = ", the validation split only measured"
             temperature = (
-                f"; temperature {run['temperature']:.3f} folded into the model" if run.get("temperature") else ""
+                f"temperature {run['temperature']:.3f} folded into the model" if run.get("temperature") else ""
             )
-            out.append(f"  - early stopping and checkpoint chosen on the {run['chosen_on']} split{how}")
-            out[-1] += temperature or "; no temperature"
+            out.append(f"  - early stopping and checkpoint chosen on the {run['chosen_on']} split{how}; ")
+            out[-1] += temperature or "no temperature"
         if run.get("reliability"):
             out.append(
                 f"  - reliability diagram on the validation split: ![reliability of {name}](reliability_{name}.png)"
@@ -176,15 +181,12 @@ def markdown(results: dict) -> str:
                 f"  - {artifact}: calibrated on {calibration.get('images')} images "
                 f"({calibration.get('source')}){'; ' + settings_line if settings_line else ''}"
             )
-    for section, line in results.get("carried", {}).items():
-        out.append(f"- {section} rows carried over from an earlier session: {line}")
+    for carried, line in results.get("carried", {}).items():
+        out.append(f"- {carried} rows carried over from an earlier session: {line}")
     if results["latency"] or results["quality"]:
-        out += [
-            "",
-            "## Latency and accuracy",
-            "",
+        out += section(
+            "Latency and accuracy",
             latency_table(results),
-            "",
             f"Latency: one prepared image through `Classifier.probabilities` (quantize, invoke, dequantize; "
             f"the Keras row: the model in a `tf.function`), as many timed rounds as fit the budget after warm-up; "
             f"median and p90 per inference, FPS = 1000 / median. *{ALL_CORES}*: the process may use every "
@@ -193,43 +195,34 @@ def markdown(results: dict) -> str:
             f"through the same runtime; Δ and agreement are against the float reference named in report.json "
             f"(Keras where TensorFlow is installed). Parity limits, asserted for every artifact: at most "
             f"{settings.get('max_drop')} points lost, at least {settings.get('min_agreement')}% agreement.",
-        ]
+        )
     if background_table(results):
-        out += [
-            "",
-            "## No cat, no dog",
-            "",
+        out += section(
+            "No cat, no dog",
             background_table(results),
-            "",
             "At each model's decision rule (its sidecar's min_probability: a pet label under it is reported as the "
             "background): pet accuracy over the validation photos of a cat or dog (called the background is "
             "wrong), false pets over its background photos (called a cat or dog).",
-        ]
+        )
     if results["cam"]:
-        out += [
-            "",
-            "## End to end: catdog-cam on a video file",
-            "",
+        out += section(
+            "End to end: catdog-cam on a video file",
             cam_table(results),
-            "",
             "`catdog-cam --no-display --source VIDEO --max-frames N --model ARTIFACT --threads T` on a 640x480 "
             "video made of validation photos: loop FPS covers decode, prepare, inference and the JSON line "
             "per frame; the inference times are the interpreter's alone (from its summary line).",
-        ]
+        )
     if results["emulated"]:
-        out += [
-            "",
-            "## Emulated Raspberry Pi (aarch64 under qemu-user, cortex-a72)",
-            "",
+        out += section(
+            "Emulated Raspberry Pi (aarch64 under qemu-user, cortex-a72)",
             emulated_table(results),
-            "",
             "The int8 artifacts through catdog.runtime's Classifier inside Debian arm64 roots "
             "(benchmarks/pi), on validation images prepared on the host, compared label by label with x86 "
             "(asserted). The guest-prepared columns: the same image files read and prepared by the aarch64 "
             "OpenCV wheel itself (pixels may differ by a rounding step from x86), and the labels on those "
             "(informational, not asserted). Emulation is 50-100x slower than native: seconds are not Pi "
             "timings.",
-        ]
+        )
     if results["notes"]:
         out += ["", "## Notes and skipped cases", ""] + [f"- {line}" for line in results["notes"]]
     return "\n".join(out) + "\n"
