@@ -1,8 +1,6 @@
 """pytest as a thin shell on the benchmark library (measure.py): the options, the cases as test parameters, the
-session's Bench, one line for a benchmark error, and the report when the session ends.
-
-Without --benchmark (or --pi-emulated) every measuring case is skipped, so plain `pytest benchmarks` runs only
-the fast unit tests. --smoke trains, exports and measures a tiny model (tests/support.py's recipe), once.
+session's Bench, one line for a benchmark error, and the report when the session ends. Without --benchmark (or
+--pi-emulated) every measuring case is skipped: plain `pytest benchmarks` runs only the unit tests.
 """
 
 from __future__ import annotations
@@ -20,18 +18,15 @@ import pytest
 
 SHARED = Path(os.environ.get("CATDOG_SHARED", core.HERE.parents[1] / "shared"))  # as tests/ find it
 DATA = SHARED / "data" / "cats_and_dogs_filtered"
-# The tiny recipe of tests/support.py: a MobileNetV2 (alpha 0.35, 96 px, one epoch per phase) trained in a minute.
+# --smoke: a MobileNetV2 (alpha 0.35, 96 px, one epoch per phase) trained in a minute.
 TINY = "--model mobilenetv2 --alpha 0.35 --size 96 --epochs 1 --fine-tune-epochs 1 --batch-size 16 --quiet".split()
 
 BENCH = pytest.StashKey[measure.Bench]()
 REPORT_DIR = pytest.StashKey[Path]()
 WRITTEN = pytest.StashKey[list]()
-OPTIONS = {
+OPTIONS = {  # flag -> the keywords of addoption
     "--benchmark": dict(action="store_true", help="run the measuring cases (skipped without it)"),
-    "--runs": dict(
-        metavar="PATH[,PATH]",
-        help="run or export folders (default: runs/default, else the newest runs/*/ with export/)",
-    ),
+    "--runs": dict(metavar="PATH[,PATH]", help="run or export folders (default: runs/default, else the newest)"),
     "--data": dict(metavar="DIR", help="validation images (default: the run's split.json, else parity.json)"),
     "--build": dict(action="store_true", help="no run yet: train and export the default model first"),
     "--smoke": dict(action="store_true", help="a tiny model trained first, 1 thread, few rounds (what CI runs)"),
@@ -39,11 +34,7 @@ OPTIONS = {
     "--max-drop": dict(type=float, help="most accuracy points an artifact may lose vs float (1.0; --smoke: 100)"),
     "--min-agreement": dict(type=float, help="least label agreement with float, percent (98; --smoke: 0)"),
     "--threads": dict(metavar="N[,N]", help="interpreter thread counts (default 1,2,<cpu count>; --smoke: 1)"),
-    "--report-dir": dict(
-        metavar="DIR",
-        help="where the report goes (default runs/benchmark, --smoke: runs/benchmark/smoke: never a tracked file; "
-        "maintainers regenerate the committed report with --report-dir benchmarks/results)",
-    ),
+    "--report-dir": dict(metavar="DIR", help="default runs/benchmark (--smoke: runs/benchmark/smoke), untracked"),
     "--pi-images": dict(type=int, metavar="N", help="validation images per emulated check (default 100)"),
     "--cam-frames": dict(type=int, metavar="N", help="frames of the catdog-cam case (default 200; --smoke: 20)"),
 }
