@@ -1,10 +1,7 @@
-"""The benchmark as a library: its Settings, the cases a set of runs makes, and Bench, which measures one case
-at a time and records its row in a bench_report.Results. benchmark() measures whole runs without pytest;
-the pytest cases (test_benchmark.py, conftest.py) are a thin shell on the same calls.
+"""The benchmark as a library: its Settings, the cases of some runs, and Bench, which measures a case and records
+its row in a bench_report.Results. pytest (conftest.py) and benchmark() are thin shells on the same calls:
 
-    import measure
     results = measure.benchmark(["runs/default"], threads="1,2", kinds=("quality", "latency"))
-    results.latency[0]["median_ms"], results.quality["default/model_int8.tflite"]["accuracy"]
 """
 
 from __future__ import annotations
@@ -76,8 +73,7 @@ def make_settings(smoke: bool = False, threads: str | None = None, **given) -> S
 
 @dataclass(frozen=True)
 class Case:
-    """One measurement: an artifact of a run (a file name of bench_core.ARTIFACTS), at a thread count, on all
-    cores or on the 1-core proxy."""
+    """One measurement: an artifact of a run (bench_core.ARTIFACTS), at a thread count, on all cores or one."""
 
     run: str
     artifact: str
@@ -99,15 +95,14 @@ class Slot:
 
 
 def cases(kind: str, slots, settings: Settings) -> list:
-    """The cases of one kind: Case objects, or (run, suite) for "emulated". A run still to be made has every
-    artifact kind; Keras is timed at the largest thread count only (its pool is fixed once per process)."""
+    """The cases of one kind: Case objects, or (run, suite) for "emulated"; a run still to be made has every kind."""
     out = []
     for slot in slots:
         every = slot.run.artifacts() if slot.run else list(ARTIFACTS)
         lean, name = [artifact for artifact in every if artifact != MODEL], slot.name
         if kind == "quality":
             out += [Case(name, a) for a in every]
-        elif kind == "latency":  # Keras at the largest thread count only
+        elif kind == "latency":  # Keras at the largest thread count only (its pool is fixed once per process)
             out += [
                 Case(name, a, t) for a in every for t in settings.threads if a != MODEL or t == max(settings.threads)
             ]
@@ -138,8 +133,7 @@ def default_mktemp(name: str) -> Path:
 
 
 def once(method):
-    """A Bench method computed once per arguments; a failure is remembered and raised again, not retried (one
-    clear failure per case, not a retry per case)."""
+    """A Bench method computed once per arguments; a failure is raised again, not retried, in every case."""
 
     @functools.wraps(method)
     def cached(self, *args):
@@ -158,8 +152,7 @@ def once(method):
 
 
 class Bench:
-    """Measures cases of some runs and records their rows in `results`. Runs (made on first use), validation
-    images, probabilities and the float reference are computed once per session."""
+    """Measures cases of some runs into `results`; what cases share (runs, images, the reference) is made once."""
 
     def __init__(self, settings: Settings, slots: list[Slot], results: Results, mktemp=default_mktemp):
         self.settings, self.results, self.mktemp = settings, results, mktemp
@@ -210,8 +203,7 @@ class Bench:
 
     @once
     def probabilities(self, name: str, artifact: str) -> np.ndarray:
-        """Every validation image through the artifact (batch 1 through the runtime's Classifier, as on the
-        board; Keras in chunks)."""
+        """Every validation image through the artifact (one at a time through the Classifier; Keras in chunks)."""
         images = self.images(name)
         if artifact == MODEL:
             chunks = [images[i : i + 256].astype(np.float32) for i in range(0, len(images), 256)]
@@ -221,8 +213,7 @@ class Bench:
 
     @once
     def reference(self, name: str) -> Reference | None:
-        """The float model: Keras measured here, else the export's own Keras predictions (parity.json) on the
-        same images, else an fp32 artifact measured here; None if there is none of these."""
+        """The float model: Keras here, else its predictions in parity.json, else an fp32 artifact here, else None."""
         run, paths, note = self.run(name), self.validation(name).paths, self.results.note
         self.results.runs[name]["float_reference"] = None
         if run.path(MODEL) and importlib.util.find_spec("tensorflow"):
@@ -264,9 +255,8 @@ class Bench:
     # --- the measurements: each returns its row and records it in results ---
 
     def quality(self, case: Case) -> dict:
-        """Accuracy, log loss and ECE on every validation image, held against the float reference by
-        catdog.runtime.metrics.check_parity (--max-drop, --min-agreement): parity "ok", "FAILED" (and why),
-        "reference" for the reference itself, or "no float reference"."""
+        """Accuracy, log loss and ECE on every validation image, and parity with the float reference by
+        runtime.metrics.check_parity: "ok", "FAILED" (and why), "reference" or "no float reference"."""
         path, validation = self.path(case.run, case.artifact), self.validation(case.run)
         probabilities, reference = self.probabilities(case.run, case.artifact), self.reference(case.run)
         outputs = reference.outputs if reference else probabilities
@@ -292,8 +282,7 @@ class Bench:
         return row
 
     def latency(self, case: Case) -> dict:
-        """Median and p90 of one prepared image through Classifier.probabilities (quantize, invoke, dequantize),
-        or through the Keras model in a tf.function, all cores allowed."""
+        """Latency of one prepared image through Classifier.probabilities, or the Keras model in a tf.function."""
         path, image = self.path(case.run, case.artifact), self.images(case.run)[0]
         if case.artifact != MODEL:
             classifier = Classifier(path, case.threads)
@@ -307,10 +296,8 @@ class Bench:
                 f"{case.run}: Keras row at TensorFlow's {pool}, not {case.threads}: TensorFlow was running "
                 "before the benchmark could set it (its pool is fixed once per process)"
             )
-        function, batch = (
-            tf.function(lambda x: model(x, training=False)),
-            tf.constant(image[np.newaxis].astype(np.float32)),
-        )
+        function = tf.function(lambda x: model(x, training=False))
+        batch = tf.constant(image[np.newaxis].astype(np.float32))
         target = lambda: function(batch).numpy()  # noqa: E731  (traced once, then timed)
         return self._latency_row(case, path, f"tensorflow {tf.__version__}", target, tf_intra_op_threads=intra)
 
@@ -350,8 +337,7 @@ class Bench:
         return {**row, "precision": precision, "size_mb": size_mb}
 
     def _latency_row(self, case: Case, path: Path, engine: str, target, **extra) -> dict:
-        """Per-call latency of target() by catdog.runtime.auto.time_calls: warm-up calls, then as many timed
-        rounds as fit the budget (between min_rounds and max_rounds); rounds and FPS (1000 / median) added."""
+        """Per-call latency of target() by runtime.auto.time_calls in the settings' budget, with rounds and FPS."""
         s = self.settings
         stats = time_calls(target, s.warmup_rounds, s.min_rounds, s.latency_budget_s, s.max_rounds)
         row = {**self._identity(case, path), "engine": engine, "profile": case.profile, "threads": case.threads}
@@ -372,9 +358,8 @@ class Bench:
 
 
 def benchmark(paths, kinds=("quality", "latency", "proxy", "cam"), report_dir=None, **options) -> Results:
-    """Measure runs (run folders or export folders) as `pytest benchmarks --benchmark` does, without pytest:
-    every case of these kinds (the emulated check is pytest's alone); a case that cannot run here is skipped
-    with a note. Options: those of make_settings. The Results; the report is also written into report_dir."""
+    """Every case of these kinds of runs (run or export folders) as `pytest benchmarks --benchmark` measures them
+    (a case that cannot run here is a note); options: make_settings'. The report is written into report_dir."""
     settings = make_settings(**options)
     results = Results(command=f"measure.benchmark({shlex.join(map(str, paths))})", settings=asdict(settings))
     bench = Bench(settings, [Slot(run.name, run) for run in core.find_runs(paths)], results)
