@@ -1,15 +1,10 @@
-"""Which model for which board: one row per run folder (catdog-train, then `catdog-export RUN --int8 --fp16`),
-with float and int8 accuracy and log loss on the validation split, the float accuracy on the selection split
-(the only number the default is chosen on), int8 size, and int8 milliseconds per image at 1 thread and at
-every usable core, measured here through catdog.runtime. Writes OUT/tradeoff.md, tradeoff.json and the
-Pareto plot tradeoff.png (int8 TFLite ms at 1 thread against int8 TFLite validation accuracy).
+"""Which model for which board: per run folder (trained, then `catdog-export RUN --int8 --fp16`) float and int8
+accuracy and log loss on the validation split, float accuracy on the selection split, int8 size, int8 ms per image
+here at 1 thread and every usable core, and estimated Pi times. Writes OUT/tradeoff.md, tradeoff.json and the
+Pareto plot tradeoff.png.
 
     python benchmarks/tradeoff.py runs/a035-96 runs/a035-128 ... [--out DIR]
     bash benchmarks/tradeoff.sh     # trains and exports what is missing, then this
-
-The Raspberry Pi columns are estimates, not measurements: each model's 1-thread time here relative to
-MobileNetV2 1.0 at 224 px here, times that model's published multi-threaded int8 time on the board
-(google/XNNPACK's README; ../shared/notes/raspberry-pi.md).
 """
 
 from __future__ import annotations
@@ -115,31 +110,25 @@ def document(report: dict, runs: list[Path]) -> str:
 {report["table"]}
 
 Every run: `catdog-train --alpha A --size S` (the default recipe otherwise), `catdog-export RUN --int8 --fp16`.
-*selection acc*: the float model on the selection split carved from the training images, the only accuracy the
-default is chosen on; *val*: the untouched validation split (1,000 images), measured once. int8 accuracy, log loss,
-size and parity come from the export's own check (`export/parity.json`); the int8 parity limits are at most 1 point
-lost and at least 98% label agreement with the float model. ms: median of {report["rounds"]} inferences of one
-prepared image through `catdog.runtime`'s Classifier (quantize, invoke, dequantize) at that interpreter thread
-count. ★: on the Pareto front of int8 TFLite ms at 1 thread against int8 TFLite validation accuracy (no other
-run is both faster and more accurate). **Pi columns are estimates, not measurements**: the run's 1-thread int8
-TFLite time here divided by that of α 1, 224 px here, times the published multi-threaded int8 time of MobileNetV2
-1.0 at 224 px on that board (google/XNNPACK README: Pi 4 17 ms, 64-bit; Pi 3B+ 30 ms, 32-bit). They assume the
-relative cost of two models is the same on the Pi's Cortex-A cores as here.
+*selection acc*: the float model on the selection split carved from the training images (the default is chosen on
+it alone); *val*: the untouched validation split (1,000 images). int8 accuracy, log loss, size and parity (at most
+1 point lost, at least 98% label agreement) come from `export/parity.json`. ms: median of {report["rounds"]}
+inferences of one prepared image through `catdog.runtime`'s Classifier. ★: on the Pareto front of int8 TFLite ms at
+1 thread against int8 TFLite accuracy. **Pi columns are estimates, not measurements**: the run's 1-thread int8 TFLite
+time relative to α 1, 224 px here, times MobileNetV2 1.0 224 px's published int8 time on that board (google/XNNPACK
+README: Pi 4 17 ms, 64-bit; Pi 3B+ 30 ms, 32-bit), assuming the same relative cost on the Pi's Cortex-A cores.
 
 ![int8 speed against int8 accuracy](tradeoff.png)
 """
 
 
 def plot(report: dict, path: Path) -> None:
-    """The Pareto plot: int8 TFLite ms at 1 thread against int8 TFLite validation accuracy, one labelled point
-    per run, the non-dominated runs joined; hollow: the int8 TFLite artifact failed its parity check."""
+    """int8 TFLite ms (1 thread) against int8 TFLite accuracy: a point per run (hollow: parity failed), the front."""
     import matplotlib.ticker
 
     from catdog.train.plots import pyplot, save_figure
 
-    plt = pyplot()
-
-    figure, axes = plt.subplots(figsize=(8, 5.5))
+    figure, axes = pyplot().subplots(figsize=(8, 5.5))
     colors = {0.35: "tab:orange", 1.0: "tab:blue"}
     for row in report["rows"]:
         tflite = row["int8_tflite"]
@@ -182,8 +171,7 @@ def main(argv=None) -> int:
     rows = [tradeoff_row(run_row(run, threads, args.rounds)) for run in args.runs]
     rows.sort(key=lambda row: (row["alpha"], row["size"]))
     report = {"threads": threads, "rounds": args.rounds, "machine": machine_info(), "rows": rows}
-    report["pareto_front"] = pareto_front(rows)
-    report["pi_estimates"] = pi_estimates(rows)
+    report.update(pareto_front=pareto_front(rows), pi_estimates=pi_estimates(rows))
     report["table"] = markdown(report)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "tradeoff.json", report)
