@@ -1,10 +1,7 @@
-"""The pet monitor for a long time (issue #20): catdog-cam on a camera that never ends, with --mqtt, --snapshots
---keep 50 and --serve, against a real mosquitto and a paho subscriber.
-
-The camera is the stand-in picamera2 of the tests (tests/standin), serving the frames of a video in a loop at
---fps, as the Raspberry Pi camera would. Every 10 s: catdog-cam's resident memory (VmRSS), the number of
-snapshot files and /healthz. At the end (SIGTERM): memory after warm-up against the end, the largest snapshot
-count, and the events printed on stdout against those the subscriber received (lost MQTT messages).
+"""The pet monitor for a long time (issue #20): catdog-cam with --mqtt, --snapshots --keep 50 and --serve on the
+tests' stand-in picamera2 (tests/standin, a video's frames in a loop at --fps), against a real mosquitto and a paho
+subscriber. Every 10 s: resident memory (VmRSS), snapshot files and /healthz. At the end (SIGTERM): memory after
+warm-up against the end, the most snapshot files, and the events printed against those received over MQTT.
 
     python benchmarks/monitor_long_run.py MODEL VIDEO --minutes 30
 """
@@ -65,8 +62,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="catdog-long-run-"))
     photos, snapshots = work / "photos", work / "snapshots"
     photos.mkdir()
-    capture = cv2.VideoCapture(args.video)
-    count = 0
+    capture, count = cv2.VideoCapture(args.video), 0
     while (frame := capture.read())[0]:
         cv2.imwrite(str(photos / f"{count:04d}.jpg"), frame[1], [cv2.IMWRITE_JPEG_QUALITY, 98])
         count += 1
@@ -112,22 +108,23 @@ def main(argv=None) -> int:
     broker.terminate()
     events = [json.loads(line) for line in (work / "stdout.jsonl").read_text().splitlines()]
     published = [json.loads(p) for t, p in received if t == "catdog/long/event"]
-    warm = next(rss for seconds, rss, _, _ in samples if seconds >= WARM_UP_S)
+    seconds, rss, files, health = zip(*samples)
+    warm = next(mb for second, mb in zip(seconds, rss) if second >= WARM_UP_S)
     result = {
         "command": " ".join(map(str, command)),
         "machine": f"{platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "minutes": round((time.monotonic() - started) / 60, 1),
         "exit_status": cam.returncode,
         "frames_served_fps": args.fps,
-        "rss_mb_start": samples[0][1],
+        "rss_mb_start": rss[0],
         "rss_mb_after_warm_up": warm,
-        "rss_mb_end": samples[-1][1],
-        "rss_growth_after_warm_up_mb": round(samples[-1][1] - warm, 2),
-        "max_snapshot_files": max(files for _, _, files, _ in samples),
-        "healthz_not_200": sum(status != 200 for _, _, _, status in samples),
+        "rss_mb_end": rss[-1],
+        "rss_growth_after_warm_up_mb": round(rss[-1] - warm, 2),
+        "max_snapshot_files": max(files),
+        "healthz_not_200": sum(status != 200 for status in health),
         "events_on_stdout": len(events),
         "events_received_over_mqtt": len(published),
-        "events_lost": len([e for e in events if e not in published]),
+        "events_lost": len([event for event in events if event not in published]),
         "summary": (work / "stderr.txt").read_text().strip().splitlines()[-1],
         "samples": samples,
     }
