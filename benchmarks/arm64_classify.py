@@ -1,14 +1,10 @@
 #!/usr/bin/env python3
-"""The emulated aarch64 check, both sides. In the guest (benchmarks/pi/arm64_python.sh SUITE
-benchmarks/arm64_classify.py REQUEST.json --json OUT.json) and on the host: classify a fixed batch of prepared
-images through catdog.runtime's Classifier and write the results as JSON. On the host: build the emulated root,
-run the guest, and compare its labels with the host's, one report row per artifact.
+"""The emulated aarch64 check, both sides. In the guest (benchmarks/pi/arm64_python.sh SUITE THIS REQUEST.json
+--json OUT.json) and on the host: the request's prepared images through catdog.runtime's Classifier, as JSON;
+the guest also prepares the image files with its own OpenCV (how many are pixel-identical, and their labels). On
+the host: build the emulated root, run the guest, compare its labels on the host's pixels, a row per artifact.
 
-REQUEST.json: {"artifacts": [paths], "images": "batch.npy" (N, H, W, 3) uint8 prepared on the host,
-               "paths": [the N image files], "threads": 1}
-Besides the labels on the host's pixels, the guest prepares the image files itself with its own OpenCV and
-says how many come out pixel-identical and classifies those too (the label check that counts uses the
-host's pixels: same input, other machine).
+REQUEST.json: {"artifacts": [paths], "images": "batch.npy" (N, H, W, 3) uint8, "paths": [N files], "threads": 1}
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """No cat, no dog: how often a model with a background class calls a photo without a pet a pet, and what it
-costs the pets, at its own decision rule and at other values of --min-probability, for each int8 artifact, on
-photos grouped by where they come from. Writes OUT/background.md and background.json.
+costs the pets, at its own decision rule and other --min-probability values, per int8 artifact, on the run's
+validation photos grouped by source (and --extra NAME=DIR class folders). --compare RUN scores a two-class model
+on the same pet photos. Writes OUT/background.md and background.json.
 
     python benchmarks/background.py runs/default [--compare runs/two-class] [--out DIR (default runs/benchmark)]
-
-Groups, from the run's split.json: its validation photos of cats_and_dogs_filtered (pets of the source most
-training pets come from), of other-source pets and of negatives (none of them chosen on), and, with --extra
-NAME=DIR (class folders, e.g. pets from a source never trained on), any other labelled photos. --compare RUN
-scores a two-class model on the same pet photos (a pet is right when it gets its label; it cannot say "none").
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
-"""The baselines table: one row per run folder (catdog-train, then `catdog-export RUN --int8`), with the
-command that made it, validation accuracy and log loss, training minutes, and the int8 TFLite model's
-accuracy (from the export's parity check) and milliseconds per image through catdog.runtime (the median
-of catdog.runtime.auto.time_inference, as `--backend auto` times artifacts, at --threads threads).
+"""The baselines table: per run folder the command that made it, validation accuracy and log loss, training
+minutes, and the int8 TFLite model's accuracy (its parity check) and ms per image (runtime.auto.time_inference).
+run_row() is the table of runs that this and tradeoff.py render. Time it on a quiet machine.
 
-    python benchmarks/baselines.py runs/mlp runs/cnn2 runs/cnn4 runs/default [--out DIR]
-
-writes OUT/baselines.md and OUT/baselines.json. A run without an int8 export gets empty int8 cells.
-Time it on a quiet machine: the int8 timings and the training minutes are this machine's.
-
-run_row() is the table of runs that this and tradeoff.py render.
+    python benchmarks/baselines.py runs/mlp runs/cnn2 runs/cnn4 runs/default [--out DIR]  # OUT/baselines.md, .json
 """
 
 from __future__ import annotations

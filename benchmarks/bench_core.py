@@ -1,9 +1,6 @@
-"""The benchmark's building blocks over catdog.runtime: the runs to measure (runtime.folders' run and export
-folders, runtime.kinds' artifacts), the validation images, the float reference, the 1-core proxy, the machine,
-and catdog-cam on a video file.
-
-Lean imports only (numpy, OpenCV, catdog.runtime), so the benchmark runs on a Raspberry Pi without
-TensorFlow; Keras is imported where the Keras row asks for it.
+"""The benchmark's building blocks over catdog.runtime: the runs to measure, the validation images, the float
+reference, the 1-core proxy, the machine, and catdog-cam on a video file. Lean imports only (numpy, OpenCV,
+catdog.runtime), so that it runs on a Raspberry Pi without TensorFlow (imported for the Keras row alone).
 """
 
 from __future__ import annotations
@@ -31,8 +28,7 @@ from catdog.runtime.machine import cpu_model, cpuinfo, machine_identity
 from catdog.runtime.metadata import Sidecar, SourceModel, package_versions, sidecar_path
 
 HERE = Path(__file__).resolve().parent
-# What a run can have to measure, by file name -> (format, precision): the Keras float reference, then every
-# artifact kind of catdog.runtime.kinds.
+# What a run can have to measure, file name -> (format, precision): the Keras reference, then runtime.kinds'.
 ARTIFACTS = {MODEL: ("keras", "fp32"), **{kind.filename: (kind.format, kind.precision) for kind in KINDS}}
 
 

@@ -1,11 +1,8 @@
-"""What `pip install .` puts into a fresh venv: site-packages in MB as `du` counts it, in total and per entry
-(a package's folder, its bundled libraries), for the base install (what goes on the board) and with the window
-extra (`.[window]`: opencv-python, with its GUI, over the base's opencv-python-headless). Standard library only.
+"""What `pip install .` puts into a fresh venv: site-packages in MB as `du` counts it, in total and per entry, for
+the base install (what goes on the board) and with `.[window]` (opencv-python with its GUI). Standard library
+only; needs PyPI or pip's cache. Writes benchmarks/results/install_size.md and .json.
 
     python benchmarks/install_size.py [--python python3]
-
-Makes the venvs in a temporary folder (needs PyPI or pip's cache; pip builds catdog in the tree, as any
-`pip install .` does) and writes benchmarks/results/install_size.md and .json.
 """
 
 from __future__ import annotations
