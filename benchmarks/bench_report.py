@@ -264,15 +264,16 @@ def plot(results: dict, path: Path) -> bool:
         text = f"{row.get('label', row['artifact'])} t{row['threads']}"
         text += " 1-core" if row.get("profile") == PROXY else ""
         text = f"{row['run']}: {text}" if several_runs else text
-        x, y = axes.transData.transform((row["median_ms"], row["accuracy"] * 100))
+        point = (row["median_ms"], row["accuracy"] * 100)
+        x, y = axes.transData.transform(point)
         width, height = 5.2 * len(text) * figure.dpi / 100, 10 * figure.dpi / 100
         for dy in (4, -12, 14, -22, 24, -32, 34, -42, 44, -52):
             box = (x + 5, y + dy, x + 5 + width, y + dy + height)
             if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
                 break
         placed.append(box)
-        offset, line = (5 * 72 / figure.dpi, dy * 72 / figure.dpi), {"arrowstyle": "-", "lw": 0.4, "color": "gray"}
-        point, arrow = (row["median_ms"], row["accuracy"] * 100), None if abs(dy) < 10 else line
+        offset, arrow = (5 * 72 / figure.dpi, dy * 72 / figure.dpi), {"arrowstyle": "-", "lw": 0.4, "color": "gray"}
+        arrow = None if abs(dy) < 10 else arrow  # a label moved away from its point gets a line to it
         axes.annotate(text, point, textcoords="offset points", xytext=offset, fontsize=7, arrowprops=arrow)
     axes.set_xlabel("median latency per image (ms, lower is better)")
     axes.set_ylabel("validation accuracy (%)")

@@ -49,15 +49,9 @@ def owners(site: Path) -> dict[str, list[str]]:
     return {top: sorted(names) for top, names in found.items()}
 
 
-def site_packages(venv: Path) -> Path:
-    """The venv's site-packages folder."""
-    (site,) = venv.glob("lib/python*/site-packages")
-    return site
-
-
 def measure(venv: Path) -> dict:
     """Total size, the size of each top-level entry with its owners, and what pip installed."""
-    site = site_packages(venv)
+    (site,) = venv.glob("lib/python*/site-packages")
     owned = owners(site)
     entries = []
     for path in site.iterdir():
