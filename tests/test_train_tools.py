@@ -96,7 +96,7 @@ def test_mlp_run_gives_numpy_probabilities_through_keras(mlp_run):
     assert len(set(keras_probabilities.argmax(axis=1))) == 2  # it learnt something: both classes predicted
 
 
-def test_mlp_exports_and_makes_a_baselines_row(mlp_run, tmp_path):
+def test_mlp_exports_and_makes_a_baselines_row(mlp_run, tmp_path, monkeypatch):
     import importlib.util
 
     from support import ROOT
@@ -116,6 +116,7 @@ def test_mlp_exports_and_makes_a_baselines_row(mlp_run, tmp_path):
     parity = json.loads((mlp_run / "export" / "parity.json").read_text())
     assert {"model_int8.tflite", "model_int8.onnx"} <= {p.name for p in (mlp_run / "export").iterdir()}
 
+    monkeypatch.syspath_prepend(ROOT / "benchmarks")  # as `python benchmarks/baselines.py` has it: its siblings
     spec = importlib.util.spec_from_file_location("baselines", ROOT / "benchmarks" / "baselines.py")
     baselines = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(baselines)

@@ -73,7 +73,8 @@ def parse_args(argv=None):
     )
     add("--out", default="runs/tune", help="folder for the Keras Tuner project and the reports")
     add("--overwrite", action="store_true", help="start afresh instead of resuming the search in --out")
-    add("--quiet", action="store_true")
+    add("--quiet", action="store_true", help="no progress bars, only the result lines")
+    add("--verbose", action="store_true", help="keep TensorFlow's log lines and warnings left out as noise")
     return parser.parse_args(argv)
 
 
@@ -330,27 +331,34 @@ def tune(args, argv: list[str]) -> dict | None:
 
 def main(argv=None) -> int:
     """Entry point of catdog-tune: one-line errors, non-zero exit."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no info lines
     try:
         check_out(Path(args.out))  # before TensorFlow is imported: its start-up lines would come first
     except OSError as error:
         print(f"catdog-tune: error: {error}", file=sys.stderr)
         return 2
+    from catdog.export.noise import filtered_stderr, quiet_python
     from catdog.runtime.datasets import DataError
-    from catdog.train.models import ModelError
 
-    try:
-        tune(args, argv)
-    except (DataError, ModelError, OSError, RuntimeError, ImportError) as error:
-        print(f"catdog-tune: error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            f"catdog-tune: interrupted; finished trials stay in {args.out}: the same command resumes", file=sys.stderr
-        )
-        return 130
+    if not args.verbose:
+        quiet_python()
+    with filtered_stderr(not args.verbose):  # TensorFlow's known harmless C++ lines left out (export/noise.py)
+        from catdog.train.models import ModelError  # imports TensorFlow
+
+        try:
+            tune(args, argv)
+        except (DataError, ModelError, OSError, RuntimeError, ImportError) as error:
+            print(f"catdog-tune: error: {str(error).splitlines()[0]}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(
+                f"catdog-tune: interrupted; finished trials stay in {args.out}: the same command resumes",
+                file=sys.stderr,
+            )
+            return 130
     return 0
 
 
