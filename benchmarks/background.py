@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from baselines import INT8
 from bench_core import machine_info, machine_line
 
 from catdog.runtime.classifier import Classifier
@@ -21,7 +22,6 @@ from catdog.runtime.files import atomic_path, read_json, write_json
 from catdog.runtime.images import read_image
 from catdog.runtime.metrics import decide
 
-INT8 = ("model_int8.tflite", "model_int8.onnx")
 RULES = (None, 0.5, 0.7, 0.9)  # None: the sidecar's own
 
 

@@ -28,6 +28,8 @@ from catdog.runtime.machine import cpu_model, cpuinfo, machine_identity
 from catdog.runtime.metadata import Sidecar, SourceModel, package_versions, sidecar_path
 
 HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("CATDOG_SHARED", HERE.parents[1] / "shared"))  # as tests/ find it
+DATA = SHARED / "data" / "cats_and_dogs_filtered"  # the photos of --smoke and live_view.py
 # What a run can have to measure, file name -> (format, precision): the Keras reference, then runtime.kinds'.
 ARTIFACTS = {MODEL: ("keras", "fp32"), **{kind.filename: (kind.format, kind.precision) for kind in KINDS}}
 
@@ -54,8 +56,6 @@ def label(artifact: str) -> str:
 
 
 # --- runs ------------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class Run:
     """A run to measure: its export folder and, where there is one, its run folder (model.keras, split.json)."""
@@ -141,8 +141,6 @@ def find_runs(paths: list[str | Path]) -> list[Run]:
 
 
 # --- validation images and the float reference -------------------------------------------------------------
-
-
 @dataclass
 class ValidationSet:
     labels: list[str]
@@ -219,8 +217,6 @@ def load_keras(path: Path, threads: int | None):
 
 
 # --- the 1-core proxy ------------------------------------------------------------------------------------------
-
-
 def thread_cpus() -> dict[str, set[int]]:
     """Thread id -> allowed CPUs of every thread of this process (Linux)."""
     allowed = {}
@@ -243,8 +239,6 @@ def one_cpu():
     """Confine this thread, and every thread it starts meanwhile (interpreter pools), to one CPU: the one idle
     longest over a short look (on a shared machine the proxy should not sit on the busiest core). Yields
     (cpu, check): check() says whether all threads started since are on that CPU alone."""
-    if not hasattr(os, "sched_setaffinity"):
-        raise BenchError("os.sched_setaffinity is not available on this system")
     allowed, before = os.sched_getaffinity(0), idle_times()
     time.sleep(0.3)
     after = idle_times()
@@ -284,15 +278,12 @@ def machine_info() -> dict:
 
 
 def machine_line(machine: dict) -> str:
-    """The machine as every results file names it: CPU, architecture, the flags that decide int8 speed (or
-    VNNI alone, in reports made before they were recorded), cores, OS."""
-    flags = machine.get("speed_flags")
-    if flags is None:
-        speed = ", AVX-512 VNNI" if machine.get("avx512_vnni") else ""
-    else:
-        missing = [name for name, flag in (("AVX-512", "avx512f"), ("VNNI", "avx512_vnni")) if flag not in flags]
-        x86 = machine.get("machine") == "x86_64"
-        speed = f", flags {' '.join(flags) or 'none'}" + (f" (no {', no '.join(missing)})" if x86 and missing else "")
+    """The machine as every results file names it: CPU, architecture, the flags that decide int8 speed (and, on
+    x86, which of AVX-512 and VNNI it lacks), cores, OS."""
+    flags = machine["speed_flags"]
+    missing = [name for name, flag in (("AVX-512", "avx512f"), ("VNNI", "avx512_vnni")) if flag not in flags]
+    x86 = machine.get("machine") == "x86_64"
+    speed = f", flags {' '.join(flags) or 'none'}" + (f" (no {', no '.join(missing)})" if x86 and missing else "")
     return (
         f"{machine.get('cpu')} ({machine.get('machine')}){speed}, {machine.get('usable_cores')} usable of "
         f"{machine.get('cores')} cores, {machine.get('os')}"
@@ -305,8 +296,6 @@ def load_average() -> list[float] | None:
 
 
 # --- catdog-cam on a video file ----------------------------------------------------------------------------------
-
-
 def make_video(paths: list[str], out: Path, frames: int, size=(640, 480), fps: float = 10.0) -> Path:
     """A video of `frames` frames made of the given photos (cycled), squashed to `size`; mp4v, else MJPG."""
     import cv2

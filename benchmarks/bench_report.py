@@ -228,23 +228,26 @@ def markdown(results: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def point_text(row: dict, several_runs: bool) -> str:
+    """A point's label: 'tflite int8 t1', with ' 1-core' on the proxy and 'RUN: ' before it for several runs."""
+    text = f"{row.get('label', row['artifact'])} t{row['threads']}" + (" 1-core" if row.get("profile") == PROXY else "")
+    return f"{row['run']}: {text}" if several_runs else text
+
+
 def plot(results: dict, path: Path) -> bool:
     """Median latency against accuracy, one labelled point per artifact x threads (x profile); False if empty."""
     points = [row for row in table_rows(results) if row.get("median_ms") and row.get("accuracy") is not None]
     if not points:
         return False
     try:
-        from catdog.train.plots import pyplot, save_figure
+        from catdog.train.plots import label_points, log_x_axis, pyplot, save_figure
 
         plt = pyplot()
     except ImportError:  # the lean install on a board: tables only
         results["notes"].append("no latency_vs_accuracy.png: matplotlib is not installed here")
         return False
-    import matplotlib.ticker
-
     markers = {"keras": "o", "tflite": "s", "onnx": "^"}
     colors = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
-    several_runs = len({row["run"] for row in points}) > 1
     figure, axes = plt.subplots(figsize=(10, 6.5))
     for row in points:
         color, hollow = colors.get(row.get("precision"), "tab:gray"), row.get("profile") == PROXY
@@ -252,29 +255,14 @@ def plot(results: dict, path: Path) -> bool:
         axes.scatter(row["median_ms"], row["accuracy"] * 100, facecolors="none" if hollow else color, **style)
     latencies = [row["median_ms"] for row in points]
     if max(latencies) / min(latencies) > 8:
-        axes.set_xscale("log")
-        axes.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-        axes.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        log_x_axis(axes)
     accuracies = [row["accuracy"] * 100 for row in points]
-    spread = max(accuracies) - min(accuracies)
-    axes.set_ylim(min(accuracies) - max(spread * 0.15, 0.5), max(accuracies) + max(spread * 0.15, 0.5))
-    figure.canvas.draw()
-    placed = []  # label boxes in pixels, so labels of close points do not overlap
-    for row in sorted(points, key=lambda r: (r["median_ms"], r["accuracy"])):
-        text = f"{row.get('label', row['artifact'])} t{row['threads']}"
-        text += " 1-core" if row.get("profile") == PROXY else ""
-        text = f"{row['run']}: {text}" if several_runs else text
-        point = (row["median_ms"], row["accuracy"] * 100)
-        x, y = axes.transData.transform(point)
-        width, height = 5.2 * len(text) * figure.dpi / 100, 10 * figure.dpi / 100
-        for dy in (4, -12, 14, -22, 24, -32, 34, -42, 44, -52):
-            box = (x + 5, y + dy, x + 5 + width, y + dy + height)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
-                break
-        placed.append(box)
-        offset, arrow = (5 * 72 / figure.dpi, dy * 72 / figure.dpi), {"arrowstyle": "-", "lw": 0.4, "color": "gray"}
-        arrow = None if abs(dy) < 10 else arrow  # a label moved away from its point gets a line to it
-        axes.annotate(text, point, textcoords="offset points", xytext=offset, fontsize=7, arrowprops=arrow)
+    margin = max((max(accuracies) - min(accuracies)) * 0.15, 0.5)
+    axes.set_ylim(min(accuracies) - margin, max(accuracies) + margin)
+    several_runs = len({row["run"] for row in points}) > 1
+    ordered = sorted(points, key=lambda row: (row["median_ms"], row["accuracy"]))
+    texts = [point_text(row, several_runs) for row in ordered]
+    label_points(axes, [(row["median_ms"], row["accuracy"] * 100) for row in ordered], texts)
     axes.set_xlabel("median latency per image (ms, lower is better)")
     axes.set_ylabel("validation accuracy (%)")
     machine = results["machine"]
@@ -293,9 +281,8 @@ def plot(results: dict, path: Path) -> bool:
 def merge_earlier(results: dict, earlier: dict | None) -> dict:
     """Sections this session did not measure are kept from the earlier report of the same runs (e.g. the
     emulated check run on its own after the benchmark), with a line saying where they came from."""
-    if not earlier or {k: v.get("export") for k, v in earlier.get("runs", {}).items()} != {
-        k: v.get("export") for k, v in results["runs"].items()
-    }:
+    exports = {name: run.get("export") for name, run in results["runs"].items()}
+    if not earlier or {name: run.get("export") for name, run in earlier.get("runs", {}).items()} != exports:
         return results
     merged = {**results, "carried": {}}
     for section in SECTIONS:

@@ -16,8 +16,7 @@ import bench_report as report
 import measure
 import pytest
 
-SHARED = Path(os.environ.get("CATDOG_SHARED", core.HERE.parents[1] / "shared"))  # as tests/ find it
-DATA = SHARED / "data" / "cats_and_dogs_filtered"
+SHARED, DATA = core.SHARED, core.DATA
 # --smoke: a MobileNetV2 (alpha 0.35, 96 px, one epoch per phase) trained in a minute.
 TINY = "--model mobilenetv2 --alpha 0.35 --size 96 --epochs 1 --fine-tune-epochs 1 --batch-size 16 --quiet".split()
 
@@ -54,9 +53,8 @@ def pytest_addoption(parser):
 def console(*args) -> None:
     """Run one of the project's console scripts (beside this Python); BenchError with its output if it fails."""
     env = {"CATDOG_WEIGHTS_DIR": str(SHARED / "weights"), **os.environ}
-    result = subprocess.run(
-        [Path(sys.executable).with_name(args[0]), *args[1:]], capture_output=True, text=True, env=env
-    )
+    command = [Path(sys.executable).with_name(args[0]), *args[1:]]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise core.BenchError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr[-3000:]}")
 

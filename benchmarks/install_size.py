@@ -127,22 +127,21 @@ def write(results: dict) -> None:
     """benchmarks/results/install_size.json and .md."""
     setup, base, window = results["setup"], results["base"], results["window"]
     versions = ", ".join(f"{name} {version}" for name, version in sorted(base["packages"].items()))
-    text = [
-        "# Install size: `pip install .` in a fresh venv",
-        "",
-        f"Python {setup['python']} on {setup['platform']}, a venv made by `python -m venv` (pip {setup['pip']}), "
-        f"PyPI as of {setup['date']}; MB as `du -m` counts them (MiB on disk). Command: `{setup['command']}`",
-        "",
-        *table(results),
-        "",
-        f"Base install: {versions}. OpenCV's GUI (from `cv2.getBuildInformation()`): base {base['opencv_gui']}, "
-        f"with `[window]` {window['opencv_gui']} (opencv-python installed after opencv-python-headless, so its "
-        "`cv2` is the one in place; both wheels stay installed, each with its own bundled libraries).",
-        "",
-    ]
+    table_text = "\n".join(table(results))
+    text = f"""# Install size: `pip install .` in a fresh venv
+
+Python {setup["python"]} on {setup["platform"]}, a venv made by `python -m venv` (pip {setup["pip"]}), PyPI as of \
+{setup["date"]}; MB as `du -m` counts them (MiB on disk). Command: `{setup["command"]}`
+
+{table_text}
+
+Base install: {versions}. OpenCV's GUI (from `cv2.getBuildInformation()`): base {base["opencv_gui"]}, with \
+`[window]` {window["opencv_gui"]} (opencv-python installed after opencv-python-headless, so its `cv2` is the one \
+in place; both wheels stay installed, each with its own bundled libraries).
+"""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "install_size.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "install_size.md").write_text("\n".join(text))
+    (RESULTS / "install_size.md").write_text(text)
 
 
 if __name__ == "__main__":

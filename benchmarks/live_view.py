@@ -33,9 +33,6 @@ import bench_core as core
 import cv2
 import numpy as np
 
-DATA = Path(os.environ.get("CATDOG_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
-DATA = DATA / "cats_and_dogs_filtered"
-
 VIEWERS = {
     "none": "no --serve",
     "browser": "--serve, headless chromium on the page (same machine)",
@@ -262,35 +259,30 @@ def summarize(rows: list[dict]) -> dict:
 
 def markdown(args, machine: dict, figures: dict) -> str:
     """live_view.md: the command, the machine, the table of medians, the loss per repeat and the screenshot."""
-    cost = figures["cost"]
-    lines = [
-        f"# Live view cost ({args.model.name}, {args.threads} thread(s), 640x480 video of {args.frames} frames)",
-        "",
-        f"Machine: {core.machine_line(machine)}; load average at the start {machine['load_average']}.",
-        "",
-        "Command: `python benchmarks/live_view.py "
-        f"{args.model} --threads {args.threads} --frames {args.frames} --repeats {args.repeats}`",
-        "",
-        "| run | loop FPS | loop FPS lost to serving | frame age p50 ms | frame age p90 ms |",
-        "|---|---:|---:|---:|---:|",
-    ]
+    cost, rows = figures["cost"], []
     for viewer, label in VIEWERS.items():
         row, lost = figures["summary"][viewer], "" if viewer == "none" else f"{cost[viewer]:.1%}"
-        lines.append(
-            f"| {label} | {row['loop_fps']:.1f} | {lost} | {row['age_p50_ms']:.1f} | {row['age_p90_ms']:.1f} |"
-        )
+        rows.append(f"| {label} | {row['loop_fps']:.1f} | {lost} | {row['age_p50_ms']:.1f} | {row['age_p90_ms']:.1f} |")
     browser_costs = ", ".join(f"{value:.1%}" for value in figures["costs"]["browser"])
-    lines += [
-        "",
-        f"Loop FPS lost to serving: {cost['browser']:.1%} with the browser on this machine, "
-        f"{cost['http']:.1%} with the HTTP client (the server's own cost): medians over {args.repeats} repeats of "
-        f"the loss against the run without --serve beside it (browser: {browser_costs}). The table gives medians; "
-        "each run is measured over the frames after the viewer got the stream.",
-        "",
-        "![the page](live_view.png) (a further run, paced at the video's 30 FPS with `--realtime` as a camera "
-        "would be, so that the page's label and the picture show the same moment)",
-    ]
-    return "\n".join(lines) + "\n"
+    return f"""# Live view cost ({args.model.name}, {args.threads} thread(s), 640x480 video of {args.frames} frames)
+
+Machine: {core.machine_line(machine)}; load average at the start {machine["load_average"]}.
+
+Command: `python benchmarks/live_view.py {args.model} --threads {args.threads} --frames {args.frames} \
+--repeats {args.repeats}`
+
+| run | loop FPS | loop FPS lost to serving | frame age p50 ms | frame age p90 ms |
+|---|---:|---:|---:|---:|
+{chr(10).join(rows)}
+
+Loop FPS lost to serving: {cost["browser"]:.1%} with the browser on this machine, {cost["http"]:.1%} with the HTTP \
+client (the server's own cost): medians over {args.repeats} repeats of the loss against the run without --serve \
+beside it (browser: {browser_costs}). The table gives medians; each run is measured over the frames after the \
+viewer got the stream.
+
+![the page](live_view.png) (a further run, paced at the video's 30 FPS with `--realtime` as a camera would be, so \
+that the page's label and the picture show the same moment)
+"""
 
 
 def main(argv=None) -> int:
@@ -306,7 +298,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = core.machine_info()  # before the runs: the load average says whether something else was running
-    photos = sorted(str(p) for p in (DATA / "validation").rglob("*.jpg"))[::10]
+    photos = sorted(str(p) for p in (core.DATA / "validation").rglob("*.jpg"))[::10]
     with tempfile.TemporaryDirectory() as folder:
         video = core.make_video(photos, Path(folder) / "clip", args.frames, fps=30)
         if args.stress:

@@ -165,7 +165,6 @@ class Bench:
         raise Skipped(reason)
 
     # --- what the cases share ---
-
     @once
     def run(self, name: str) -> Run:
         slot = self.slots[name]
@@ -238,22 +237,19 @@ class Bench:
         return core.make_video(picked, self.mktemp("video") / "validation", self.settings.cam_frames)
 
     @once
-    def emulated_request(self, name: str, artifacts: tuple[Path, ...]) -> Path:
-        """The request file of the emulated check: a sample of validation images, prepared here (.npy)."""
+    def emulated_host(self, name: str, artifacts: tuple[Path, ...]) -> tuple[Path, dict]:
+        """The emulated check's request file (a sample of validation images, prepared here as .npy) and the
+        host's answer to it."""
         paths = self.validation(name).paths
         picked = core.sample_indices(len(paths), self.settings.pi_images)
         folder = self.mktemp("emulated")
         np.save(folder / "images.npy", self.images(name)[picked])
         request = {"artifacts": list(map(str, artifacts)), "images": str(folder / "images.npy"), "threads": 1}
-        (folder / "request.json").write_text(json.dumps({**request, "paths": [paths[i] for i in picked]}))
-        return folder / "request.json"
-
-    @once
-    def emulated_host(self, request: Path) -> dict:
-        return arm64_classify.classify(json.loads(request.read_text()))
+        request["paths"] = [paths[i] for i in picked]
+        (folder / "request.json").write_text(json.dumps(request))
+        return folder / "request.json", arm64_classify.classify(request)
 
     # --- the measurements: each returns its row and records it in results ---
-
     def quality(self, case: Case) -> dict:
         """Accuracy, log loss and ECE on every validation image, and parity with the float reference by
         runtime.metrics.check_parity: "ok", "FAILED" (and why), "reference" or "no float reference"."""
@@ -325,8 +321,7 @@ class Bench:
         int8 = [a for a in self.run(name).artifacts(lean_only=True) if ARTIFACTS[a][1] == "int8"]
         if not int8:
             self.skip(f"{name}: no int8 artifact to check on emulated aarch64")
-        request = self.emulated_request(name, tuple(self.path(name, artifact) for artifact in int8))
-        host = self.emulated_host(request)
+        request, host = self.emulated_host(name, tuple(self.path(name, artifact) for artifact in int8))
         rows = arm64_classify.compare(name, suite, host, arm64_classify.run_emulated(suite, request))
         self.results.emulated += rows
         return rows

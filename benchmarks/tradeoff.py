@@ -124,9 +124,7 @@ README: Pi 4 17 ms, 64-bit; Pi 3B+ 30 ms, 32-bit), assuming the same relative co
 
 def plot(report: dict, path: Path) -> None:
     """int8 TFLite ms (1 thread) against int8 TFLite accuracy: a point per run (hollow: parity failed), the front."""
-    import matplotlib.ticker
-
-    from catdog.train.plots import pyplot, save_figure
+    from catdog.train.plots import log_x_axis, pyplot, save_figure
 
     figure, axes = pyplot().subplots(figsize=(8, 5.5))
     colors = {0.35: "tab:orange", 1.0: "tab:blue"}
@@ -145,9 +143,7 @@ def plot(report: dict, path: Path) -> None:
     for alpha, color in colors.items():
         axes.scatter([], [], color=color, label=f"MobileNetV2 α {alpha}")
     axes.scatter([], [], facecolors="none", edgecolors="black", label="int8 TFLite parity failed")
-    axes.set_xscale("log")
-    axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    axes.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+    log_x_axis(axes)
     axes.set_xlabel(f"int8 TFLite ms per image, 1 thread ({report['machine']['cpu']})")
     axes.set_ylabel("int8 TFLite accuracy on the validation split (%)")
     axes.set_title("Which model for which board: int8 speed against int8 accuracy")
