@@ -260,8 +260,10 @@ def mixed_in_classes(folder: Path, labels: list[str], skipped: dict[str, list[Pa
 
 
 def dataset_from_split(run_dir: Path) -> Dataset:
-    """The data set of a run folder, exactly as its split.json and config.json recorded it."""
-    split, config = read_json(run_dir / "split.json"), read_json(run_dir / "config.json")
+    """The data set of a run folder, exactly as its split.json recorded it (its layout: in config.json for run
+    folders written before split.json held it)."""
+    split = read_json(run_dir / "split.json")
+    layout = split["layout"] if "layout" in split else read_json(run_dir / "config.json")["layout"]
 
     def pairs(key):
         return [(path, int(label)) for path, label in split.get(key, [])]
@@ -270,7 +272,7 @@ def dataset_from_split(run_dir: Path) -> Dataset:
         split["labels"],
         pairs("train"),
         pairs("validation"),
-        f"as in {run_dir}: {config['layout']}",
+        f"as in {run_dir}: {layout}",
         selection=pairs("selection"),
     )
 

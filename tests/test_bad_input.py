@@ -243,14 +243,14 @@ def test_broken_artifacts_and_sidecars(tiny_export, photo, tmp_path):
 @pytest.mark.parametrize(
     "command, option, value, message",
     [
-        ("catdog-export", "--calibration-size", "0", "must be at least 1, not 0"),
+        ("catdog-export", "--calibration-size", "0", "must be an integer >= 1, not 0"),
         ("catdog-export", "--calibration-size", "x", "invalid positive_int value: 'x'"),
         ("catdog-export", "--max-drop", "-1", "must be 0 or more, not -1"),
         ("catdog-export", "--max-drop", "nan", "must be 0 or more, not nan"),
         ("catdog-export", "--formats", "tflite,tf", "unknown format tf (use onnx, tflite)"),
         ("catdog-export", "--formats", ",", "unknown format ',' (use onnx, tflite)"),
-        ("catdog-eval", "--batch-size", "0", "must be at least 1, not 0"),
-        ("catdog-predict", "--threads", "0", "must be at least 1, not 0"),
+        ("catdog-eval", "--batch-size", "0", "must be an integer >= 1, not 0"),
+        ("catdog-predict", "--threads", "0", "must be an integer >= 1, not 0"),
     ],
 )
 def test_bad_options_are_refused_by_argparse(tiny_run, tmp_path, command, option, value, message):
@@ -455,14 +455,17 @@ from catdog.train.models import build_model
 from catdog.train.resume import run_identity
 run, other = Path(sys.argv[1]), sys.argv[2]
 build_model("cnn2", 96, 2, weights="none")[0].save(other)
-print(json.dumps(run_identity(read_json(run / "config.json"), read_json(run / "split.json"))))
+ends = ("temperature", "background", "min_probability")  # what config.json adds to the recipe at the end
+recipe = {k: v for k, v in read_json(run / "config.json").items() if k not in ends}
+print(json.dumps({"recipe": recipe, "run": run_identity(recipe, read_json(run / "split.json"))}))
 """
 
 
 @pytest.fixture(scope="module")
 def resumable(tiny_run, tmp_path_factory) -> tuple[Path, dict, Path]:
-    """A copy of the tiny run with its model as resume.keras, the identity its resume points carry (as
-    catdog-train works it out), and another run's network (a cnn2) saved as a .keras file."""
+    """A copy of the tiny run with its model as resume.keras, the recipe and identity its resume points carry
+    (as catdog-train works them out: {"recipe": ..., "run": ...}), and another run's network (a cnn2) saved as a
+    .keras file."""
     root = tmp_path_factory.mktemp("resumable")
     run, other = root / "run", root / "cnn2.keras"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("export"))
@@ -473,15 +476,17 @@ def resumable(tiny_run, tmp_path_factory) -> tuple[Path, dict, Path]:
 
 
 def resume_with(run: Path, state, model: Path | None = None):
-    """catdog-train --resume RUN with `state` as its resume.json (and `model` as its resume.keras)."""
-    (run / "resume.json").write_text(json.dumps(state))
+    """catdog-train --resume RUN with `state` as its resume.json (text as it is, else as JSON; and `model` as its
+    resume.keras)."""
+    (run / "resume.json").write_text(state if isinstance(state, str) else json.dumps(state))
     if model:
         shutil.copy(model, run / "resume.keras")
     return run_cli("catdog-train", "--resume", run, "--quiet")
 
 
 def test_a_resume_point_that_is_not_whole_or_not_this_runs_is_refused(resumable):
-    run, identity, other = resumable
+    run, forged, other = resumable
+    identity, recipe = forged["run"], forged["recipe"]
     state = {
         "phase": 1,
         "epochs_done": 1,
@@ -492,11 +497,43 @@ def test_a_resume_point_that_is_not_whole_or_not_this_runs_is_refused(resumable)
         "stop_wait": 0,
         "seconds": 3.0,
         "run": identity,
+        "recipe": recipe,
     }
     resume_json, resume_keras = run / "resume.json", run / "resume.keras"
     another = {**identity, "model": "cnn2", "split": "0123456789abcdef"}
     cases = [
         ({}, None, f"{resume_json} is not a resume point catdog-train wrote: no 'phase'"),
+        (
+            "{",
+            None,
+            f"{resume_json} is not valid JSON (Expecting property name enclosed in double quotes: line 1 "
+            "column 2 (char 1))",
+        ),
+        (
+            {k: v for k, v in state.items() if k != "recipe"},
+            None,
+            f"{resume_json} is not a resume point catdog-train wrote: no 'recipe'",
+        ),
+        (
+            {**state, "recipe": ["mobilenetv2"]},
+            None,
+            f"{resume_json} is not a resume point catdog-train wrote: 'recipe' is [\"mobilenetv2\"]",
+        ),
+        (
+            {**state, "recipe": {**recipe, "learning_rate": 0.1}},
+            None,
+            f"{resume_json}'s recipe: unknown key 'learning_rate' (not an option of catdog-train)",
+        ),
+        (
+            {**state, "recipe": {**recipe, "hyperparameters": {**recipe["hyperparameters"], "batch_size": 0}}},
+            None,
+            f"{resume_json}'s recipe: argument --batch-size: must be an integer >= 1, not 0",
+        ),
+        (
+            {**state, "recipe": {**recipe, "size": "big"}},
+            None,
+            f"{resume_json}'s recipe: argument --size: must be an integer in [32, 512], not 'big'",
+        ),
         (
             {**state, "epochs_done": "1"},
             None,

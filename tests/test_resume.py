@@ -63,6 +63,10 @@ def test_run_interrupted_in_phase_two_resumes_at_its_last_epoch(tmp_path, tiny_d
     state = json.loads((run / "resume.json").read_text())
     assert state["phase"] == 2 and state["head_epochs"] == 1 and 2 <= state["epochs_done"] <= 3
     assert not (run / "model.keras").exists() and (run / "checkpoint-best.keras").is_file()
+    assert not (run / "config.json").exists()  # written once, at the end: until then the resume point's recipe
+    assert state["recipe"]["hyperparameters"]["fine_tune_epochs"] == 3 and "layout" in json.loads(
+        (run / "split.json").read_text()
+    )
     resume_and_check(run, state)
 
 
@@ -75,9 +79,10 @@ def test_run_killed_outright_in_phase_two_resumes_from_its_hidden_folder(tmp_pat
     assert not hidden.exists()
 
 
-def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
+def test_resume_of_a_folder_with_no_resume_point(tmp_path):
     result = subprocess.run([*TRAIN, "--resume", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        f"catdog-train: error: --resume {tmp_path}: not a run folder (no config.json in it)"
+        f"catdog-train: error: --resume {tmp_path}: nothing to resume (no resume.json in it; a run writes one "
+        "after every epoch until it ends)"
     )

@@ -1,5 +1,5 @@
-"""`catdog-train`: parse the command line (and a --config file, or the run to --resume) into a TrainConfig
-(train/config.py), then `train(config)` (train/run.py) with one-line errors."""
+"""`catdog-train`: parse the command line (and a --config file, or the recipe in the resume point of the run to
+--resume) into a TrainConfig (train/config.py), then `train(config)` (train/run.py) with one-line errors."""
 
 from __future__ import annotations
 
@@ -7,32 +7,49 @@ import os
 import sys
 from pathlib import Path
 
-from catdog.runtime.folders import CONFIG, RESUME_STATE
-from catdog.train.config import ConfigError, TrainConfig, read_config
+from catdog.runtime.files import read_json
+from catdog.runtime.folders import RESUME_STATE
+from catdog.train.config import ConfigError, TrainConfig, check_config, read_config, state_problem
 
 
 def parse_args(argv=None) -> TrainConfig:
-    """The TrainConfig of a command line. With --config FILE (or --resume RUN: the run's own config, its folder
-    name and place), the file's values, checked as the flags are, become the defaults: any flag given overrides
-    them."""
+    """The TrainConfig of a command line. With --config FILE (or --resume RUN: the recipe its resume point
+    carries, its folder name and place), the values, checked as the flags are, become the defaults: any flag
+    given overrides them. Imports no TensorFlow: it runs before main() quiets it."""
     parser = TrainConfig.parser()
     known, _ = parser.parse_known_args(argv)
-    if known.resume:
-        run = Path(known.resume)
-        if not run.exists():
-            recover_killed_run(run)
-        if not (run / CONFIG).is_file():
-            parser.error(f"--resume {run}: not a run folder (no {CONFIG} in it)")
-        known.config = str(run / CONFIG)
-        parser.set_defaults(runs_dir=str(run.parent), name=run.name)
-    if known.config:
-        try:
+    try:
+        if known.resume:
+            run = Path(known.resume)
+            parser.set_defaults(**resume_recipe(run, parser), runs_dir=str(run.parent), name=run.name)
+        elif known.config:
             parser.set_defaults(**read_config(known.config, parser))
-        except ConfigError as error:
-            parser.error(str(error))
+    except ConfigError as error:
+        parser.error(str(error))
     values = vars(parser.parse_args(argv))
     del values["config"]
     return TrainConfig(**values)
+
+
+def resume_recipe(run: Path, parser) -> dict:
+    """The option values of the recipe in `run`'s resume point (its hidden folder put in place first if the run
+    was killed outright), checked as a --config file's are; ConfigError in one line."""
+    if not run.exists():
+        recover_killed_run(run)
+    state_path = run / RESUME_STATE
+    if not state_path.is_file():
+        raise ConfigError(
+            f"--resume {run}: nothing to resume (no {RESUME_STATE} in it; a run writes one after every epoch "
+            "until it ends)"
+        )
+    try:
+        state = read_json(state_path)
+    except (OSError, ValueError) as error:
+        raise ConfigError(str(error)) from None
+    problem = state_problem(state)
+    if problem:
+        raise ConfigError(f"{state_path} is not a resume point catdog-train wrote: {problem}")
+    return check_config(state["recipe"], f"{state_path}'s recipe", parser)
 
 
 def recover_killed_run(run: Path) -> None:

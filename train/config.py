@@ -268,15 +268,25 @@ class ConfigError(ValueError):
 
 
 def read_config(path: str | Path, parser: argparse.ArgumentParser | None = None) -> dict:
-    """A config file's option values (top level and its "hyperparameters"), checked by catdog-train's parser
-    itself: each is written as the command line would give it and parsed, so that types, bounds and choices are
-    those of the flags. ConfigError in one line: unreadable, unknown keys, a value the flag refuses, a number,
-    true/false or list where the flag takes none."""
+    """A config file's option values, checked by `check_config`; ConfigError in one line for a file that is not
+    readable JSON too."""
     source = f"--config {path}"
     try:
         saved = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{source}: not a readable JSON object ({error})") from None
+    return check_config(saved, source, parser)
+
+
+def check_config(saved, source: str, parser: argparse.ArgumentParser | None = None) -> dict:
+    """The option values of a recipe (a --config file's content, or the recipe a resume point carries: top level
+    and its "hyperparameters"), checked by catdog-train's parser itself: each is written as the command line
+    would give it and parsed, so that types, bounds and choices are those of the flags. ConfigError in one line
+    beginning with `source`: not an object, unknown keys, a value the flag refuses, a number, true/false or list
+    where the flag takes none."""
+    try:
         values = {**saved, **saved.get(HYPER, {})}
-    except (OSError, ValueError, AttributeError, TypeError) as error:
+    except (AttributeError, TypeError) as error:
         raise ConfigError(f"{source}: not a readable JSON object ({error})") from None
     parser = parser or TrainConfig.parser()
     allowed = {item.name for item in fields(TrainConfig) if item.metadata["in_file"]}
@@ -311,3 +321,40 @@ def read_config(path: str | Path, parser: argparse.ArgumentParser | None = None)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(parsed[key], str):
             raise ConfigError(f"{source}: argument {actions[key].option_strings[0]}: expected text, not {value}")
     return {key: parsed[key] for key in given}
+
+
+NUMBER = (int, float)
+# What a resume point's resume.json holds (train/resume.py writes it after every epoch), and the JSON types of
+# each: "recipe" is the run's record (what config.json will hold, less what the end adds), which --resume reads.
+STATE = {
+    "phase": int,
+    "epochs_done": int,
+    "head_epochs": (int, type(None)),
+    "history": dict,
+    "checkpoint_best": NUMBER,
+    "stop_best": NUMBER,
+    "stop_wait": int,
+    "seconds": NUMBER,
+    "run": dict,
+    "recipe": dict,
+}
+
+
+def state_problem(state) -> str | None:
+    """What is wrong with a resume.json's content (missing keys, wrong types, a history that does not add up);
+    None if nothing. The recipe's values are checked by `check_config`."""
+    if not isinstance(state, dict):
+        return "not a JSON object"
+    for key, kind in STATE.items():
+        if key not in state:
+            return f"no {key!r}"
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            return f"{key!r} is {json.dumps(state[key])}"
+    if state["phase"] not in (1, 2) or state["epochs_done"] < 1 or (state["phase"] == 2 and not state["head_epochs"]):
+        return f"phase {state['phase']}, {state['epochs_done']} epochs done, head epochs {state['head_epochs']}"
+    history = state["history"]
+    if not all(isinstance(v, list) and all(isinstance(x, NUMBER) for x in v) for v in history.values()):
+        return "its history is not lists of numbers"
+    if len(history.get("loss", [])) != state["epochs_done"]:
+        return f"its history has {len(history.get('loss', []))} epochs' losses, not {state['epochs_done']}"
+    return None

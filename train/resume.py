@@ -2,9 +2,11 @@
 
 After every epoch the run folder gets `resume.keras` (the model with its optimizer state: Adam moments,
 EMA of the weights, step count, hence the learning-rate schedule) and `resume.json` (the phase, the
-epochs done, the history, the state of the checkpoint and early-stopping callbacks, the seconds spent, and the
-run it belongs to: the model, a hash of the recipe and a hash of the split). A resume point that is not the
-run's own (copied from another run, or a resume.json a person wrote) is refused in one line."""
+epochs done, the history, the state of the checkpoint and early-stopping callbacks, the seconds spent, the
+run's recipe, which `--resume` reads back, and the run it belongs to: the model, a hash of the recipe and a hash
+of the split). A resume point that is not the run's own (copied from another run, or a resume.json a person
+wrote) is refused in one line. What resume.json holds (STATE) and its check (state_problem) are in
+train/config.py, free of TensorFlow: catdog-train reads the recipe before importing it."""
 
 from __future__ import annotations
 
@@ -18,28 +20,17 @@ import keras
 
 from catdog.runtime.files import atomic_path, read_json, require_zip, write_json
 from catdog.runtime.folders import RESUME_MODEL, RESUME_STATE
+from catdog.train.config import state_problem
 
 __all__ = ["RESUME_MODEL", "RESUME_STATE", "ResumePoint", "RestoreStopping", "StopOnInterrupt", "read_resume"]
-# config.json's keys that make the recipe (with its hyperparameters, but for --distribute: where it runs).
+# The record's keys that make the recipe (with its hyperparameters, but for --distribute: where it runs).
 RECIPE = ("model", "alpha", "size", "labels", "preparation", "weights", "seed", "negatives", "other_pets", "add")
-NUMBER = (int, float)
-# What resume.json holds, and the JSON types of each.
-STATE = {
-    "phase": int,
-    "epochs_done": int,
-    "head_epochs": (int, type(None)),
-    "history": dict,
-    "checkpoint_best": NUMBER,
-    "stop_best": NUMBER,
-    "stop_wait": int,
-    "seconds": NUMBER,
-    "run": dict,
-}
 
 
 def run_identity(config: dict, split: dict) -> dict:
-    """What a resume point belongs to: the model, and short SHA-256s of the recipe (config.json's RECIPE keys
-    and hyperparameters) and of the split (split.json's content)."""
+    """What a resume point belongs to: the model, and short SHA-256s of the recipe (the record's RECIPE keys
+    and hyperparameters: run.py's recipe_record, as config.json and resume.json hold it) and of the split
+    (split.json's content)."""
     hyperparameters = {k: v for k, v in config["hyperparameters"].items() if k != "distribute"}
     recipe = {**{key: config.get(key) for key in RECIPE}, "hyperparameters": hyperparameters}
     return {"model": config["model"], "recipe": digest(recipe), "split": digest(split)}
@@ -65,10 +56,12 @@ class ResumePoint(keras.callbacks.Callback):
         stop,
         elapsed,
         identity,
+        recipe: dict,
     ):
         super().__init__()
         self.run_dir, self.phase, self.head_epochs, self.history = run_dir, phase, head_epochs, history
         self.checkpoint, self.stop, self.elapsed, self.identity = checkpoint, stop, elapsed, identity
+        self.recipe = recipe
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -85,6 +78,7 @@ class ResumePoint(keras.callbacks.Callback):
             "stop_wait": 0 if improved else self.stop.wait + 1,
             "seconds": round(self.elapsed(), 1),  # the run's training time so far, for its metrics
             "run": self.identity,
+            "recipe": self.recipe,  # what --resume reads the run's options from
         }
         with atomic_path(self.run_dir / RESUME_MODEL) as temp:
             self.model.save(temp)
@@ -164,26 +158,6 @@ def read_resume(run_dir: Path, identity: dict, fresh) -> tuple[dict, object]:
             "another run's?): not resumed"
         )
     return state, model
-
-
-def state_problem(state) -> str | None:
-    """What is wrong with a resume.json's content (missing keys, wrong types, a history that does not add up);
-    None if nothing."""
-    if not isinstance(state, dict):
-        return "not a JSON object"
-    for key, kind in STATE.items():
-        if key not in state:
-            return f"no {key!r}"
-        if not isinstance(state[key], kind) or isinstance(state[key], bool):
-            return f"{key!r} is {json.dumps(state[key])}"
-    if state["phase"] not in (1, 2) or state["epochs_done"] < 1 or (state["phase"] == 2 and not state["head_epochs"]):
-        return f"phase {state['phase']}, {state['epochs_done']} epochs done, head epochs {state['head_epochs']}"
-    history = state["history"]
-    if not all(isinstance(v, list) and all(isinstance(x, NUMBER) for x in v) for v in history.values()):
-        return "its history is not lists of numbers"
-    if len(history.get("loss", [])) != state["epochs_done"]:
-        return f"its history has {len(history.get('loss', []))} epochs' losses, not {state['epochs_done']}"
-    return None
 
 
 def shapes(model) -> list[tuple]:

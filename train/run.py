@@ -4,8 +4,9 @@
 distribution strategy), `build` (the compiled network and its loss), `start_fitting` (the datasets, the
 checkpoint, the resume point if resuming), `train_head` (phase 1), `fine_tune` (phase 2), `calibrate` (the
 temperature, folded in), `decision_rule` (the background class's threshold) and `measure` (the validation
-split, once); `write_results` completes config.json (with the temperature and the decision rule) and writes
-metrics.json, history.json and the plots.
+split, once); `write_results` writes config.json (the recipe with the temperature and the decision rule: once,
+at the end; until then the resume point written after every epoch carries the recipe), metrics.json,
+history.json and the plots.
 A stratified, seeded share of the training images (selection_fraction) is set aside as the selection split:
 early stopping, the best checkpoint and the temperature are chosen on it; the validation split is only measured.
 The folder is built hidden and appears whole at the end; a run that fails leaves nothing, and one interrupted
@@ -22,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from catdog.runtime.datasets import BACKGROUND
-from catdog.runtime.files import atomic_folder, atomic_path, write_json
+from catdog.runtime.files import atomic_folder, atomic_path, read_json, write_json
 from catdog.runtime.folders import CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RESUME_MODEL, RESUME_STATE, SPLIT
 from catdog.runtime.images import PREPARATION
 from catdog.runtime.metrics import choose_min_probability, classification_metrics, format_metrics
@@ -200,7 +201,8 @@ def class_weights(dataset) -> dict:
 
 
 def recipe_record(config: TrainConfig, dataset, scratch: bool) -> dict:
-    """config.json as it stands before training: the recipe (TrainConfig.record) and the data it meets."""
+    """The run's record: the recipe (TrainConfig.record) and the data it meets. Every resume point carries it
+    (what --resume reads back); config.json is it, completed at the end."""
     import keras
     import tensorflow as tf
 
@@ -246,6 +248,7 @@ class Fitting:
     history: dict
     resumed: dict | None
     identity: dict
+    record: dict  # the recipe the resume points carry
     earlier_seconds: float  # the epochs kept from before a resume
     started: float
     verbose: int
@@ -257,17 +260,22 @@ class Fitting:
 
 def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_dir: Path, started: float, strategy):
     """The Fitting of this run and its model (the resume point's, with its optimizer state, when resuming).
-    Writes split.json, and config.json as it stands before training (what --resume reads back)."""
+    Writes split.json (with the data set's layout) on a fresh run; a resumed one has its own already."""
     import keras
 
     from catdog.train.data import make_tf_dataset
     from catdog.train.models import ModelError, augmentation
     from catdog.train.resume import pretrained_base, read_resume, run_identity
 
-    split = {
-        "labels": dataset.labels,
-        **{name: getattr(dataset, name) for name in ("train", "selection", "validation")},
-    }
+    if config.resume:
+        split = read_json(run_dir / SPLIT)  # what dataset_from_split read: the layout as first recorded
+    else:
+        split = {
+            "labels": dataset.labels,
+            "layout": dataset.layout,
+            **{name: getattr(dataset, name) for name in ("train", "selection", "validation")},
+        }
+        write_json(run_dir / SPLIT, split)
     identity = run_identity(record, split)  # what the resume points of this run belong to
     model, base, resumed = built.model, built.base, None
     if config.resume:
@@ -279,8 +287,6 @@ def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_
         base = None if base is None else pretrained_base(model)
         if not config.quiet:
             print(f"resuming phase {resumed['phase']} after epoch {resumed['epochs_done']}")
-    write_json(run_dir / CONFIG, record)
-    write_json(run_dir / SPLIT, split)
     choice_items = dataset.selection or dataset.validation
     augment = augmentation(config.seed, config.augment_strength) if config.augment else None
     train_ds = make_tf_dataset(
@@ -307,6 +313,7 @@ def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_
         resumed["history"] if resumed else {},  # every epoch's logs, both phases, kept by ResumePoint
         resumed,
         identity,
+        record,
         resumed.get("seconds", 0.0) if resumed else 0.0,
         started,
         0 if config.quiet else (1 if sys.stdout.isatty() else 2),
@@ -344,6 +351,7 @@ def fit_phase(config: TrainConfig, fitting: Fitting, model, phase: int, end_epoc
         stop,
         fitting.elapsed,
         fitting.identity,
+        fitting.record,
     )
     model.fit(
         fitting.train_ds,
@@ -501,6 +509,7 @@ def train_in(config: TrainConfig, dataset, run_dir: Path, started: float) -> tup
     if config.find_lr == "head" or config.lr == "find":
         config = replace(config, lr=find_rate(config, fitting, built, "head", strategy))
         if config.find_lr == "head":
+            write_json(run_dir / CONFIG, record)  # a range test's end: its recipe, as given
             return config, {"suggested_lr": config.lr}
         with strategy.scope():
             built.model.compile(make_optimizer(config, config.lr), built.loss, metrics=["accuracy"])
@@ -517,6 +526,7 @@ def train_in(config: TrainConfig, dataset, run_dir: Path, started: float) -> tup
             if config.find_lr:
                 for done in (CHECKPOINT, RESUME_MODEL, RESUME_STATE):
                     (run_dir / done).unlink()  # a range-test run keeps no model
+                write_json(run_dir / CONFIG, record)  # a range test's end: its recipe, as given
                 return config, {"suggested_lr": config.fine_tune_lr}
         history = fine_tune(config, fitting, built, head_epochs, trainable)
 
