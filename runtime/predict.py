@@ -121,7 +121,8 @@ def main(argv=None) -> int:
     """Entry point of catdog-predict."""
     args = parse_args(argv)
     try:
-        backend = args.backend or ("precise" if args.csv else None)  # P(dog) for log loss: the finest levels
+        folder = args.model is None or Path(args.model).is_dir()
+        backend = args.backend or ("precise" if args.csv and folder else None)  # P(dog): the finest levels
         classifier, note = load_model(args.model, backend, args.threads, args.min_probability)
         dog = dog_label(classifier.labels) if args.csv else None
     except LOAD_ERRORS as error:
