@@ -92,7 +92,7 @@ def parse_args(argv=None):
         action=argparse.BooleanOptionalAction,
         default=True,
         help="ONNX int8 weights in 7 bits (default), so that x86 CPUs without VNNI compute exactly what ARM and "
-        "VNNI CPUs compute; --no-reduce-range: 8 bits, for artifacts that never run on such an x86 (README)",
+        "VNNI CPUs compute; --no-reduce-range: 8 bits, for artifacts that never run on such an x86 (docs/export.md)",
     )
     add("--seed", type=int, default=42)
     add("--out", help="output folder (default: <run>/export)")

@@ -84,7 +84,7 @@ def onnx_int8(model, size, calibration, path, options):
     classifier get 7 bits: onnxruntime's u8s8 GEMM kernels on x86 without VNNI sum pairs of products in
     saturating 16 bits, so 8-bit weights there give other labels than on ARM. Depthwise convolutions keep
     8 bits: their kernel accumulates in 32 bits, and 7 bits on their 9 weights per channel cost accuracy
-    (measured, README "Export")."""
+    (measured, docs/export.md)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

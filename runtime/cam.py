@@ -55,7 +55,7 @@ WINDOW = "catdog-cam"
 NO_GUI = (  # OpenCV without windows: what to do instead, in one line
     "catdog-cam: error: this OpenCV cannot open windows (opencv-python-headless, as in the base install); use "
     "--no-display (and --serve HOST:PORT for a live view in a browser), or put OpenCV with windows in its place: "
-    "pip install --force-reinstall --no-deps opencv-python (README: Installing)"
+    "pip install --force-reinstall --no-deps opencv-python (docs/install.md)"
 )
 
 

@@ -38,7 +38,7 @@ def positive(kind):
 
 def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     """The pet monitor's options of catdog-cam."""
-    group = parser.add_argument_group("pet monitor (README: Pet monitor)")
+    group = parser.add_argument_group("pet monitor (docs/monitor.md)")
     add = group.add_argument
     add("--events", action="store_true", help='"arrived"/"left" JSON lines on stdout (implied by the options below)')
     add("--events-only", action="store_true", help="event lines only, no line per frame")

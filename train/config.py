@@ -69,8 +69,7 @@ class TrainConfig:
     )
     model: str = option(
         "mobilenetv2",
-        help="mlp: the numpy baseline; cnn2/cnn4/cnn8: from-scratch CNNs (README, Training tools); cnn: the old "
-        "name of cnn4",
+        help="mlp: the numpy baseline; cnn2/cnn4/cnn8: from-scratch CNNs (docs/tuning.md); cnn: the old name of cnn4",
         record=TOP,
         choices=MODELS,
     )
