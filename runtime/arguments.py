@@ -34,59 +34,13 @@ def bounded(kind: type, low: float, high: float | None = None, exclusive: str = 
     return parse
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (a word is refused by argparse as an 'invalid positive_int value')."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def number_in(rule: str, inside):
-    """A float for which `inside(value)` holds, refused as 'must be a number {rule}' otherwise."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number {rule}, not {text!r}") from None
-        if not inside(value):
-            raise argparse.ArgumentTypeError(f"must be a number {rule}, not {text}")
-        return value
-
-    return parse
-
-
-probability = number_in("in (0, 1)", lambda value: 0 < value < 1)
-probability.__doc__ = "A number in (0, 1)."
-clip_margin = number_in("in [0, 0.5)", lambda value: 0 <= value < 0.5)
-clip_margin.__doc__ = "A number in [0, 0.5)."
-positive_float = number_in("above 0", lambda value: 0 < value < math.inf)
-positive_float.__doc__ = "A finite number above 0."
-
-
-def non_negative_float(text: str) -> float:
-    """A number >= 0."""
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def percent(text: str) -> float:
-    """A percentage, 0 to 100."""
-    value = float(text)
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be a percentage from 0 to 100, not {text}")
-    return value
-
-
-def smoothing(text: str) -> float:
-    """A smoothing weight in (0, 1]."""
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {value}")
-    return value
+positive_int = bounded(int, 1)
+positive_float = bounded(float, 0, exclusive="low")
+non_negative_float = bounded(float, 0)
+percent = bounded(float, 0, 100)
+probability = bounded(float, 0, 1, exclusive="low high")
+clip_margin = bounded(float, 0, 0.5, exclusive="high")
+smoothing = bounded(float, 0, 1, exclusive="low")
 
 
 def frame_size(text: str) -> tuple[int, int]:

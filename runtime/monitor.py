@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.runtime.arguments import positive_float, positive_int
 from catdog.runtime.events import EventTracker, pet_labels
 from catdog.runtime.hook import Hook
 from catdog.runtime.mqtt import MqttError, Publisher, parse_url
@@ -21,43 +22,28 @@ class MonitorError(ValueError):
     """A monitor option that cannot be used (one line at start, exit 2)."""
 
 
-def positive(kind):
-    """argparse type: a number of `kind` above 0."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
-        return value
-
-    return parse
-
-
 def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     """The pet monitor's options of catdog-cam."""
     group = parser.add_argument_group("pet monitor (docs/monitor.md)")
     add = group.add_argument
     add("--events", action="store_true", help='"arrived"/"left" JSON lines on stdout (implied by the options below)')
     add("--events-only", action="store_true", help="event lines only, no line per frame")
-    add("--enter-frames", type=positive(int), default=3, metavar="N", help="a pet arrives after N frames (3)")
+    add("--enter-frames", type=positive_int, default=3, metavar="N", help="a pet arrives after N frames (3)")
     add(
         "--leave-seconds",
-        type=positive(float),
+        type=positive_float,
         default=5.0,
         metavar="S",
         help="a pet leaves after S seconds unseen (5)",
     )
     add("--snapshots", type=Path, metavar="DIR", help="save a JPEG of the frame into DIR when a pet arrives")
-    add("--keep", type=positive(int), default=100, metavar="N", help="--snapshots: keep the newest N files (100)")
-    add("--snapshot-every", type=positive(float), metavar="S", help="--snapshots: also every S s while a pet stays")
+    add("--keep", type=positive_int, default=100, metavar="N", help="--snapshots: keep the newest N files (100)")
+    add("--snapshot-every", type=positive_float, metavar="S", help="--snapshots: also every S s while a pet stays")
     add("--snapshot-raw", action="store_true", help="--snapshots: the frame as captured, without the overlay")
     add("--on-event", metavar="CMD", help="run CMD with each event's JSON on stdin (one at a time, in the background)")
     add(
         "--on-event-timeout",
-        type=positive(float),
+        type=positive_float,
         default=10.0,
         metavar="S",
         help="kill CMD after S seconds (10)",

@@ -243,14 +243,14 @@ def test_broken_artifacts_and_sidecars(tiny_export, photo, tmp_path):
 @pytest.mark.parametrize(
     "command, option, value, message",
     [
-        ("catdog-export", "--calibration-size", "0", "must be at least 1, not 0"),
-        ("catdog-export", "--calibration-size", "x", "invalid positive_int value: 'x'"),
-        ("catdog-export", "--max-drop", "-1", "must be 0 or more, not -1"),
-        ("catdog-export", "--max-drop", "nan", "must be 0 or more, not nan"),
+        ("catdog-export", "--calibration-size", "0", "must be an integer >= 1, not 0"),
+        ("catdog-export", "--calibration-size", "x", "must be an integer >= 1, not 'x'"),
+        ("catdog-export", "--max-drop", "-1", "must be a number >= 0, not -1"),
+        ("catdog-export", "--max-drop", "nan", "must be a number >= 0, not nan"),
         ("catdog-export", "--formats", "tflite,tf", "unknown format tf (use onnx, tflite)"),
         ("catdog-export", "--formats", ",", "unknown format ',' (use onnx, tflite)"),
-        ("catdog-eval", "--batch-size", "0", "must be at least 1, not 0"),
-        ("catdog-predict", "--threads", "0", "must be at least 1, not 0"),
+        ("catdog-eval", "--batch-size", "0", "must be an integer >= 1, not 0"),
+        ("catdog-predict", "--threads", "0", "must be an integer >= 1, not 0"),
     ],
 )
 def test_bad_options_are_refused_by_argparse(tiny_run, tmp_path, command, option, value, message):
