@@ -1,9 +1,11 @@
 """No cat, no dog: how often a model with a background class calls a photo without a pet a pet, and what it
-costs the pets, at its own decision rule and other --min-probability values, per int8 artifact, on the run's
-validation photos grouped by source (and --extra NAME=DIR class folders). --compare RUN scores a two-class model
-on the same pet photos. Writes OUT/background.md and background.json.
+costs the pets, at its own decision rule and other --min-probability values, per int8 artifact, on each run's
+validation photos grouped by source (and --extra NAME=DIR class folders, e.g. pets from a source no run trained
+on). --compare RUN scores a two-class model on the same pet photos. Writes OUT/NAME.md and NAME.json (NAME: --name,
+default background).
 
-    python benchmarks/background.py runs/default [--compare runs/two-class] [--out DIR (default runs/benchmark)]
+    python benchmarks/background.py runs/default [RUN ...] [--compare runs/two-class] [--extra NAME=DIR]
+        [--out DIR (default runs/benchmark)] [--name NAME]
 """
 
 from __future__ import annotations
@@ -64,21 +66,24 @@ def score(classifier: Classifier, items, probabilities: np.ndarray, rule: float 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder with export/ (a model with a background class)")
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders with export/ (models with a background class)")
     parser.add_argument("--compare", type=Path, help="a two-class run folder with export/, scored on the pets")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=DIR", help="more labelled photos")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
+    parser.add_argument("--name", default="background", help="the results' file name (default background)")
     args = parser.parse_args(argv)
-    extra = dict(item.split("=", 1) for item in args.extra)
-    photos = groups(args.run, {name: Path(folder) for name, folder in extra.items()})
+    extra = {name: Path(folder) for name, folder in (item.split("=", 1) for item in args.extra)}
+    photos_of = {run: groups(run, extra) for run in args.runs}
+    photos = {group: items for found in photos_of.values() for group, items in found.items()}  # the columns
     rows = []
     for artifact in INT8:
-        classifier = Classifier(args.run / "export" / artifact)
-        outputs = {group: probabilities_of(classifier, items) for group, items in photos.items()}
-        for rule in RULES:
-            for group, items in photos.items():
-                scored = score(classifier, items, outputs[group], rule)
-                rows.append({"model": args.run.name, "artifact": artifact, "group": group, **scored})
+        for run, found in photos_of.items():
+            classifier = Classifier(run / "export" / artifact)
+            outputs = {group: probabilities_of(classifier, items) for group, items in found.items()}
+            for rule in RULES:
+                for group, items in found.items():
+                    scored = score(classifier, items, outputs[group], rule)
+                    rows.append({"model": run.name, "artifact": artifact, "group": group, **scored})
         if args.compare:
             two = Classifier(args.compare / "export" / artifact)
             for group, items in photos.items():
@@ -107,9 +112,9 @@ def main(argv=None) -> int:
         "validation photos here chose nothing. Images per cell in brackets.",
     ]
     args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out / "background.md") as temp:
+    with atomic_path(args.out / f"{args.name}.md") as temp:
         temp.write_text("\n".join(lines) + "\n")
-    write_json(args.out / "background.json", {"machine": machine, "rows": rows})
+    write_json(args.out / f"{args.name}.json", {"machine": machine, "rows": rows})
     print("\n".join(lines))
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 ECE_BINS = 15  # confidence bins of the expected calibration error and the reliability diagram
+FALSE_PET_TARGET = 0.01  # the default decision rule keeps the selection split's false pets under this share...
+PET_COST = 0.01  # ...unless that costs its pets more than this share of accuracy
 
 
 def decide(probabilities, labels: list[str], background: str | None = None, min_probability: float = 0.0):
@@ -54,16 +56,30 @@ def classification_metrics(
     return metrics
 
 
-def choose_min_probability(probabilities, y_true, background: int, target: float = 0.01, cap: float = 0.99) -> float:
-    """The smallest rule threshold (on a 0.01 grid, at most `cap`; 0: the most probable class as it is) that
-    keeps the share of background images called another class under `target`."""
+def choose_min_probability(
+    probabilities, y_true, background: int, target: float = FALSE_PET_TARGET, pet_cost: float = PET_COST, cap=0.99
+) -> float:
+    """The smallest rule threshold (on a 0.01 grid, at most `cap`; 0: the most probable class as it is) that keeps
+    the share of background images called another class under `target`, among those that cost the pets at most
+    `pet_cost` of accuracy against the most probable class; if none of those meets `target`, the smallest with
+    the fewest background images called another class. Without that budget a few negatives a model is sure are
+    pets would push the rule up until it calls many pets "none"."""
     probabilities, y_true = np.asarray(probabilities, dtype=np.float64), np.asarray(y_true, dtype=int)
-    negatives = probabilities[y_true == background]
-    pet_confidence = np.sort(negatives.max(axis=1)[negatives.argmax(axis=1) != background])[::-1]
-    allowed = int(np.ceil(target * len(negatives))) - 1  # false pets tolerated: strictly under `target`
-    if len(pet_confidence) <= allowed:
-        return 0.0
-    return float(min(cap, np.floor(pet_confidence[allowed] * 100 + 1) / 100))
+    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+    pets = y_true != background
+    best, fewest, pet_accuracy = 0.0, np.inf, None
+    for threshold in np.round(np.arange(0.0, cap + 0.005, 0.01), 2):
+        decided = np.where((predicted != background) & (confidence < threshold), background, predicted)
+        accuracy = (decided[pets] == y_true[pets]).mean() if pets.any() else 1.0
+        pet_accuracy = accuracy if pet_accuracy is None else pet_accuracy  # the most probable class's
+        if accuracy < pet_accuracy - pet_cost - 1e-9:
+            break
+        false_pets = (decided[~pets] != background).mean() if (~pets).any() else 0.0
+        if false_pets < fewest:
+            best, fewest = float(threshold), false_pets
+        if false_pets < target:
+            break
+    return best
 
 
 def reliability_bins(y_true, probabilities, bins: int = ECE_BINS) -> list[dict]:

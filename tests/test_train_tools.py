@@ -301,3 +301,29 @@ def test_tune_missing_data_folder(tmp_path):
     result = run_cli("catdog-tune", "--data", tmp_path / "nope", *TUNE, "--out", tmp_path / "tune")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"catdog-tune: error: data folder not found: {tmp_path / 'nope'}" in result.stderr
+
+
+def sharpness(pixels: np.ndarray) -> float:
+    """Mean variance of the Laplacian over a batch of RGB images: how much fine detail they keep."""
+    import cv2
+
+    return float(np.mean([cv2.Laplacian(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for p in pixels]))
+
+
+def test_source_disguise_blurs_and_recompresses_real_photos_anew_each_epoch(tiny_data):
+    from catdog.train.data import make_tf_dataset, source_disguise
+
+    items = [(str(p), 0) for p in sorted((tiny_data / "train" / "cats").glob("*.jpg"))[:16]]
+
+    def epochs(disguise, count=2, seed=0):
+        ds = make_tf_dataset(items, 160, 16, disguise=disguise, seed=seed)
+        return [next(iter(ds))[0].numpy().round().astype(np.uint8) for _ in range(count)]
+
+    (plain,) = epochs(None, 1)
+    first, second = epochs(source_disguise(1.0))
+    assert first.shape == plain.shape and first.dtype == plain.dtype
+    assert sharpness(first) < 0.8 * sharpness(plain), "detail lost to the lower resolution and JPEG quality"
+    assert np.abs(first.astype(int) - second).mean() > 1, "each epoch disguises each photo differently"
+    assert all(np.array_equal(a, b) for a, b in zip(epochs(source_disguise(1.0)), (first, second))), "seeded"
+    (gentle,) = epochs(source_disguise(0.0), 1)
+    assert np.abs(gentle.astype(int) - plain).mean() < 3, "strength 0: full resolution, JPEG quality 95"

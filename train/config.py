@@ -126,6 +126,12 @@ class TrainConfig:
         help="turn off the exponential moving average of weights (evaluated and checkpointed instead of raw weights)",
     )
     augment: bool = option(True, help="turn off flip/rotation/zoom/... augmentation")
+    hide_source: bool = option(
+        False,
+        help="also augment what tells one photo source from another (saturation, hue, blur, JPEG quality, "
+        "resolution), so that a model with a background class learns the animal rather than where its photos "
+        "came from (docs/training.md)",
+    )
     augment_strength: float = option(
         1.0, help="scales every augmentation range", search=(0.0, 1.5, False, 0.25), type=bounded(float, 0)
     )

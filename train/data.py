@@ -76,11 +76,40 @@ def sort_imagenet_samples(source: Path, target: Path) -> None:
         (folder / photo.name).symlink_to(photo.resolve())
 
 
+def source_disguise(strength: float = 1.0):
+    """Per image, a random loss of resolution (scaled down to between 35% and 100% of its side, then back up)
+    and a JPEG round trip at a random quality (95 down to 25): what differs most between one photo source and
+    another after colour and blur (`train.models.augmentation`). `strength` scales both ranges."""
+    import tensorflow as tf
+
+    low_scale = max(0.1, 1 - 0.65 * strength)
+    low_quality = int(max(5, 95 - 70 * strength))
+
+    def disguise(image, seed):
+        scale_seed, quality_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        size = tf.shape(image)[:2]
+        scale = tf.random.stateless_uniform([], scale_seed, low_scale, 1.0)
+        smaller = tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32)
+        image = tf.image.resize(tf.image.resize(image, smaller, method="area"), size, method="bilinear")
+        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        return tf.image.stateless_random_jpeg_quality(image, low_quality, 95, quality_seed)
+
+    return disguise
+
+
 def make_tf_dataset(
-    items, size: int, batch_size: int, shuffle: bool = False, augment=None, seed: int = 42, one_hot: int = 0
+    items,
+    size: int,
+    batch_size: int,
+    shuffle: bool = False,
+    augment=None,
+    disguise=None,
+    seed: int = 42,
+    one_hot: int = 0,
 ):
     """Stream (pixels 0-255 float32, class index) batches from disk, decoding with the runtime's `prepare`;
-    with `one_hot` (the number of classes), one-hot targets instead of class indices."""
+    `disguise` (`source_disguise`) changes each image, `augment` (`train.models.augmentation`) each batch, both
+    anew every epoch; with `one_hot` (the number of classes), one-hot targets instead of class indices."""
     import numpy as np
     import tensorflow as tf
 
@@ -98,6 +127,11 @@ def make_tf_dataset(
         lambda p, y: (tf.ensure_shape(tf.numpy_function(load, [p], tf.uint8), (size, size, 3)), y),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
+    if disguise is not None:
+        seeds = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda xy, s: (disguise(xy[0], s), xy[1]), num_parallel_calls=tf.data.AUTOTUNE
+        )
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, one_hot) if one_hot else y))
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)

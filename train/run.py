@@ -26,7 +26,13 @@ from catdog.runtime.datasets import BACKGROUND
 from catdog.runtime.files import atomic_folder, atomic_path, read_json, write_json
 from catdog.runtime.folders import CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RESUME_MODEL, RESUME_STATE, SPLIT
 from catdog.runtime.images import PREPARATION
-from catdog.runtime.metrics import choose_min_probability, classification_metrics, format_metrics
+from catdog.runtime.metrics import (
+    FALSE_PET_TARGET,
+    PET_COST,
+    choose_min_probability,
+    classification_metrics,
+    format_metrics,
+)
 from catdog.train.config import TrainConfig
 
 CURVES, RELIABILITY = "curves.png", "reliability.png"
@@ -263,7 +269,7 @@ def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_
     Writes split.json (with the data set's layout) on a fresh run; a resumed one has its own already."""
     import keras
 
-    from catdog.train.data import make_tf_dataset
+    from catdog.train.data import make_tf_dataset, source_disguise
     from catdog.train.models import ModelError, augmentation
     from catdog.train.resume import pretrained_base, read_resume, run_identity
 
@@ -288,13 +294,15 @@ def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_
         if not config.quiet:
             print(f"resuming phase {resumed['phase']} after epoch {resumed['epochs_done']}")
     choice_items = dataset.selection or dataset.validation
-    augment = augmentation(config.seed, config.augment_strength) if config.augment else None
+    augment = augmentation(config.seed, config.augment_strength, config.hide_source) if config.augment else None
+    disguise = source_disguise(config.augment_strength) if config.augment and config.hide_source else None
     train_ds = make_tf_dataset(
         dataset.train,
         config.size,
         config.batch_size,
         shuffle=True,
         augment=augment,
+        disguise=disguise,
         seed=config.seed,
         one_hot=built.one_hot,
     )
@@ -543,6 +551,12 @@ def train_in(config: TrainConfig, dataset, run_dir: Path, started: float) -> tup
     write_results(run_dir, best, config_json, metrics, history, head_epochs)
     plot_reliability_of(run_dir, dataset, val_logits, temperature, chooser)
     print(format_metrics(metrics))
+    if (metrics.get("selection", {}).get("false_pet_rate") or 0) >= FALSE_PET_TARGET:
+        print(
+            f"min probability {rule['min_probability']:g} leaves {metrics['selection']['false_pet_rate']:.1%} of the "
+            f"selection split's negatives called a pet: under {FALSE_PET_TARGET:.0%} would cost its pets more than "
+            f"{PET_COST:.0%} of accuracy"
+        )
     if calibration:
         print(calibration.sentence())
         print(

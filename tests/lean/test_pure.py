@@ -11,7 +11,12 @@ import pytest
 from catdog.runtime.classifier import dequantize, quantize
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import prepare
-from catdog.runtime.metrics import check_parity, classification_metrics, expected_calibration_error
+from catdog.runtime.metrics import (
+    check_parity,
+    choose_min_probability,
+    classification_metrics,
+    expected_calibration_error,
+)
 from catdog.runtime.predict import kaggle_id
 
 
@@ -30,6 +35,29 @@ def test_classification_metrics_on_a_worked_example():
     assert metrics["accuracy"] == pytest.approx(2 / 3)
     assert metrics["log_loss"] == pytest.approx(-(math.log(0.9) + math.log(0.8) + math.log(0.4)) / 3)
     assert metrics["confusion_matrix"] == [[1, 0], [1, 1]] and metrics["images"] == 3
+
+
+def sure_of(label: int, confidence: float, count: int) -> list[list[float]]:
+    """`count` three-class rows giving `label` the probability `confidence`, the rest split evenly."""
+    row = [(1 - confidence) / 2] * 3
+    row[label] = confidence
+    return [row] * count
+
+
+def test_the_rule_is_the_smallest_threshold_that_keeps_false_pets_under_the_target():
+    # 100 cats (right, at 0.9); of 100 negatives, 98 called "none" and 2 called a cat at 0.62
+    probabilities = np.array(sure_of(0, 0.9, 100) + sure_of(2, 0.9, 98) + sure_of(0, 0.62, 2))
+    y = [0] * 100 + [2] * 100
+    assert choose_min_probability(probabilities, y, 2) == 0.63
+    assert choose_min_probability(probabilities, y, 2, target=0.03) == 0.0, "2% is already under 3%"
+
+
+def test_the_rule_never_costs_the_pets_more_than_a_point():
+    # 35 negatives, one of them called a cat at 0.97: a rule above it would call the 50 cats at 0.9 "none"
+    probabilities = np.array(sure_of(0, 0.9, 50) + sure_of(0, 0.99, 50) + sure_of(2, 0.8, 34) + sure_of(0, 0.97, 1))
+    y = [0] * 100 + [2] * 35
+    assert choose_min_probability(probabilities, y, 2) == 0.0, "no threshold within a point gets under 1%"
+    assert choose_min_probability(probabilities, y, 2, pet_cost=1.0) == 0.98, "without the budget: above 0.97"
 
 
 def test_expected_calibration_error_of_a_confident_mistake():
