@@ -11,6 +11,7 @@ default background).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,9 +28,16 @@ from catdog.runtime.metrics import decide
 RULES = (None, 0.5, 0.7, 0.9)  # None: the sidecar's own
 
 
+def used(run: Path, folder: Path) -> bool:
+    """Whether the run trained or chose on a photo from `folder`."""
+    split = read_json(run / "split.json")
+    inside = os.path.abspath(folder)
+    return any(Path(os.path.abspath(path)).is_relative_to(inside) for path, _ in split["train"] + split["selection"])
+
+
 def groups(run: Path, extra: dict[str, Path]) -> dict[str, list[tuple[str, str]]]:
     """(path, label name) per group of the run's validation split (by the folder the photo came from), plus the
-    extra labelled folders."""
+    extra labelled folders the run did not train or choose on."""
     split = read_json(run / "split.json")
     config = read_json(run / "config.json")
     found: dict[str, list[tuple[str, str]]] = {}
@@ -43,6 +51,8 @@ def groups(run: Path, extra: dict[str, Path]) -> dict[str, list[tuple[str, str]]
             group = "cats_and_dogs_filtered pets"
         found.setdefault(group, []).append((path, name))
     for group, folder in extra.items():
+        if used(run, folder):
+            continue  # a run is scored only on folders it has no photo from: its cell stays empty
         labels, items, _ = labelled_items(folder, split["labels"])
         found[group] = [(path, labels[label]) for path, label in items]
     return found
@@ -87,7 +97,7 @@ def main(argv=None) -> int:
         if args.compare:
             two = Classifier(args.compare / "export" / artifact)
             for group, items in photos.items():
-                if group != "negatives":
+                if group != "negatives" and not (group in extra and used(args.compare, extra[group])):
                     scored = score(two, items, probabilities_of(two, items), None)
                     rows.append({"model": args.compare.name, "artifact": artifact, "group": group, **scored})
         print(f"{artifact}: done", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -228,3 +229,42 @@ def test_collect_stops_the_run_when_full_and_refuses_an_unwritable_folder(
         result.stderr.strip().splitlines()[-1]
         == f"catdog-cam: error: cannot write into {tmp_path / 'a-file' / 'unsorted'}: Not a directory"
     )
+
+
+def run_folder(tmp_path: Path, run: Path, export: Path) -> Path:
+    """A run folder for the benchmark: the run's records, its artifacts as export/."""
+    folder = tmp_path / run.name
+    folder.mkdir()
+    for name in ("config.json", "split.json"):
+        (folder / name).symlink_to(run / name)
+    (folder / "export").symlink_to(export)
+    return folder
+
+
+def test_background_benchmark_scores_each_rule_and_only_photos_a_run_never_used(
+    tmp_path, tiny_background_run, tiny_background_export, tiny_run, tiny_export, tiny_data
+):
+    three = run_folder(tmp_path, tiny_background_run, tiny_background_export)
+    two = run_folder(tmp_path, tiny_run, tiny_export)
+    unseen = tmp_path / "unseen"
+    for label in ("cats", "dogs"):  # validation photos of another split, under a folder no run trained on
+        (unseen / label).mkdir(parents=True)
+        for photo in sorted((tiny_data / "validation" / label).iterdir())[:5]:
+            (unseen / label / photo.name).symlink_to(photo)
+    extra = ["--extra", f"unseen pets={unseen}", "--extra", f"training pets={tiny_data / 'train'}"]
+    command = ["benchmarks/background.py", three, "--compare", two, *extra, "--out", tmp_path, "--name", "trap"]
+    result = run_cli(sys.executable, *command, check=True)
+    rows = json.loads((tmp_path / "trap.json").read_text())["rows"]
+    assert "| tiny-background | model_int8.tflite |" in (tmp_path / "trap.md").read_text()
+    groups = {row["group"] for row in rows if row["model"] == "tiny-background"}
+    assert groups == {"cats_and_dogs_filtered pets", "negatives", "unseen pets"}, "training pets: trained on"
+    own = json.loads((tiny_background_export / "model_int8.tflite.json").read_text())["min_probability"]
+    for artifact in ("model_int8.tflite", "model_int8.onnx"):
+        for group in groups:
+            cells = [r for r in rows if (r["model"], r["artifact"], r["group"]) == ("tiny-background", artifact, group)]
+            assert [r["rule"] for r in cells] == [own, 0.5, 0.7, 0.9] and all(r["images"] for r in cells)
+            share = [r.get("accuracy", r.get("false_pet_rate")) for r in cells[1:]]
+            assert share == sorted(share, reverse=True), "a higher rule calls fewer photos a pet"
+        compared = [r for r in rows if r["model"] == "tiny" and r["artifact"] == artifact]
+        assert {r["group"] for r in compared} == {"cats_and_dogs_filtered pets", "unseen pets"}
+    assert result.stdout.startswith("# No cat, no dog")

@@ -326,4 +326,4 @@ def test_source_disguise_blurs_and_recompresses_real_photos_anew_each_epoch(tiny
     assert np.abs(first.astype(int) - second).mean() > 1, "each epoch disguises each photo differently"
     assert all(np.array_equal(a, b) for a, b in zip(epochs(source_disguise(1.0)), (first, second))), "seeded"
     (gentle,) = epochs(source_disguise(0.0), 1)
-    assert np.abs(gentle.astype(int) - plain).mean() < 3, "strength 0: full resolution, JPEG quality 95"
+    assert np.abs(gentle.astype(int) - plain).mean() < 3, "strength 0: full resolution, JPEG quality 94-95"
