@@ -78,8 +78,8 @@ def sort_imagenet_samples(source: Path, target: Path) -> None:
 
 def source_disguise(strength: float = 1.0):
     """Per image, a random loss of resolution (scaled down to between 35% and 100% of its side, then back up)
-    and a JPEG round trip at a random quality (95 down to 25; at strength 0: 94): what differs most between one photo source and
-    another after colour and blur (`train.models.augmentation`). `strength` scales both ranges."""
+    and a JPEG round trip at a random quality (95 down to 25; 94 at strength 0): what differs most between one
+    photo source and another after colour and blur (`train.models.augmentation`). `strength` scales both."""
     import tensorflow as tf
 
     low_scale = max(0.1, 1 - 0.65 * strength)
