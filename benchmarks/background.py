@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     lines = [
         "# No cat, no dog",
         "",
-        f"`python benchmarks/background.py {' '.join(map(str, argv or sys.argv[1:]))}` on {machine}.",
+        f"`python benchmarks/background.py {shlex.join(map(str, argv or sys.argv[1:]))}` on {machine}.",
         "",
         "| model | artifact | min probability | " + " | ".join(photos) + " |",
         "|---|---|---:|" + "---:|" * len(photos),
