@@ -125,7 +125,7 @@ class TrainConfig:
         True,
         help="turn off the exponential moving average of weights (evaluated and checkpointed instead of raw weights)",
     )
-    augment: bool = option(True, help="turn off flip/rotation/zoom/... augmentation")
+    augment: bool = option(True, help="turn off flip/rotation/zoom/... augmentation (not --hide-source's)")
     hide_source: bool = option(
         False,
         help="also augment what tells one photo source from another (saturation, hue, blur, JPEG quality, "

@@ -195,26 +195,27 @@ def unfreeze_top(base, layers: int) -> int:
     return sum(1 for layer in base.layers if layer.trainable and layer.weights)
 
 
-def augmentation(seed: int = 42, strength: float = 1.0, hide_source: bool = False):
-    """Random flip, rotation, zoom, translation, contrast and brightness, applied in the input pipeline;
-    `strength` scales every range (1: the defaults below). With `hide_source`, also saturation, hue and blur,
-    so that a photo's source (its camera, its colours, its sharpness) says less about its class; the rest of
-    that disguise, JPEG quality and resolution, is `train.data.source_disguise`."""
+def augmentation(seed: int = 42, strength: float = 1.0, everyday: bool = True, hide_source: bool = False):
+    """The batch augmentation of the input pipeline, or None if it has nothing to do: `everyday` random flip,
+    rotation, zoom, translation, contrast and brightness; with `hide_source`, also saturation, hue and blur, so
+    that a photo's source (its camera, its colours, its sharpness) says less about its class (the rest of that
+    disguise, JPEG quality and resolution, is `train.data.source_disguise`). `strength` scales every range (1: the
+    ranges below)."""
     k = strength
-    disguise = [
-        keras.layers.RandomSaturation((0.5 - 0.25 * k, 0.5 + 0.25 * k), seed=seed),
-        keras.layers.RandomHue(0.05 * k, value_range=(0, 255), seed=seed),
-        keras.layers.RandomGaussianBlur(k, kernel_size=5, sigma=(0.1, 1.5), value_range=(0, 255), seed=seed),
-    ]
-    return keras.Sequential(
-        [
+    chosen = []
+    if everyday:
+        chosen += [
             keras.layers.RandomFlip("horizontal", seed=seed),
             keras.layers.RandomRotation(0.08 * k, fill_mode="reflect", seed=seed),
             keras.layers.RandomZoom((-0.2 * k, 0.1 * k), fill_mode="reflect", seed=seed),
             keras.layers.RandomTranslation(0.08 * k, 0.08 * k, fill_mode="reflect", seed=seed),
             keras.layers.RandomContrast(0.2 * k, seed=seed),
             keras.layers.RandomBrightness(0.15 * k, value_range=(0, 255), seed=seed),
-            *(disguise if hide_source else []),
-        ],
-        name="augmentation",
-    )
+        ]
+    if hide_source:
+        chosen += [
+            keras.layers.RandomSaturation((0.5 - 0.25 * k, 0.5 + 0.25 * k), seed=seed),
+            keras.layers.RandomHue(0.05 * k, value_range=(0, 255), seed=seed),
+            keras.layers.RandomGaussianBlur(k, kernel_size=5, sigma=(0.1, 1.5), value_range=(0, 255), seed=seed),
+        ]
+    return keras.Sequential(chosen, name="augmentation") if chosen else None

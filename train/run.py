@@ -294,8 +294,8 @@ def start_fitting(config: TrainConfig, dataset, built: Built, record: dict, run_
         if not config.quiet:
             print(f"resuming phase {resumed['phase']} after epoch {resumed['epochs_done']}")
     choice_items = dataset.selection or dataset.validation
-    augment = augmentation(config.seed, config.augment_strength, config.hide_source) if config.augment else None
-    disguise = source_disguise(config.augment_strength) if config.augment and config.hide_source else None
+    augment = augmentation(config.seed, config.augment_strength, config.augment, config.hide_source)
+    disguise = source_disguise(config.augment_strength) if config.hide_source else None
     train_ds = make_tf_dataset(
         dataset.train,
         config.size,
