@@ -276,3 +276,20 @@ def test_report_names_the_split_chosen_on_and_shows_the_reliability_diagram(tmp_
         "optimistic); no temperature"
     ) in text
     assert "![reliability of r1](reliability_r1.png)" in text and "reliability_old" not in text
+
+
+def test_tradeoff_table_shows_pets_and_false_pets_only_for_three_class_runs():
+    import tradeoff
+
+    def row(run, size, false_pets):
+        int8 = {"accuracy": 0.9, "log_loss": 0.2, "size_mb": 0.65, "parity": "ok", "ms": {"1": 1.0, "2": 0.6}}
+        int8 |= {"pet_accuracy": 0.92, "false_pet_rate": false_pets}
+        return {"run": run, "alpha": 0.35, "size": size, "selection_accuracy": 0.9, "float_accuracy": 0.91,
+                "float_log_loss": 0.19, "int8_tflite": int8}  # fmt: skip
+
+    report = {"threads": [1, 2], "pi_estimates": {}, "pareto_front": ["a"]}
+    three = tradeoff.markdown({**report, "rows": [row("a", 96, 0.0568), row("b", 128, 0.1477)]}).splitlines()
+    assert "int8 TFLite pets / false pets" in three[0] and "| 92.00% / 14.77% |" in three[3]
+    assert len({line.count("|") for line in three}) == 1, "every row has the header's columns"
+    two = tradeoff.markdown({**report, "rows": [row("a", 96, None)]}).splitlines()
+    assert "false pets" not in two[0] and len({line.count("|") for line in two}) == 1

@@ -39,6 +39,8 @@ def tradeoff_row(row: dict) -> dict:
                 "accuracy": result["accuracy"],
                 "log_loss": result["log_loss"],
                 "agreement": result["label_agreement"],
+                "pet_accuracy": result.get("pet_accuracy"),
+                "false_pet_rate": result.get("false_pet_rate"),
             }
             int8.update(size_mb=result["size_mb"], parity=result["status"], ms=result["ms"])
             out[artifact.replace("model_", "").replace(".", "_")] = int8
@@ -71,12 +73,15 @@ def pareto_front(rows: list[dict]) -> list[str]:
 def markdown(report: dict) -> str:
     """The trade-off table with the Pi estimates; ★ marks the Pareto front."""
     all_cores = str(report["threads"][-1])
+    background = any(row["int8_tflite"].get("false_pet_rate") is not None for row in report["rows"])
     lines = [
-        "| model | selection acc (float) | val acc float | val acc int8 TFLite / ONNX | log loss float / int8 | "
+        "| model | selection acc (float) | val acc float | val acc int8 TFLite / ONNX | "
+        + ("int8 TFLite pets / false pets | " if background else "")
+        + "log loss float / int8 | "
         f"int8 MB | int8 TFLite ms, 1 / {all_cores} threads | int8 ONNX ms, 1 / {all_cores} threads | int8 parity | "
         + " | ".join(f"{board} est. ms" for board in PUBLISHED_INT8_MS)
         + " |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|" + "---:|" * len(PUBLISHED_INT8_MS),
+        "|---|---:|---:|---:|" + "---:|" * background + "---:|---:|---:|---:|---|" + "---:|" * len(PUBLISHED_INT8_MS),
     ]
     for row in report["rows"]:
         tflite, onnx = row["int8_tflite"], row.get("int8_onnx") or {}
@@ -87,6 +92,7 @@ def markdown(report: dict) -> str:
             f"{row['selection_accuracy']:.2%}",
             f"{row['float_accuracy']:.2%}",
             f"{tflite['accuracy']:.2%} / " + (f"{onnx['accuracy']:.2%}" if onnx else "–"),
+            *([f"{tflite['pet_accuracy']:.2%} / {tflite['false_pet_rate']:.2%}"] if background else []),
             f"{row['float_log_loss']:.4f} / {tflite['log_loss']:.4f}",
             f"{tflite['size_mb']:.2f}",
             f"{tflite['ms']['1']:.2f} / {tflite['ms'][all_cores]:.2f}",
@@ -111,12 +117,14 @@ def document(report: dict, runs: list[Path]) -> str:
 
 Every run: `catdog-train --alpha A --size S` (the default recipe otherwise), `catdog-export RUN --int8 --fp16`.
 *selection acc*: the float model on the selection split carved from the training images (the default is chosen on
-it alone); *val*: the untouched validation split (1,000 images). int8 accuracy, log loss, size and parity (at most
-1 point lost, at least 98% label agreement) come from `export/parity.json`. ms: median of {report["rounds"]}
-inferences of one prepared image through `catdog.runtime`'s Classifier. ★: on the Pareto front of int8 TFLite ms at
-1 thread against int8 TFLite accuracy. **Pi columns are estimates, not measurements**: the run's 1-thread int8 TFLite
-time relative to α 1, 224 px here, times MobileNetV2 1.0 224 px's published int8 time on that board (google/XNNPACK
-README: Pi 4 17 ms, 64-bit; Pi 3B+ 30 ms, 32-bit), assuming the same relative cost on the Pi's Cortex-A cores.
+it alone); *val*: the untouched validation split. int8 accuracy, log loss, size and parity (at most 1 point lost,
+at least 98% label agreement) come from `export/parity.json`; with a background class, *pets* are the validation
+pets given their own label at the run's rule and *false pets* its negatives called a cat or a dog. ms: median of
+{report["rounds"]} inferences of one prepared image through `catdog.runtime`'s Classifier. ★: on the Pareto front
+of int8 TFLite ms at 1 thread against int8 TFLite accuracy. **Pi columns are estimates, not measurements**: the
+run's 1-thread int8 TFLite time relative to α 1, 224 px here, times MobileNetV2 1.0 224 px's published int8 time on
+that board (google/XNNPACK README: Pi 4 17 ms, 64-bit; Pi 3B+ 30 ms, 32-bit), assuming the same relative cost on
+the Pi's Cortex-A cores.
 
 ![int8 speed against int8 accuracy](tradeoff.png)
 """
