@@ -11,7 +11,8 @@ from pathlib import Path
 
 import cv2
 import pytest
-from support import NEGATIVES, run_cli
+import support
+from support import NEGATIVES, TINY, run_cli
 
 VIDEO_SIZE = (320, 240)
 SEGMENT = 6  # photos per segment of the test video, one frame each
@@ -49,6 +50,34 @@ def test_every_sidecar_names_the_background_and_the_rule(tiny_background_run, ti
         assert sidecar["background_label"] == "none" and sidecar["min_probability"] == config["min_probability"]
         assert {"pet_accuracy", "false_pet_rate"} <= set(sidecar["parity"])
     assert "| pet accuracy | false pets |" in (tiny_background_export / "parity.md").read_text()
+
+
+def test_max_background_thins_only_the_training_negatives(request, tmp_path_factory, tiny_data, tmp_path):
+    from catdog.runtime.datasets import load_dataset
+    from catdog.train.run import fewer_background
+
+    dataset = load_dataset(tiny_data, 0.2, 42, support.tiny_negatives(request.config, tmp_path_factory.mktemp), [])
+    dataset.carve_selection(0.1, 42)
+    kept = fewer_background(dataset, 10, 42)
+    assert kept == fewer_background(dataset, 10, 42) and kept != fewer_background(dataset, 10, 7)  # seeded
+    assert sum(1 for _, y in kept if y == 2) == 10 and set(kept) <= set(dataset.train)
+    assert [item for item in kept if item[1] != 2] == [item for item in dataset.train if item[1] != 2]
+    result = run_cli(
+        "catdog-train",
+        "--data",
+        tiny_data,
+        "--negatives",
+        "none",
+        "--max-background",
+        "10",
+        *TINY,
+        "--runs-dir",
+        tmp_path,
+    )
+    assert result.returncode == 2 and list(tmp_path.iterdir()) == []
+    assert result.stderr.strip().splitlines() == [
+        "catdog-train: error: --max-background needs a background class ('none'); this data set has none"
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -153,6 +153,11 @@ class TrainConfig:
     max_images: int | None = option(
         help="use at most this many training images (quick tries, tests)", type=bounded(int, 2)
     )
+    max_background: int | None = option(
+        help="train on at most this many of the background's photos, the selection and validation splits "
+        "unchanged: how many negatives are enough (docs/results.md)",
+        type=bounded(int, 1),
+    )
     seed: int = option(42, record=TOP, type=bounded(int, 0))
     distribute: str = option(
         "none",

@@ -118,7 +118,24 @@ def load_data(config: TrainConfig):
         dataset.train = take_stratified(dataset.train, config.max_images, config.seed)
         dataset.validation = take_stratified(dataset.validation, max(2, config.max_images // 2), config.seed)
     dataset.carve_selection(config.selection_fraction, config.seed)
+    if config.max_background:
+        dataset.train = fewer_background(dataset, config.max_background, config.seed)
     return config, dataset
+
+
+def fewer_background(dataset, count: int, seed: int) -> list:
+    """The training items with at most `count` of the background's, drawn at random (seeded); DataError
+    without a background class."""
+    import random
+
+    from catdog.runtime.datasets import DataError
+
+    if BACKGROUND not in dataset.labels:
+        raise DataError(f"--max-background needs a background class ({BACKGROUND!r}); this data set has none")
+    background = dataset.labels.index(BACKGROUND)
+    negatives = sorted(item for item in dataset.train if item[1] == background)
+    kept = set(random.Random(seed).sample(negatives, min(count, len(negatives))))
+    return [item for item in dataset.train if item[1] != background or item in kept]
 
 
 def take_stratified(items, count: int, seed: int):
