@@ -1,11 +1,11 @@
 """No cat, no dog: how often a model with a background class calls a photo without a pet a pet, and what it
-costs the pets, at its own decision rule and other --min-probability values, per int8 artifact, on each run's
-validation photos grouped by source (and --extra NAME=DIR class folders, e.g. pets from a source no run trained
-on). --compare RUN scores a two-class model on the same pet photos. Writes OUT/NAME.md and NAME.json (NAME: --name,
+costs the pets, at its own decision rule and other --min-probability values, per artifact (default: the int8
+ones), on each run's validation photos grouped by source (and --extra NAME=DIR class folders, e.g. pets from a
+source no run trained on). --compare RUN scores a two-class model on the same pet photos. Writes OUT/NAME.md and NAME.json (NAME: --name,
 default background).
 
     python benchmarks/background.py runs/default [RUN ...] [--compare runs/two-class] [--extra NAME=DIR]
-        [--out DIR (default runs/benchmark)] [--name NAME]
+        [--artifacts FILE ...] [--out DIR (default runs/benchmark)] [--name NAME]
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with export/ (models with a background class)")
     parser.add_argument("--compare", type=Path, help="a two-class run folder with export/, scored on the pets")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=DIR", help="more labelled photos")
+    parser.add_argument("--artifacts", nargs="+", default=list(INT8), metavar="FILE", help="default: the int8 ones")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     parser.add_argument("--name", default="background", help="the results' file name (default background)")
     args = parser.parse_args(argv)
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
     photos_of = {run: groups(run, extra) for run in args.runs}
     photos = {group: items for found in photos_of.values() for group, items in found.items()}  # the columns
     rows = []
-    for artifact in INT8:
+    for artifact in args.artifacts:
         for run, found in photos_of.items():
             classifier = Classifier(run / "export" / artifact)
             outputs = {group: probabilities_of(classifier, items) for group, items in found.items()}

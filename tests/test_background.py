@@ -297,3 +297,7 @@ def test_background_benchmark_scores_each_rule_and_only_photos_a_run_never_used(
         compared = [r for r in rows if r["model"] == "tiny" and r["artifact"] == artifact]
         assert {r["group"] for r in compared} == {"cats_and_dogs_filtered pets", "unseen pets"}
     assert result.stdout.startswith("# No cat, no dog")
+    run_cli(
+        sys.executable, *command[:2], "--artifacts", "model_fp32.onnx", "--out", tmp_path, "--name", "f", check=True
+    )
+    assert {row["artifact"] for row in json.loads((tmp_path / "f.json").read_text())["rows"]} == {"model_fp32.onnx"}
