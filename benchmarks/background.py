@@ -1,8 +1,8 @@
 """No cat, no dog: how often a model with a background class calls a photo without a pet a pet, and what it
 costs the pets, at its own decision rule and other --min-probability values, per artifact (default: the int8
 ones), on each run's validation photos grouped by source (and --extra NAME=DIR class folders, e.g. pets from a
-source no run trained on). --compare RUN scores a two-class model on the same pet photos. Writes OUT/NAME.md and NAME.json (NAME: --name,
-default background).
+source no run trained on). --compare RUN scores a two-class model on the same pet photos. Writes OUT/NAME.md and
+NAME.json (NAME: --name, default background).
 
     python benchmarks/background.py runs/default [RUN ...] [--compare runs/two-class] [--extra NAME=DIR]
         [--artifacts FILE ...] [--out DIR (default runs/benchmark)] [--name NAME]
