@@ -29,9 +29,8 @@ from catdog.runtime.metrics import decide
 RULES = (None, 0.5, 0.7, 0.9)  # None: the sidecar's own
 
 
-def used(run: Path, folder: Path) -> bool:
-    """Whether the run trained or chose on a photo from `folder`."""
-    split = read_json(run / "split.json")
+def used(split: dict, folder: Path) -> bool:
+    """Whether the run of `split` (its split.json) trained or chose on a photo from `folder`."""
     inside = os.path.abspath(folder)
     return any(Path(os.path.abspath(path)).is_relative_to(inside) for path, _ in split["train"] + split["selection"])
 
@@ -52,7 +51,7 @@ def groups(run: Path, extra: dict[str, Path]) -> dict[str, list[tuple[str, str]]
             group = "cats_and_dogs_filtered pets"
         found.setdefault(group, []).append((path, name))
     for group, folder in extra.items():
-        if used(run, folder):
+        if used(split, folder):
             continue  # a run is scored only on folders it has no photo from: its cell stays empty
         labels, items, _ = labelled_items(folder, split["labels"])
         found[group] = [(path, labels[label]) for path, label in items]
@@ -87,6 +86,7 @@ def main(argv=None) -> int:
     extra = {name: Path(folder) for name, folder in (item.split("=", 1) for item in args.extra)}
     photos_of = {run: groups(run, extra) for run in args.runs}
     photos = {group: items for found in photos_of.values() for group, items in found.items()}  # the columns
+    compare_split = read_json(args.compare / "split.json") if args.compare else None
     rows = []
     for artifact in args.artifacts:
         for run, found in photos_of.items():
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         if args.compare:
             two = Classifier(args.compare / "export" / artifact)
             for group, items in photos.items():
-                if group != "negatives" and not (group in extra and used(args.compare, extra[group])):
+                if group != "negatives" and not (group in extra and used(compare_split, extra[group])):
                     scored = score(two, items, probabilities_of(two, items), None)
                     rows.append({"model": args.compare.name, "artifact": artifact, "group": group, **scored})
         print(f"{artifact}: done", file=sys.stderr)
