@@ -316,12 +316,16 @@ def make_video(paths: list[str], out: Path, frames: int, size=(640, 480), fps: f
     raise BenchError("OpenCV can neither write nor read back an mp4v or MJPG video here")
 
 
+def cam_command() -> list[str]:
+    """How to start catdog-cam: the console script beside this Python, else the module."""
+    script = Path(sys.executable).with_name("catdog-cam")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "catdog.runtime.cam"]
+
+
 def run_cam(artifact: Path, video: Path, frames: int, threads: int, timeout: float = 600) -> dict:
     """The end-to-end loop on a video file: catdog-cam's summary (the record $CATDOG_CAM_SUMMARY receives, as
     report columns), how many JSON lines it printed, and the wall time of the whole process."""
-    script = Path(sys.executable).with_name("catdog-cam")  # the console script beside this Python, else the module
-    args = [str(script)] if script.is_file() else [sys.executable, "-m", "catdog.runtime.cam"]
-    args += ["--no-display", "--source", str(video), "--max-frames", str(frames)]
+    args = [*cam_command(), "--no-display", "--source", str(video), "--max-frames", str(frames)]
     args += ["--model", str(artifact), "--threads", str(threads)]
     with tempfile.TemporaryDirectory(prefix="catdog-bench-cam-") as temp:
         summary = Path(temp) / "summary.json"

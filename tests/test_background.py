@@ -301,3 +301,24 @@ def test_background_benchmark_scores_each_rule_and_only_photos_a_run_never_used(
         sys.executable, *command[:2], "--artifacts", "model_fp32.onnx", "--out", tmp_path, "--name", "f", check=True
     )
     assert {row["artifact"] for row in json.loads((tmp_path / "f.json").read_text())["rows"]} == {"model_fp32.onnx"}
+
+
+def test_segments_benchmark_counts_catdog_cam_labels_per_segment_of_its_video(
+    tmp_path, tiny_background_run, tiny_background_export, tiny_run, tiny_export
+):
+    three = run_folder(tmp_path, tiny_background_run, tiny_background_export)
+    run_cli(sys.executable, "benchmarks/segments.py", three, "--per-segment", "3", "--out", tmp_path, check=True)
+    record = json.loads((tmp_path / "segments.json").read_text())
+    assert cv2.VideoCapture(record["video"]).get(cv2.CAP_PROP_FRAME_COUNT) == 12
+    assert [(row["artifact"], row["smooth"]) for row in record["rows"]] == [
+        (artifact, smooth) for artifact in ("model_int8.tflite", "model_int8.onnx") for smooth in (None, 0.3)
+    ]
+    table = (tmp_path / "segments.md").read_text()
+    for row in record["rows"]:
+        assert [sum(counts.values()) for counts in row["counts"]] == [3, 3, 3, 3]
+        assert set().union(*row["counts"]) <= {"cats", "dogs", "none"}
+        right = sum(counts.get(label, 0) for counts, label in zip(row["counts"], ("none", "cats", "none", "dogs")))
+        assert f"| {row['artifact']} | {row['smooth'] or 'off'} |" in table and f"| {right} of 12 |" in table
+    two = run_folder(tmp_path, tiny_run, tiny_export)
+    result = run_cli(sys.executable, "benchmarks/segments.py", two, "--out", tmp_path)
+    assert result.returncode == 1 and result.stderr.strip() == f"segments.py: {two} has no background class 'none'"
