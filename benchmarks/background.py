@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 from baselines import INT8
-from bench_core import machine_info, machine_line
+from bench_core import machine_info, machine_line, write_results
 
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.datasets import labelled_items
-from catdog.runtime.files import atomic_path, read_json, write_json
+from catdog.runtime.files import read_json
 from catdog.runtime.images import read_image
 from catdog.runtime.metrics import decide
 
@@ -123,11 +123,7 @@ def main(argv=None) -> int:
         "dog (false pets). The first rule of each artifact is its sidecar's, chosen on the selection split; the "
         "validation photos here chose nothing. Images per cell in brackets.",
     ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out / f"{args.name}.md") as temp:
-        temp.write_text("\n".join(lines) + "\n")
-    write_json(args.out / f"{args.name}.json", {"machine": machine, "rows": rows})
-    print("\n".join(lines))
+    write_results(args.out, args.name, "\n".join(lines) + "\n", {"machine": machine, "rows": rows})
     return 0
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from catdog.runtime.backends import default_threads
 from catdog.runtime.cam import SUMMARY_FILE
 from catdog.runtime.datasets import DataError, labelled_items
-from catdog.runtime.files import read_json
+from catdog.runtime.files import atomic_path, read_json, write_json
 from catdog.runtime.folders import EXPORT, MODEL, PARITY, SPLIT, RunFolder, default_export, is_export, validation_items
 from catdog.runtime.images import read_image, skipped_lines
 from catdog.runtime.kinds import KINDS
@@ -288,6 +288,15 @@ def machine_line(machine: dict) -> str:
         f"{machine.get('cpu')} ({machine.get('machine')}){speed}, {machine.get('usable_cores')} usable of "
         f"{machine.get('cores')} cores, {machine.get('os')}"
     )
+
+
+def write_results(out: Path, name: str, markdown: str, record: dict) -> None:
+    """OUT/NAME.md (also printed) and OUT/NAME.json (the record), each written whole."""
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / f"{name}.md") as temp:
+        temp.write_text(markdown)
+    write_json(out / f"{name}.json", record)
+    print(markdown, end="")
 
 
 def load_average() -> list[float] | None:

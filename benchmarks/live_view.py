@@ -310,9 +310,9 @@ def main(argv=None) -> int:
         rows = viewer_rows(args, video)
         screenshot(args.model, video, args.threads, args.out / "live_view.png")
     figures = summarize(rows)
-    (args.out / "live_view.md").write_text(markdown(args, machine, figures))
-    (args.out / "live_view.json").write_text(json.dumps({"machine": machine, "rows": rows, **figures}, indent=2) + "\n")
-    print(markdown(args, machine, figures), end="")
+    core.write_results(
+        args.out, "live_view", markdown(args, machine, figures), {"machine": machine, "rows": rows, **figures}
+    )
     return 0
 
 

@@ -321,4 +321,4 @@ def test_segments_benchmark_counts_catdog_cam_labels_per_segment_of_its_video(
         assert f"| {row['artifact']} | {row['smooth'] or 'off'} |" in table and f"| {right} of 12 |" in table
     two = run_folder(tmp_path, tiny_run, tiny_export)
     result = run_cli(sys.executable, "benchmarks/segments.py", two, "--out", tmp_path)
-    assert result.returncode == 1 and result.stderr.strip() == f"segments.py: {two} has no background class 'none'"
+    assert result.returncode == 1 and result.stderr.strip() == f"segments.py: {two} has only 0 'none' validation photos"
