@@ -322,3 +322,28 @@ def test_segments_benchmark_counts_catdog_cam_labels_per_segment_of_its_video(
     two = run_folder(tmp_path, tiny_run, tiny_export)
     result = run_cli(sys.executable, "benchmarks/segments.py", two, "--out", tmp_path)
     assert result.returncode == 1 and result.stderr.strip() == f"segments.py: {two} has only 0 'none' validation photos"
+
+
+def test_a_two_class_model_exported_before_the_background_class_runs_unchanged(
+    tiny_export, mixed_photos, segment_video, tmp_path
+):
+    """Sidecars gained background_label and min_probability with the background class (nothing else since):
+    one written before has neither, and predicts and streams exactly as one written now."""
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "model_int8.tflite").symlink_to(tiny_export / "model_int8.tflite")
+    sidecar = json.loads((tiny_export / "model_int8.tflite.json").read_text())
+    assert sidecar.pop("background_label") is None and sidecar.pop("min_probability") is None
+    (old / "model_int8.tflite.json").write_text(json.dumps(sidecar))
+    uses = [("catdog-predict", mixed_photos, "--json"), ("catdog-cam", "--source", segment_video, "--no-display")]
+    for command, *args in uses:
+        outputs = [
+            [
+                (line["label"], line["probabilities"])
+                for line in json_lines(run_cli(command, "--model", model, *args).stdout)
+            ]
+            for model in (old / "model_int8.tflite", tiny_export / "model_int8.tflite")
+        ]
+        assert outputs[0] == outputs[1] and len(outputs[0]) in (12, 4 * SEGMENT)
+        assert {label for label, _ in outputs[0]} <= {"cats", "dogs"}
+        assert all(set(probabilities) == {"cats", "dogs"} for _, probabilities in outputs[0])
