@@ -173,7 +173,8 @@ def test_weights_that_do_not_fit_the_model(tmp_path, tiny_data):
 def test_from_scratch_cnn_and_resnet_build():
     from catdog.train.models import build_model
 
-    cnn, base = build_model("cnn", 96, 2)
+    with pytest.warns(FutureWarning, match="--model cnn is now called cnn4"):  # the old name still builds
+        cnn, base = build_model("cnn", 96, 2)
     assert base is None and cnn.output_shape == (None, 2)
     resnet, base = build_model("resnet50", 64, 3, weights="none")
     assert resnet.output_shape == (None, 3) and base is None  # no pretrained base to freeze
