@@ -53,6 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("--smooth", type=float, default=0.3, help="catdog-cam --smooth of the second pass")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     args = parser.parse_args(argv)
+    if args.per_segment < 1:
+        parser.error(f"--per-segment must be at least 1, not {args.per_segment}")
     args.out.mkdir(parents=True, exist_ok=True)
     photos = segment_photos(args.run, args.per_segment)
     video = make_video(photos, args.out / "segments", len(photos), fps=1)

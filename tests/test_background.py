@@ -322,6 +322,8 @@ def test_segments_benchmark_counts_catdog_cam_labels_per_segment_of_its_video(
     two = run_folder(tmp_path, tiny_run, tiny_export)
     result = run_cli(sys.executable, "benchmarks/segments.py", two, "--out", tmp_path)
     assert result.returncode == 1 and result.stderr.strip() == f"segments.py: {two} has only 0 'none' validation photos"
+    result = run_cli(sys.executable, "benchmarks/segments.py", three, "--per-segment", "0", "--out", tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().endswith("--per-segment must be at least 1, not 0")
 
 
 def test_a_two_class_model_exported_before_the_background_class_runs_unchanged(
