@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from baselines import INT8
-from bench_core import machine_info, machine_line, write_results
+from bench_core import machine_info, machine_line, unexported, write_results
 
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.datasets import labelled_items
@@ -83,6 +83,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     parser.add_argument("--name", default="background", help="the results' file name (default background)")
     args = parser.parse_args(argv)
+    if problem := unexported(args.runs + ([args.compare] if args.compare else []), "background.py"):
+        print(problem, file=sys.stderr)
+        return 2
     extra = {name: Path(folder) for name, folder in (item.split("=", 1) for item in args.extra)}
     photos_of = {run: groups(run, extra) for run in args.runs}
     photos = {group: items for found in photos_of.values() for group, items in found.items()}  # the columns

@@ -290,6 +290,17 @@ def machine_line(machine: dict) -> str:
     )
 
 
+def unexported(runs: list[Path], prog: str) -> str | None:
+    """One line naming the run folders without split.json or export/parity.json (catdog-export RUN --int8 writes
+    it), or None when every one has both."""
+    missing = [str(run) for run in runs if not ((run / SPLIT).is_file() and (run / EXPORT / PARITY).is_file())]
+    return (
+        f"{prog}: no split.json or export/parity.json in {', '.join(missing)}: run catdog-export RUN --int8"
+        if missing
+        else None
+    )
+
+
 def write_results(out: Path, name: str, markdown: str, record: dict) -> None:
     """OUT/NAME.md (also printed) and OUT/NAME.json (the record), each written whole."""
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from baselines import INT8
-from bench_core import cam_command, machine_info, machine_line, make_video, write_results
+from bench_core import cam_command, machine_info, machine_line, make_video, unexported, write_results
 
 from catdog.runtime.datasets import BACKGROUND
 from catdog.runtime.files import read_json
@@ -55,6 +55,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.per_segment < 1:
         parser.error(f"--per-segment must be at least 1, not {args.per_segment}")
+    if problem := unexported([args.run], "segments.py"):
+        print(problem, file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     photos = segment_photos(args.run, args.per_segment)
     video = make_video(photos, args.out / "segments", len(photos), fps=1)

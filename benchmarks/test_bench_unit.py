@@ -293,3 +293,15 @@ def test_tradeoff_table_shows_pets_and_false_pets_only_for_three_class_runs():
     assert len({line.count("|") for line in three}) == 1, "every row has the header's columns"
     two = tradeoff.markdown({**report, "rows": [row("a", 96, None)]}).splitlines()
     assert "false pets" not in two[0] and len({line.count("|") for line in two}) == 1
+
+
+def test_unexported_names_each_run_folder_a_results_script_cannot_read(tmp_path):
+    done, half = tmp_path / "done", tmp_path / "half"
+    for run in (done, half):
+        (run / "export").mkdir(parents=True)
+        (run / "split.json").write_text("{}")
+    (done / "export" / "parity.json").write_text("{}")
+    assert core.unexported([done], "segments.py") is None
+    assert core.unexported([done, half, tmp_path / "nope"], "segments.py") == (
+        f"segments.py: no split.json or export/parity.json in {half}, {tmp_path / 'nope'}: run catdog-export RUN --int8"
+    )

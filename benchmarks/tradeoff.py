@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 from baselines import INT8, run_row
-from bench_core import machine_info, machine_line
+from bench_core import machine_info, machine_line, unexported
 
 from catdog.runtime.backends import default_threads
 from catdog.runtime.files import atomic_path, write_json
-from catdog.runtime.folders import PARITY
 
 # Published end-to-end MobileNetV2 1.0 224x224 int8 times, multi-threaded (google/XNNPACK README, 64-bit Pi OS
 # for the Pi 4; the Pi 3B+ figure is the 32-bit one, the only one given). No credible Pi 5 figure was found.
@@ -167,9 +166,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     parser.add_argument("--rounds", type=int, default=200, help="timed inferences per artifact and thread count")
     args = parser.parse_args(argv)
-    missing = [str(run) for run in args.runs if not (run / "export" / PARITY).is_file()]
-    if missing:
-        print(f"tradeoff: no export/parity.json in {', '.join(missing)}: run catdog-export RUN --int8", file=sys.stderr)
+    if problem := unexported(args.runs, "tradeoff"):
+        print(problem, file=sys.stderr)
         return 2
     threads = sorted({1, default_threads()})
     rows = [tradeoff_row(run_row(run, threads, args.rounds)) for run in args.runs]
