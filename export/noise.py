@@ -25,6 +25,9 @@ NOISE = re.compile(
     rb"|" + GLOG + rb"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used\."
     rb"|" + GLOG + rb"cuda_platform\.cc:\d+\] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: "
     rb"UNKNOWN ERROR \(303\)"  # no driver at all; any other cuInit error is shown
+    rb"|" + GLOG + rb"port\.cc:\d+\] oneDNN custom operations are on\. You may see slightly different numerical "
+    rb"results due to floating-point round-off errors from different computation orders\. To turn them off, set the "
+    rb"environment variable `TF_ENABLE_ONEDNN_OPTS=0`\."  # on CPUs with AVX-512
     rb"|" + GLOG + rb"node_def_util\.cc:\d+\] NodeDef mentions attribute use_unbounded_threadpool which is not in "
     rb"the op definition: .*"
     rb"|fully_quantize: \d, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+"

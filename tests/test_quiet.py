@@ -11,6 +11,7 @@ NOISE = [
     r"absl::InitializeLog",
     r"cudart_stub\.cc",
     r"cpu_feature_guard\.cc",
+    r"oneDNN custom operations are on",
     r"failed call to cuInit",
     r"NodeDef mentions attribute use_unbounded_threadpool",
     r"WARNING:absl:Please consider providing the trackable_obj",

@@ -14,6 +14,9 @@ NOISE_LINES = [
     b"call to cuInit: UNKNOWN ERROR (303)\n",
     b"E0000 00:00:1796603399.109801    6533 node_def_util.cc:682] NodeDef mentions attribute use_unbounded_threadpool "
     b"which is not in the op definition: Op<name=MapDataset; signature=input_dataset:variant> NodeDef: {{node x}}\n",
+    b"I0000 00:00:1796644760.435240    2272 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    b"different numerical results due to floating-point round-off errors from different computation orders. To turn "
+    b"them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n",
     b"fully_quantize: 0, inference_type: 6, input_inference_type: UINT8, output_inference_type: UINT8\n",
     b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
 ]
