@@ -1,6 +1,6 @@
 """What `pip install .` puts into a fresh venv: site-packages in MB as `du` counts it, in total and per entry, for
 the base install (what goes on the board) and with `.[window]` (opencv-python with its GUI). Standard library
-only; needs PyPI or pip's cache. Writes benchmarks/results/install_size.md and .json.
+and catdog's atomic writes; needs PyPI or pip's cache. Writes benchmarks/results/install_size.md and .json, each whole.
 
     python benchmarks/install_size.py [--python python3]
 """
@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from catdog.runtime.files import atomic_path, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -139,9 +141,9 @@ Base install: {versions}. OpenCV's GUI (from `cv2.getBuildInformation()`): base 
 `[window]` {window["opencv_gui"]} (opencv-python installed after opencv-python-headless, so its `cv2` is the one \
 in place; both wheels stay installed, each with its own bundled libraries).
 """
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "install_size.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "install_size.md").write_text(text)
+    write_json(RESULTS / "install_size.json", results)
+    with atomic_path(RESULTS / "install_size.md") as temp:
+        temp.write_text(text)
 
 
 if __name__ == "__main__":
