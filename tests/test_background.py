@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import cv2
 import pytest
 import support
-from support import NEGATIVES, TINY, run_cli
+from support import NEGATIVES, OTHER_PETS, TINY, run_cli
 
 VIDEO_SIZE = (320, 240)
 SEGMENT = 6  # photos per segment of the test video, one frame each
@@ -349,3 +352,48 @@ def test_a_two_class_model_exported_before_the_background_class_runs_unchanged(
         assert outputs[0] == outputs[1] and len(outputs[0]) in (12, 4 * SEGMENT)
         assert {label for label, _ in outputs[0]} <= {"cats", "dogs"}
         assert all(set(probabilities) == {"cats", "dogs"} for _, probabilities in outputs[0])
+
+
+DEFAULT_SOURCES = """
+import sys
+import catdog.train.data as data
+data.SAMPLES_URL = sys.argv[1]
+print("", *data.default_sources(negatives_given=sys.argv[2] == "given"), sep="\\n")
+"""
+
+
+def default_sources(url: str, keras_home: Path, negatives: str = "") -> subprocess.CompletedProcess:
+    """catdog.train.data.default_sources in a fresh process, its download from `url` cached in `keras_home`."""
+    env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for name in ("CATDOG_NEGATIVES", "CATDOG_OTHER_PETS"):
+        env.pop(name, None)
+    command = [sys.executable, "-c", DEFAULT_SOURCES, url, negatives]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+def test_without_the_variables_the_default_downloads_the_imagenet_samples_once_and_sorts_them(tmp_path):
+    archive = tmp_path / "samples.zip"  # the download's layout: one flat folder, here from the local copy
+    with zipfile.ZipFile(archive, "w") as packed:
+        for photo in [*NEGATIVES.iterdir(), *OTHER_PETS.rglob("*.JPEG")]:
+            packed.write(photo, f"imagenet-sample-images-master/{photo.name}")
+    for _ in ("download", "cached"):
+        found = default_sources(archive.as_uri(), tmp_path / "keras")
+        assert found.returncode == 0 and "catdog" not in found.stderr, found.stderr
+        negatives, other_pets = map(Path, found.stdout.splitlines()[-2:])  # after Keras's download progress
+        assert sorted(p.name for p in negatives.iterdir()) == sorted(p.name for p in NEGATIVES.iterdir())
+        for kind in ("cats", "dogs"):
+            assert sorted(p.name for p in (other_pets / kind).iterdir()) == sorted(
+                p.name for p in (OTHER_PETS / kind).iterdir()
+            )
+        archive.unlink(missing_ok=True)  # the second time from the cache, with nothing left to download
+
+
+@pytest.mark.parametrize(
+    ("negatives", "says"), [("", "no negatives: training cats and dogs only"), ("given", "no other-source pets")]
+)
+def test_a_failed_download_of_the_default_sources_is_one_line_naming_what_is_left_out(tmp_path, negatives, says):
+    found = default_sources((tmp_path / "missing.zip").as_uri(), tmp_path / "keras", negatives)
+    assert found.returncode == 0 and found.stdout.splitlines()[-2:] == ["None", "None"]
+    ours = [line for line in found.stderr.splitlines() if "catdog" in line]  # not TensorFlow's start-up lines
+    assert len(ours) == 1 and ours[0].startswith("catdog-train: no ImageNet sample images (")
+    assert ours[0].endswith(says)

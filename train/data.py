@@ -36,18 +36,20 @@ def default_data_dir() -> Path:
     return found[0]
 
 
-def default_sources() -> tuple[Path | None, Path | None]:
+def default_sources(negatives_given: bool = False) -> tuple[Path | None, Path | None]:
     """The negatives folder and the other-source pets folder of the default data set: $CATDOG_NEGATIVES and
     $CATDOG_OTHER_PETS if set, else the ImageNet sample images (downloaded once, cached by Keras, and sorted
-    into both). (None, None), with one line on stderr, when neither can be had: two classes only."""
+    into both). (None, None), with one line on stderr saying what is trained without them, when they cannot be
+    had: two classes only, unless `negatives_given`."""
     if os.environ.get("CATDOG_NEGATIVES") or os.environ.get("CATDOG_OTHER_PETS"):
         return tuple(Path(os.environ[name]) if os.environ.get(name) else None for name in ENVIRONMENT)
     import keras
 
     try:
         got = Path(keras.utils.get_file("samples.zip", SAMPLES_URL, extract=True, cache_subdir=SAMPLES_CACHE))
-    except Exception as error:  # no network, a server error: train the two classes, and say so
-        print(f"catdog-train: no negatives ({SAMPLES_URL}: {error}); training cats and dogs only", file=sys.stderr)
+    except Exception as error:  # no network, a server error: train without them, and say so
+        without = "other-source pets" if negatives_given else "negatives: training cats and dogs only"
+        print(f"catdog-train: no ImageNet sample images ({error}); no {without}", file=sys.stderr)
         return None, None
     samples = got if got.is_dir() else got.parent  # Keras 3 gives the extracted folder, older ones the zip
     sorted_folder = samples.with_name(SAMPLES_CACHE + "-sorted")

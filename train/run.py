@@ -100,7 +100,7 @@ def load_data(config: TrainConfig):
         return config, dataset_from_split(Path(config.resume))
     defaults = (None, None)
     if config.data is None and None in (config.negatives, config.other_pets):
-        defaults = default_sources()
+        defaults = default_sources(negatives_given=config.negatives is not None)
     negatives, other_pets = (
         given if given is not None else str(default) if default else "none"
         for given, default in zip((config.negatives, config.other_pets), defaults)
