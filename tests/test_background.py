@@ -354,21 +354,20 @@ def test_a_two_class_model_exported_before_the_background_class_runs_unchanged(
         assert all(set(probabilities) == {"cats", "dogs"} for _, probabilities in outputs[0])
 
 
-DEFAULT_SOURCES = """
-import sys
-import catdog.train.data as data
-data.SAMPLES_URL = sys.argv[1]
-print("", *data.default_sources(negatives_given=sys.argv[2] == "given"), sep="\\n")
-"""
+def offline_python(url_name: str, url: str, keras_home: Path, code: str, *args) -> subprocess.CompletedProcess:
+    """Python `code` in a fresh process, with catdog.train.data's `url_name` set to `url`, Keras's downloads
+    cached in `keras_home` and none of the variables that point the default data elsewhere."""
+    script = f"import sys\nimport catdog.train.data as data\ndata.{url_name} = {url!r}\n{code}"
+    env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for name in ("CATDOG_DATA", "CATDOG_NEGATIVES", "CATDOG_OTHER_PETS"):
+        env.pop(name, None)
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, check=False)
 
 
 def default_sources(url: str, keras_home: Path, negatives: str = "") -> subprocess.CompletedProcess:
-    """catdog.train.data.default_sources in a fresh process, its download from `url` cached in `keras_home`."""
-    env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    for name in ("CATDOG_NEGATIVES", "CATDOG_OTHER_PETS"):
-        env.pop(name, None)
-    command = [sys.executable, "-c", DEFAULT_SOURCES, url, negatives]
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    """catdog.train.data.default_sources, downloading from `url`, its two folders printed on the last lines."""
+    code = 'print("", *data.default_sources(negatives_given=sys.argv[1] == "given"), sep="\\n")'
+    return offline_python("SAMPLES_URL", url, keras_home, code, negatives)
 
 
 def test_without_the_variables_the_default_downloads_the_imagenet_samples_once_and_sorts_them(tmp_path):
@@ -397,3 +396,15 @@ def test_a_failed_download_of_the_default_sources_is_one_line_naming_what_is_lef
     ours = [line for line in found.stderr.splitlines() if "catdog" in line]  # not TensorFlow's start-up lines
     assert len(ours) == 1 and ours[0].startswith("catdog-train: no ImageNet sample images (")
     assert ours[0].endswith(says)
+
+
+def test_catdog_train_without_its_default_data_set_says_so_in_one_line_and_leaves_no_run(tmp_path):
+    code = "from catdog.train.cli import main\nsys.exit(main(sys.argv[1:]))"
+    runs = tmp_path / "runs"
+    found = offline_python(
+        "DATA_URL", (tmp_path / "missing.zip").as_uri(), tmp_path / "keras", code, "--runs-dir", runs
+    )
+    assert found.returncode == 2 and "Traceback" not in found.stderr, found.stderr
+    assert found.stderr.splitlines()[-1].startswith("catdog-train: error: no default data set (")
+    assert found.stderr.splitlines()[-1].endswith("); give --data DIR or set CATDOG_DATA")
+    assert not runs.exists() or not any(runs.iterdir())

@@ -24,12 +24,16 @@ PET_WNIDS = {"dogs": ("n02085620", "n02113978"), "cats": ("n02123045", "n0212407
 
 
 def default_data_dir() -> Path:
-    """$CATDOG_DATA if set, else TensorFlow's cats_and_dogs_filtered download (cached by Keras)."""
+    """$CATDOG_DATA if set, else TensorFlow's cats_and_dogs_filtered download (cached by Keras); DataError in one
+    line when that fails."""
     if os.environ.get("CATDOG_DATA"):
         return Path(os.environ["CATDOG_DATA"])
     import keras
 
-    archive = keras.utils.get_file("cats_and_dogs_filtered.zip", origin=DATA_URL, extract=True)
+    try:
+        archive = keras.utils.get_file("cats_and_dogs_filtered.zip", origin=DATA_URL, extract=True)
+    except Exception as error:  # no network, a server error
+        raise DataError(f"no default data set ({error}); give --data DIR or set CATDOG_DATA") from None
     found = [p for p in Path(archive).parent.rglob("cats_and_dogs_filtered") if (p / "train").is_dir()]
     if not found:
         raise DataError(f"downloaded {DATA_URL} but found no cats_and_dogs_filtered/train in it")

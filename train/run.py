@@ -98,6 +98,7 @@ def load_data(config: TrainConfig):
 
     if config.resume:
         return config, dataset_from_split(Path(config.resume))
+    data = config.data or default_data_dir()  # first: without it nothing else is worth getting
     defaults = (None, None)
     if config.data is None and None in (config.negatives, config.other_pets):
         defaults = default_sources(negatives_given=config.negatives is not None)
@@ -108,7 +109,7 @@ def load_data(config: TrainConfig):
     config = replace(config, negatives=negatives, other_pets=other_pets)
     extras = [folder for folder in (other_pets, *config.add) if folder != "none"]
     dataset = load_dataset(
-        config.data or default_data_dir(),
+        data,
         config.validation_fraction,
         config.seed,
         None if negatives == "none" else negatives,
