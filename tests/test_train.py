@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -168,6 +171,23 @@ def test_weights_that_do_not_fit_the_model(tmp_path, tiny_data):
     ), line
     assert "Warning" not in result.stderr  # not one warning per layer before it
     assert list((tmp_path / "runs").iterdir()) == []  # failed before its first epoch: no run folder, not even hidden
+
+
+def test_imagenet_weights_that_cannot_be_downloaded_are_one_line_naming_the_way_out(tmp_path, tiny_data):
+    code = (  # Keras's download address of the MobileNetV2 weights pointed at a file that is not there
+        "import sys\nimport keras.src.applications.mobilenet_v2 as m\n"
+        f"m.BASE_WEIGHT_PATH = {(tmp_path / 'missing').as_uri() + '/'!r}\n"
+        "from catdog.train.cli import main\nsys.exit(main(sys.argv[1:]))"
+    )
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("CATDOG_WEIGHTS_DIR", None)
+    args = ["--data", tiny_data, *TINY, "--weights", "imagenet", "--runs-dir", tmp_path / "runs"]
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    [line] = error_lines(result)
+    assert line.startswith("catdog-train: error: no ImageNet weights for mobilenetv2 alpha 0.35 (URL fetch failure")
+    assert line.endswith("; give --weights FILE or set CATDOG_WEIGHTS_DIR")
+    assert list((tmp_path / "runs").iterdir()) == []
 
 
 def test_from_scratch_cnn_and_resnet_build():

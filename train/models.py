@@ -60,6 +60,10 @@ def _load_base(arch: str, size: int, alpha: float, weights: str | None):
     except Exception as error:  # Keras raises ValueError, OSError or KeyError for a file that does not fit
         what = f"{arch}" + (f" alpha {alpha}" if arch == "mobilenetv2" else "")
         reason = str(error).splitlines()[0].split(" Example error message")[0][:200]
+        if weights == "imagenet" and "URL fetch failure" in reason:  # keras.utils.get_file's words
+            raise ModelError(
+                f"no ImageNet weights for {what} ({reason}); give --weights FILE or set CATDOG_WEIGHTS_DIR"
+            ) from None
         raise ModelError(f"weights {weights} do not fit {what} at {size} px: {reason}") from None
     if weights is not None:
         # Keras' ResNet weights expect BGR; reversing the first kernel's input channels makes them take RGB.
