@@ -4,11 +4,12 @@ range test, --config, and catdog-tune (local and distributed over Keras Tuner's 
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 
 import numpy as np
 import pytest
-from support import TINY, run_cli
+from support import TINY, make_class_folders, run_cli
 
 
 def test_mlp_backward_matches_finite_differences():
@@ -297,10 +298,15 @@ def test_tune_with_an_oracle_and_two_workers_then_resume(tmp_path, tiny_data):
     assert json.loads((out / "trials.json").read_text()) == table
 
 
-def test_tune_missing_data_folder(tmp_path):
-    result = run_cli("catdog-tune", "--data", tmp_path / "nope", *TUNE, "--out", tmp_path / "tune")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"catdog-tune: error: data folder not found: {tmp_path / 'nope'}" in result.stderr
+def test_tune_refuses_data_it_cannot_train_on_in_one_line_before_any_trial(tmp_path):
+    one_class = make_class_folders(tmp_path / "pets", 4)
+    shutil.rmtree(one_class / "dogs")
+    for data, says in ((tmp_path / "nope", "data folder not found"), (one_class, "need at least two classes")):
+        result = run_cli("catdog-tune", "--data", data, *TUNE, "--out", tmp_path / "tune")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        [line] = [line for line in result.stderr.splitlines() if line.startswith("catdog-")]
+        assert line.startswith(f"catdog-tune: error: {says}")
+        assert "Trial" not in result.stdout and not (tmp_path / "tune").exists()
 
 
 def sharpness(pixels: np.ndarray) -> float:

@@ -280,10 +280,9 @@ def make_out(out: Path) -> None:
 
 def tune(args, argv: list[str]) -> dict | None:
     """Run (or resume, or serve as the chief of) the search; the chief or a lone process writes the reports."""
-    from catdog.runtime.datasets import DataError
+    from catdog.train.run import load_data
 
-    if args.data and not Path(args.data).is_dir():
-        raise DataError(f"data folder not found: {args.data}")
+    load_data(trial_config(args, {}))  # the data set's errors in one line before any trial, downloads done once
     make_out(Path(args.out))
     if args.workers:
         become_chief()
