@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from support import TINY, make_class_folders, run_cli
+from support import TINY, WEIGHTS, make_class_folders, run_cli
 
 
 def test_mlp_backward_matches_finite_differences():
@@ -333,3 +333,13 @@ def test_source_disguise_blurs_and_recompresses_real_photos_anew_each_epoch(tiny
     assert all(np.array_equal(a, b) for a, b in zip(epochs(source_disguise(1.0)), (first, second))), "seeded"
     (gentle,) = epochs(source_disguise(0.0), 1)
     assert np.abs(gentle.astype(int) - plain).mean() < 3, "strength 0: full resolution, JPEG quality 94-95"
+
+
+def test_tune_stops_in_one_line_when_its_trials_cannot_build_the_model(tmp_path, tiny_data):
+    wrong = next(WEIGHTS.glob("mobilenet_v2_1.0_*.h5"))  # alpha 1.0 weights for the alpha 0.35 trials
+    out = tmp_path / "tune"
+    result = run_cli("catdog-tune", "--data", tiny_data, *TUNE, "--weights", wrong, "--trials", "3", "--out", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("catdog-")]
+    assert line.startswith(f"catdog-tune: error: weights {wrong} do not fit mobilenetv2 alpha 0.35 at 96 px")
+    assert len(list((out / "keras_tuner").glob("trial_*"))) == 1  # the first trial stops the search

@@ -105,6 +105,8 @@ def make_tuner(args):
     import keras
     import keras_tuner
 
+    from catdog.runtime.datasets import DataError
+    from catdog.train.models import ModelError
     from catdog.train.run import train
 
     class Tuner(keras_tuner.BayesianOptimization):
@@ -113,7 +115,10 @@ def make_tuner(args):
             worker = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
             started = time.time()
             keras.backend.clear_session()
-            metrics = train(trial_config(args, trial.hyperparameters.values, folder)).metrics
+            try:
+                metrics = train(trial_config(args, trial.hyperparameters.values, folder)).metrics
+            except (DataError, ModelError) as error:  # the same in every trial: the search stops, in one line
+                raise keras_tuner.errors.FatalRuntimeError(str(error)) from None
             seconds = time.time() - started
             with open(folder / "runs.jsonl", "a") as log:  # one line per time this trial ran
                 log.write(json.dumps({"worker": worker, "pid": os.getpid(), "seconds": round(seconds, 1)}) + "\n")
