@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from baselines import INT8
-from bench_core import machine_info, machine_line, unexported, write_results
+from bench_core import machine_info, machine_line, one_line_errors, unexported, write_results
 
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.datasets import labelled_items
@@ -74,11 +74,22 @@ def score(classifier: Classifier, items, probabilities: np.ndarray, rule: float 
     return {"rule": rule, "images": len(items), "accuracy": right}
 
 
+def named_folder(text: str) -> tuple[str, Path]:
+    """An --extra value, NAME=DIR."""
+    name, equals, folder = text.partition("=")
+    if not (name and equals and folder):
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR, not {text!r}")
+    return name, Path(folder)
+
+
+@one_line_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with export/ (models with a background class)")
     parser.add_argument("--compare", type=Path, help="a two-class run folder with export/, scored on the pets")
-    parser.add_argument("--extra", action="append", default=[], metavar="NAME=DIR", help="more labelled photos")
+    parser.add_argument(
+        "--extra", action="append", default=[], type=named_folder, metavar="NAME=DIR", help="more labelled photos"
+    )
     parser.add_argument("--artifacts", nargs="+", default=list(INT8), metavar="FILE", help="default: the int8 ones")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     parser.add_argument("--name", default="background", help="the results' file name (default background)")
@@ -86,7 +97,7 @@ def main(argv=None) -> int:
     if problem := unexported(args.runs + ([args.compare] if args.compare else []), "background.py"):
         print(problem, file=sys.stderr)
         return 2
-    extra = {name: Path(folder) for name, folder in (item.split("=", 1) for item in args.extra)}
+    extra = dict(args.extra)
     photos_of = {run: groups(run, extra) for run in args.runs}
     photos = {group: items for found in photos_of.values() for group, items in found.items()}  # the columns
     compare_split = read_json(args.compare / "split.json") if args.compare else None

@@ -14,7 +14,7 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
-from bench_core import machine_info, machine_line
+from bench_core import machine_info, machine_line, one_line_errors
 
 from catdog.runtime.auto import threads_text, time_inference
 from catdog.runtime.classifier import Classifier
@@ -125,6 +125,7 @@ def write_table(rows: list[dict], out: Path, machine: str, timing_runs: int, not
     write_json(out / "baselines.json", {"machine": machine, "timing_runs": timing_runs, "note": note, "rows": rows})
 
 
+@one_line_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="baselines", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run folders")

@@ -6,6 +6,7 @@ catdog.runtime), so that it runs on a Raspberry Pi without TensorFlow (imported 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.runtime.auto import LOAD_ERRORS
 from catdog.runtime.backends import default_threads
 from catdog.runtime.cam import SUMMARY_FILE
 from catdog.runtime.datasets import DataError, labelled_items
@@ -26,6 +28,7 @@ from catdog.runtime.images import read_image, skipped_lines
 from catdog.runtime.kinds import KINDS
 from catdog.runtime.machine import cpu_model, cpuinfo, machine_identity
 from catdog.runtime.metadata import Sidecar, SourceModel, package_versions, sidecar_path
+from catdog.runtime.sources import CamError
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("CATDOG_SHARED", HERE.parents[1] / "shared"))  # as tests/ find it
@@ -288,6 +291,21 @@ def machine_line(machine: dict) -> str:
         f"{machine.get('cpu')} ({machine.get('machine')}){speed}, {machine.get('usable_cores')} usable of "
         f"{machine.get('cores')} cores, {machine.get('os')}"
     )
+
+
+def one_line_errors(main):
+    """A benchmark script's main() whose failures a user can cause (a path that cannot be read or written; a data
+    set, a model or a video that cannot be used) end in one line on stderr and exit 2, as catdog's commands do."""
+
+    @functools.wraps(main)
+    def guarded(argv=None) -> int:
+        try:
+            return main(argv)
+        except (*LOAD_ERRORS, DataError, CamError, OSError) as error:
+            print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+            return 2
+
+    return guarded
 
 
 def unexported(runs: list[Path], prog: str) -> str | None:

@@ -285,6 +285,7 @@ that the page's label and the picture show the same moment)
 """
 
 
+@core.one_line_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)

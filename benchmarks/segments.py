@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from baselines import INT8
-from bench_core import cam_command, machine_info, machine_line, make_video, unexported, write_results
+from bench_core import cam_command, machine_info, machine_line, make_video, one_line_errors, unexported, write_results
 
 from catdog.runtime.datasets import BACKGROUND
 from catdog.runtime.files import read_json
@@ -46,6 +46,7 @@ def labels_per_segment(artifact: Path, video: Path, per_segment: int, smooth: fl
     return [dict(Counter(labels[i : i + per_segment])) for i in range(0, len(labels), per_segment)]
 
 
+@one_line_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder with export/ (a model with a background class)")

@@ -305,3 +305,17 @@ def test_unexported_names_each_run_folder_a_results_script_cannot_read(tmp_path)
     assert core.unexported([done, half, tmp_path / "nope"], "segments.py") == (
         f"segments.py: no split.json or export/parity.json in {half}, {tmp_path / 'nope'}: run catdog-export RUN --int8"
     )
+
+
+def test_one_line_errors_says_what_a_user_can_get_wrong_in_one_line_and_leaves_bugs_loud(capsys):
+    @core.one_line_errors
+    def main(argv=None):
+        raise argv
+
+    assert main(FileNotFoundError(2, "No such file or directory", "/nope")) == 2
+    assert main(core.DataError("data folder not found: /nope")) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith(": error: [Errno 2] No such file or directory: '/nope'")
+    assert lines[1].endswith(": error: data folder not found: /nope") and len(lines) == 2
+    with pytest.raises(KeyError):  # a bug, not a user's mistake: its traceback stays
+        main(KeyError("rows"))

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from baselines import INT8, run_row
-from bench_core import machine_info, machine_line, unexported
+from bench_core import machine_info, machine_line, one_line_errors, unexported
 
 from catdog.runtime.backends import default_threads
 from catdog.runtime.files import atomic_path, write_json
@@ -160,6 +160,7 @@ def plot(report: dict, path: Path) -> None:
     save_figure(figure, path, dpi=120)
 
 
+@one_line_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with export/parity.json")
