@@ -65,3 +65,21 @@ def writable_file(text: str) -> Path:
     if not existing.is_dir():
         raise argparse.ArgumentTypeError(f"cannot write {path}: {existing} is a file, not a folder")
     return path
+
+
+def given(parser: argparse.ArgumentParser, args: argparse.Namespace, dest: str) -> bool:
+    """Whether the option `dest` has a value other than its default."""
+    return getattr(args, dest) != parser.get_default(dest)
+
+
+def flag(dest: str) -> str:
+    """The option an argparse dest comes from: 'collect_every' -> '--collect-every'."""
+    return "--" + dest.replace("_", "-")
+
+
+def refuse_orphans(parser: argparse.ArgumentParser, args: argparse.Namespace, needs: dict[str, str]) -> None:
+    """parser.error, in one line, for an option given without the option it works with (`needs`: its dest -> the
+    dest it needs), which would otherwise be ignored without a word."""
+    for dest, needed in needs.items():
+        if given(parser, args, dest) and not getattr(args, needed):
+            parser.error(f"{flag(dest)} needs {flag(needed)}")

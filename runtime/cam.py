@@ -36,11 +36,20 @@ import cv2
 import numpy as np
 
 from catdog.runtime import picam
-from catdog.runtime.arguments import frame_size, positive_float, smoothing, writable_file
+from catdog.runtime.arguments import (
+    flag,
+    frame_size,
+    given,
+    positive_float,
+    refuse_orphans,
+    smoothing,
+    writable_file,
+)
 from catdog.runtime.auto import LOAD_ERRORS, add_model_arguments, load_model, positive_int
 from catdog.runtime.collect import CollectError, CollectionFull, Collector
 from catdog.runtime.files import atomic_path, write_json
 from catdog.runtime.metrics import latency_stats
+from catdog.runtime.monitor import NEEDS as MONITOR_NEEDS
 from catdog.runtime.monitor import Monitor, MonitorError, add_monitor_arguments, wanted
 from catdog.runtime.serve import SECRET_ENV, LiveView, ServeError, parse_address, serve_secret
 from catdog.runtime.sources import CamError, Frame, FrameReader, Source, open_source, paced, video_frames
@@ -339,8 +348,11 @@ def parse_args(argv=None):
     )
     add_monitor_arguments(parser)
     args = parser.parse_args(argv)
-    if args.serve_secret_file and not args.serve:
-        parser.error("--serve-secret-file needs --serve")
+    needs = {"serve_secret_file": "serve", "collect_every": "collect", "collect_max_mb": "collect", **MONITOR_NEEDS}
+    refuse_orphans(parser, args, needs)
+    for dest in ("capture_size", "capture_format"):
+        if given(parser, args, dest) and picam.camera_number(args.source) is None:
+            parser.error(f"{flag(dest)} needs --source picam (or picam:N)")
     args.json = args.json or args.no_display
     return args
 

@@ -22,6 +22,16 @@ class MonitorError(ValueError):
     """A monitor option that cannot be used (one line at start, exit 2)."""
 
 
+# The monitor's options that only mean something with another one (catdog.runtime.arguments.refuse_orphans).
+NEEDS = {
+    "keep": "snapshots",
+    "snapshot_every": "snapshots",
+    "snapshot_raw": "snapshots",
+    "on_event_timeout": "on_event",
+    **{dest: "mqtt" for dest in ("mqtt_topic", "mqtt_name", "mqtt_discovery_prefix", "mqtt_password_file", "mqtt_ca")},
+}
+
+
 def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     """The pet monitor's options of catdog-cam."""
     group = parser.add_argument_group("pet monitor (docs/monitor.md)")

@@ -156,3 +156,24 @@ def test_a_recording_under_a_file_is_refused_before_anything_starts(tmp_path):
     assert result.stderr.splitlines()[-1] == (
         f"catdog-cam: error: argument --record: cannot write {target}: {tmp_path / 'afile'} is a file, not a folder"
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "needs"),
+    [
+        (["--collect-every", "3"], "--collect-every needs --collect"),
+        (["--collect-max-mb", "5"], "--collect-max-mb needs --collect"),
+        (["--keep", "3"], "--keep needs --snapshots"),
+        (["--snapshot-raw"], "--snapshot-raw needs --snapshots"),
+        (["--on-event-timeout", "3"], "--on-event-timeout needs --on-event"),
+        (["--mqtt-topic", "home/pets"], "--mqtt-topic needs --mqtt"),
+        (["--capture-size", "320x240", "--source", "0"], "--capture-size needs --source picam (or picam:N)"),
+        (["--capture-format", "BGR888"], "--capture-format needs --source picam (or picam:N)"),
+    ],
+)
+def test_an_option_without_the_one_it_works_with_is_refused_not_ignored(options, needs):
+    result = subprocess.run(
+        [sys.executable, "-m", "catdog.runtime.cam", "--no-display", *options], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"catdog-cam: error: {needs}"
