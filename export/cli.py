@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
 from catdog.export.noise import filtered_stderr, quiet_python
-from catdog.runtime.arguments import non_negative_float, percent, positive_int
+from catdog.runtime.arguments import non_negative_float, percent, positive_int, refuse_orphans
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_json
 from catdog.runtime.folders import RunFolder, validation_items
@@ -97,7 +97,9 @@ def parse_args(argv=None):
     add("--seed", type=int, default=42)
     add("--out", help="output folder (default: <run>/export)")
     add("--verbose", action="store_true", help="keep TensorFlow's and the converters' lines left out as noise")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    refuse_orphans(parser, args, dict.fromkeys(("calibration_data", "calibration_size", "reduce_range"), "int8"))
+    return args
 
 
 def load_source(path: Path) -> Source:

@@ -82,4 +82,5 @@ def refuse_orphans(parser: argparse.ArgumentParser, args: argparse.Namespace, ne
     dest it needs), which would otherwise be ignored without a word."""
     for dest, needed in needs.items():
         if given(parser, args, dest) and not getattr(args, needed):
-            parser.error(f"{flag(dest)} needs {flag(needed)}")
+            typed = "--no-" + flag(dest)[2:] if getattr(args, dest) is False else flag(dest)  # a BooleanOptionalAction
+            parser.error(f"{typed} needs {flag(needed)}")

@@ -261,6 +261,20 @@ def test_bad_options_are_refused_by_argparse(tiny_run, tmp_path, command, option
     assert_fails(result, 2, f"{command}: error: argument {option}: {message}")
 
 
+@pytest.mark.parametrize(
+    "options, needs",
+    [
+        (["--calibration-size", "10"], "--calibration-size needs --int8"),
+        (["--calibration-data", "photos"], "--calibration-data needs --int8"),
+        (["--fp16", "--no-reduce-range"], "--no-reduce-range needs --int8"),
+    ],
+)
+def test_export_options_of_int8_alone_are_refused_not_ignored(tiny_run, tmp_path, options, needs):
+    result = run_cli("catdog-export", tiny_run, *options, "--out", tmp_path / "out")
+    assert_fails(result, 2, f"catdog-export: error: {needs}")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.fixture(scope="module")
 def bad_runs(tmp_path_factory, tiny_run) -> dict[str, Path]:
     """Copies of the tiny run: config.json not JSON, model.keras truncated, model.keras a text file."""
