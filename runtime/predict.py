@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from catdog.runtime.arguments import clip_margin
+from catdog.runtime.arguments import clip_margin, refuse_orphans
 from catdog.runtime.auto import LOAD_ERRORS, ModelChoiceError, add_model_arguments, is_model, load_model
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import ImageError, scan_images, skipped_lines
@@ -47,6 +47,7 @@ def parse_args(argv=None):
         "log loss of 34 (an int8 model gives 0 and 1 on 256 levels); 0: not clipped",
     )
     args = parser.parse_args(argv)
+    refuse_orphans(parser, args, {"clip": "csv"})
     if args.model is None and len(args.paths) > 1 and is_model(args.paths[0]):  # the spelling before 0.2
         args.model = args.paths.pop(0)
         print(

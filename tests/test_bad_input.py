@@ -262,16 +262,19 @@ def test_bad_options_are_refused_by_argparse(tiny_run, tmp_path, command, option
 
 
 @pytest.mark.parametrize(
-    "options, needs",
+    "command, options, needs",
     [
-        (["--calibration-size", "10"], "--calibration-size needs --int8"),
-        (["--calibration-data", "photos"], "--calibration-data needs --int8"),
-        (["--fp16", "--no-reduce-range"], "--no-reduce-range needs --int8"),
+        ("catdog-export", ["--calibration-size", "10"], "--calibration-size needs --int8"),
+        ("catdog-export", ["--calibration-data", "photos"], "--calibration-data needs --int8"),
+        ("catdog-export", ["--fp16", "--no-reduce-range"], "--no-reduce-range needs --int8"),
+        ("catdog-predict", ["--clip", "0.01"], "--clip needs --csv"),
     ],
 )
-def test_export_options_of_int8_alone_are_refused_not_ignored(tiny_run, tmp_path, options, needs):
-    result = run_cli("catdog-export", tiny_run, *options, "--out", tmp_path / "out")
-    assert_fails(result, 2, f"catdog-export: error: {needs}")
+def test_an_option_without_the_one_it_works_with_is_refused_not_ignored(tiny_run, tmp_path, command, options, needs):
+    export = command == "catdog-export"
+    args = [tiny_run, *options, "--out", tmp_path / "out"] if export else ["--model", tiny_run, *options, tmp_path]
+    result = run_cli(command, *args)
+    assert_fails(result, 2, f"{command}: error: {needs}")
     assert not (tmp_path / "out").exists()
 
 
