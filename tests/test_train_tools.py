@@ -343,3 +343,12 @@ def test_tune_stops_in_one_line_when_its_trials_cannot_build_the_model(tmp_path,
     [line] = [line for line in result.stderr.splitlines() if line.startswith("catdog-")]
     assert line.startswith(f"catdog-tune: error: weights {wrong} do not fit mobilenetv2 alpha 0.35 at 96 px")
     assert len(list((out / "keras_tuner").glob("trial_*"))) == 1  # the first trial stops the search
+
+
+def test_tune_refuses_values_that_go_together_in_no_run_before_any_trial(tmp_path):
+    result = run_cli("catdog-tune", "--model", "resnet50", "--alpha", "0.35", "--out", tmp_path / "tune")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "catdog-tune: error: --alpha 0.35 is MobileNetV2's width: --model resnet50 has none"
+    )
+    assert not (tmp_path / "tune").exists()

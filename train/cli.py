@@ -28,7 +28,10 @@ def parse_args(argv=None) -> TrainConfig:
         parser.error(str(error))
     values = vars(parser.parse_args(argv))
     del values["config"]
-    return TrainConfig(**values)
+    try:
+        return TrainConfig(**values)
+    except ConfigError as error:
+        parser.error(str(error))
 
 
 def resume_recipe(run: Path, parser) -> dict:

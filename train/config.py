@@ -176,6 +176,12 @@ class TrainConfig:
         metavar="RUN",
     )
 
+    def __post_init__(self):
+        """ConfigError in one line for values that go together in no run (however they were given: flags, a
+        --config file, a resume point, catdog-tune, Python)."""
+        if self.model != "mobilenetv2" and self.alpha != self.__dataclass_fields__["alpha"].default:
+            raise ConfigError(f"--alpha {self.alpha:g} is MobileNetV2's width: --model {self.model} has none")
+
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser, changes: dict[str, dict] | None = None) -> None:
         """One flag per field, named after it (--fine-tune-lr; --no-ema for a field that is True by default).

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from catdog.runtime.arguments import bounded
 from catdog.runtime.files import atomic_path, write_json
-from catdog.train.config import TrainConfig
+from catdog.train.config import ConfigError, TrainConfig
 
 # name -> (low, high, log scale, step): the hyperparameters that matter for transfer learning (train/config.py).
 SPACE = TrainConfig.search_space()
@@ -354,7 +354,7 @@ def main(argv=None) -> int:
 
         try:
             tune(args, argv)
-        except (DataError, ModelError, OSError, RuntimeError, ImportError) as error:
+        except (ConfigError, DataError, ModelError, OSError, RuntimeError, ImportError) as error:
             print(f"catdog-tune: error: {str(error).splitlines()[0]}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

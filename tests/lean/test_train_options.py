@@ -50,6 +50,14 @@ def test_the_same_value_on_the_command_line_gives_the_same_reason(tmp_path):
     refused(result, "catdog-train: error: argument --epochs: must be an integer >= 1, not '2.5'")
 
 
+def test_values_that_go_together_in_no_run_are_refused_from_the_command_line_and_a_config_alike(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model": "resnet50", "alpha": 0.35}))
+    message = "catdog-train: error: --alpha 0.35 is MobileNetV2's width: --model resnet50 has none"
+    refused(run_cli("catdog-train", "--model", "resnet50", "--alpha", "0.35"), message)
+    refused(run_cli("catdog-train", "--config", config), message)
+
+
 def test_a_config_with_the_keys_catdog_train_and_catdog_tune_write_is_read_and_flags_override_it(tmp_path):
     from catdog.train.cli import parse_args
 
