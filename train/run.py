@@ -90,8 +90,8 @@ def run_folder(config: TrainConfig) -> Path:
 
 
 def load_data(config: TrainConfig):
-    """The config with its sources resolved (--negatives, --other-pets: with the default data set their
-    defaults, else only what was given; 'none' where there is nothing) and the data set: the run's own split
+    """The config with its sources resolved (the data set folder; --negatives, --other-pets: with the default data
+    set their defaults, else only what was given; 'none' where there is nothing) and the data set: the run's own split
     when resuming, else loaded, cut to max_images and with its selection split carved."""
     from catdog.runtime.datasets import dataset_from_split, load_dataset
     from catdog.train.data import default_data_dir, default_sources
@@ -106,7 +106,7 @@ def load_data(config: TrainConfig):
         given if given is not None else str(default) if default else "none"
         for given, default in zip((config.negatives, config.other_pets), defaults)
     )
-    config = replace(config, negatives=negatives, other_pets=other_pets)
+    config = replace(config, data=str(data), negatives=negatives, other_pets=other_pets)  # resolved once
     extras = [folder for folder in (other_pets, *config.add) if folder != "none"]
     dataset = load_dataset(
         data,
