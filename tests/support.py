@@ -39,13 +39,14 @@ TINY = [
 ]
 
 
-def run_cli(*args, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
+def run_cli(*args, check: bool = False, inside: tuple = (), **kwargs) -> subprocess.CompletedProcess:
     """Run one of the project's console scripts as a user would, capturing its output (an `env` value of None
-    removes that variable)."""
+    removes that variable; `inside`: a command that runs it, such as `unshare ...`)."""
     env = {**os.environ, "CATDOG_WEIGHTS_DIR": str(WEIGHTS), "TF_CPP_MIN_LOG_LEVEL": "3", **kwargs.pop("env", {})}
     env = {name: value for name, value in env.items() if value is not None}
     script = Path(sys.executable).parent / args[0]
-    result = subprocess.run([str(script), *map(str, args[1:])], capture_output=True, text=True, env=env, **kwargs)
+    command = [*map(str, inside), str(script), *map(str, args[1:])]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{args[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result

@@ -263,6 +263,33 @@ def test_collect_stops_the_run_when_full_and_refuses_an_unwritable_folder(
     )
 
 
+def test_collect_on_a_disk_that_fills_up_ends_the_run_with_its_summary_and_no_partial_file(
+    tiny_background_export, segment_video, tmp_path
+):
+    # A real full disk: a 100 kB tmpfs, mounted in a mount namespace of the run's own (no root needed).
+    disk, listing = tmp_path / "disk", tmp_path / "listing"
+    disk.mkdir()
+    on_small_disk = (
+        *("unshare", "--mount", "--map-root-user", "sh", "-c"),
+        'mount -t tmpfs -o size=100k tmpfs "$0" && "$@"; rc=$?; ls -A "$0/home/unsorted" > "$LISTING"; exit $rc',
+        disk,
+    )
+    model, options = tiny_background_export, ("--collect", disk / "home", "--collect-every", "1")
+    result = run_cli(
+        *("catdog-cam", "--model", model, "--source", segment_video, "--no-display", *options),
+        inside=on_small_disk,
+        env={"LISTING": str(listing)},
+    )
+    saved = listing.read_text().split()
+    assert result.returncode == 1, result.stderr
+    assert 0 < len(saved) < 4 * SEGMENT and not any(name.startswith(".") for name in saved)  # no partial file
+    records = [Path(line["collected"]).name for line in json_lines(result.stdout) if "collected" in line]
+    assert records == saved
+    *_, summary, error = result.stderr.strip().splitlines()
+    assert f"collected {len(saved)} frames into {disk / 'home' / 'unsorted'}" in summary
+    assert error == f"catdog-cam: error: cannot write into {disk / 'home' / 'unsorted'}: No space left on device"
+
+
 def run_folder(tmp_path: Path, run: Path, export: Path) -> Path:
     """A run folder for the benchmark: the run's records, its artifacts as export/."""
     folder = tmp_path / run.name
