@@ -354,10 +354,15 @@ def make_video(paths: list[str], out: Path, frames: int, size=(640, 480), fps: f
     raise BenchError("OpenCV can neither write nor read back an mp4v or MJPG video here")
 
 
+def command_of(script: str, module: str) -> list[str]:
+    """How to start one of catdog's commands: its console script beside this Python, else its module."""
+    path = Path(sys.executable).with_name(script)
+    return [str(path)] if path.is_file() else [sys.executable, "-m", module]
+
+
 def cam_command() -> list[str]:
-    """How to start catdog-cam: the console script beside this Python, else the module."""
-    script = Path(sys.executable).with_name("catdog-cam")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "catdog.runtime.cam"]
+    """How to start catdog-cam."""
+    return command_of("catdog-cam", "catdog.runtime.cam")
 
 
 def run_cam(artifact: Path, video: Path, frames: int, threads: int, timeout: float = 600) -> dict:

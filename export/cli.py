@@ -94,11 +94,19 @@ def parse_args(argv=None):
         help="ONNX int8 weights in 7 bits (default), so that x86 CPUs without VNNI compute exactly what ARM and "
         "VNNI CPUs compute; --no-reduce-range: 8 bits, for artifacts that never run on such an x86 (docs/export.md)",
     )
+    add(
+        "--bias-correction",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="TFLite int8: correct the offsets for the average shift that rounding the weights causes (default); "
+        "--no-bias-correction: the converter's plain rounding (docs/export.md)",
+    )
     add("--seed", type=int, default=42)
     add("--out", help="output folder (default: <run>/export)")
     add("--verbose", action="store_true", help="keep TensorFlow's and the converters' lines left out as noise")
     args = parser.parse_args(argv)
-    refuse_orphans(parser, args, dict.fromkeys(("calibration_data", "calibration_size", "reduce_range"), "int8"))
+    int8_options = ("calibration_data", "calibration_size", "reduce_range", "bias_correction")
+    refuse_orphans(parser, args, dict.fromkeys(int8_options, "int8"))
     return args
 
 
@@ -371,7 +379,9 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
     final = out / fmt.filename
     with atomic_path(final) as temp:
         started = time.time()
-        fmt.convert(model, size, calibration, temp, {"reduce_range": args.reduce_range})
+        fmt.convert(
+            model, size, calibration, temp, {"reduce_range": args.reduce_range, "bias_correction": args.bias_correction}
+        )
         seconds = time.time() - started
         input_meta, output_meta = io_metadata(temp)
         sidecar = Sidecar(
@@ -388,7 +398,11 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
                     "images": len(calibration),
                     "source": args.calibration_data or "training split",
                     "seed": args.seed,
-                    **({"reduce_range": args.reduce_range} if fmt.format == "onnx" else {}),
+                    **(
+                        {"reduce_range": args.reduce_range}
+                        if fmt.format == "onnx"
+                        else {"bias_correction": args.bias_correction}
+                    ),
                 }
                 if fmt.precision == "int8"
                 else None

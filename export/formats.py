@@ -3,12 +3,14 @@ there and one converter function here."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from catdog.export.bias import bias_corrected
 from catdog.runtime.kinds import KINDS, ArtifactKind
 
 
@@ -58,16 +60,19 @@ def tflite_fp16(model, size, calibration, path, options):
 
 
 def tflite_int8(model, size, calibration, path, options):
-    """Full-integer TFLite: int8 ops throughout, uint8 raw-pixel input and uint8 output."""
+    """Full-integer TFLite: int8 ops throughout, uint8 raw-pixel input and uint8 output. Unless
+    options["bias_correction"] is False, the offsets are corrected for int8 weight rounding (catdog.export.bias)."""
     import tensorflow as tf
 
-    converter = _tflite_converter(model, size)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([image[np.newaxis].astype(np.float32)] for image in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
-    _write_bytes(converter.convert(), path)
+    correct = options.get("bias_correction", True)
+    with bias_corrected(model, calibration) if correct else contextlib.nullcontext(model) as converted:
+        converter = _tflite_converter(converted, size)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[np.newaxis].astype(np.float32)] for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+        _write_bytes(converter.convert(), path)
 
 
 def onnx_fp32(model, size, calibration, path, options):

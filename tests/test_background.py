@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -291,10 +292,10 @@ def test_collect_on_a_disk_that_fills_up_ends_the_run_with_its_summary_and_no_pa
 
 
 def run_folder(tmp_path: Path, run: Path, export: Path) -> Path:
-    """A run folder for the benchmark: the run's records, its artifacts as export/."""
+    """A run folder for the benchmark: the run's records and model, its artifacts as export/."""
     folder = tmp_path / run.name
     folder.mkdir()
-    for name in ("config.json", "split.json"):
+    for name in ("config.json", "split.json", "model.keras"):
         (folder / name).symlink_to(run / name)
     (folder / "export").symlink_to(export)
     return folder
@@ -443,3 +444,38 @@ def test_catdog_train_without_its_default_data_set_says_so_in_one_line_and_leave
     assert found.stderr.splitlines()[-1].startswith("catdog-train: error: no default data set (")
     assert found.stderr.splitlines()[-1].endswith("); give --data DIR or set CATDOG_DATA")
     assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_bias_correction_benchmark_compares_the_corrected_and_plain_int8_tflite_on_both_splits(
+    tmp_path, tiny_background_run, tiny_background_export
+):
+    three = run_folder(tmp_path, tiny_background_run, tiny_background_export)
+    command = [sys.executable, "benchmarks/bias_correction.py", three, "--out", tmp_path]
+    result = run_cli(*command, check=True)
+    split = json.loads((tiny_background_run / "split.json").read_text())
+    rows = json.loads((tmp_path / "bias_correction.json").read_text())["rows"]
+    for part in ("selection", "validation"):
+        no_pet = sum(label == split["labels"].index("none") for _, label in split[part])
+        cells = {(row["group"], row["model"]): row for row in rows if row["split"] == part}
+        assert set(cells) == {(group, model) for group in ("no pet", "pets") for model in ("corrected", "plain")}
+        assert (
+            cells["no pet", "plain"]["images"] == no_pet
+            and cells["pets", "plain"]["images"] == len(split[part]) - no_pet
+        )
+        assert all(0 <= row["mean_difference"] <= 1 and 0 <= row["label_agreement"] <= 1 for row in cells.values())
+    assert cells["pets", "plain"]["mean_difference"] != cells["pets", "corrected"]["mean_difference"]
+    assert "| validation | pets (" in (tmp_path / "bias_correction.md").read_text()
+
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_background_export, plain / "export")
+    sidecar = plain / "export" / "model_int8.tflite.json"
+    record = json.loads(sidecar.read_text())
+    record["calibration"]["bias_correction"] = False
+    sidecar.write_text(json.dumps(record))
+    for name in ("config.json", "split.json", "model.keras"):
+        (plain / name).symlink_to(tiny_background_run / name)
+    result = run_cli(*command[:2], plain, "--out", tmp_path)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"bias_correction.py: {plain}/export/model_int8.tflite was made without bias correction",
+    )

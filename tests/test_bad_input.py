@@ -267,6 +267,7 @@ def test_bad_options_are_refused_by_argparse(tiny_run, tmp_path, command, option
         ("catdog-export", ["--calibration-size", "10"], "--calibration-size needs --int8"),
         ("catdog-export", ["--calibration-data", "photos"], "--calibration-data needs --int8"),
         ("catdog-export", ["--fp16", "--no-reduce-range"], "--no-reduce-range needs --int8"),
+        ("catdog-export", ["--no-bias-correction"], "--no-bias-correction needs --int8"),
         ("catdog-predict", ["--clip", "0.01"], "--clip needs --csv"),
     ],
 )

@@ -1,0 +1,125 @@
+"""Bias correction of int8 TFLite (catdog-export's default, docs/export.md): how far the int8 TFLite model is from
+the float model with and without it, on the photos with no pet and on the pets of the selection split (where the
+choice to correct was made) and of the validation split (reported, chose nothing), and what it does at the
+decision rule. The run's export/ must be made with it (the default); the model without it is exported into a
+temporary folder with the same calibration. Writes OUT/bias_correction.md and .json.
+
+    python benchmarks/bias_correction.py runs/default [--out DIR (default runs/benchmark)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from bench_core import command_of, machine_info, machine_line, one_line_errors, unexported, write_results
+
+from catdog.runtime.classifier import Classifier
+from catdog.runtime.files import read_json
+from catdog.runtime.images import read_image
+from catdog.runtime.metadata import Sidecar
+from catdog.runtime.metrics import decide
+
+INT8 = "model_int8.tflite"
+
+
+def plain_export(run: Path, calibration: dict, out: Path) -> Path:
+    """The run's int8 TFLite exported without bias correction, with the same calibration, into `out`."""
+    command = [
+        *command_of("catdog-export", "catdog.export.cli"),
+        *(str(run), "--int8", "--formats", "tflite", "--no-bias-correction"),
+        *("--calibration-size", str(calibration["images"]), "--seed", str(calibration["seed"])),
+        *("--max-drop", "100", "--min-agreement", "0", "--out", str(out)),
+    ]
+    if calibration["source"] != "training split":
+        command += ["--calibration-data", calibration["source"]]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return out / INT8
+
+
+def compare(models: dict[str, Classifier], reference: Classifier, items: list[tuple[str, int]]) -> list[dict]:
+    """Per model: how far from the reference (mean of each photo's largest probability difference, photos more
+    than 0.1 apart, label agreement) and the share right at the decision rule."""
+    photos = [reference.prepare(read_image(path)) for path, _ in items]
+    truth = np.array([label for _, label in items])
+    expected = np.stack([reference.probabilities(photo) for photo in photos])
+    rows = []
+    for name, model in models.items():
+        found = np.stack([model.probabilities(photo) for photo in photos])
+        apart = np.abs(found - expected).max(axis=1)
+        decided = decide(found, model.labels, model.background, model.min_probability)
+        rows.append(
+            {
+                "model": name,
+                "images": len(items),
+                "mean_difference": float(apart.mean()),
+                "over_0.1": int((apart > 0.1).sum()),
+                "label_agreement": float((found.argmax(axis=1) == expected.argmax(axis=1)).mean()),
+                "right_at_rule": float((decided == truth).mean()),
+            }
+        )
+    return rows
+
+
+@one_line_errors
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a run folder with export/ (int8 TFLite made with bias correction)")
+    parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
+    args = parser.parse_args(argv)
+    if problem := unexported([args.run], "bias_correction.py"):
+        print(problem, file=sys.stderr)
+        return 2
+    calibration = Sidecar.read(args.run / "export" / INT8).calibration or {}
+    if not calibration.get("bias_correction"):
+        print(f"bias_correction.py: {args.run}/export/{INT8} was made without bias correction", file=sys.stderr)
+        return 2
+    split = read_json(args.run / "split.json")
+    background = Classifier(args.run / "export" / INT8).background
+    no_pet = split["labels"].index(background) if background else None
+    rows = []
+    with tempfile.TemporaryDirectory() as temp:
+        models = {
+            "corrected": Classifier(args.run / "export" / INT8),
+            "plain": Classifier(plain_export(args.run, calibration, Path(temp) / "export")),
+        }
+        reference = Classifier(args.run / "export" / "model_fp32.tflite")
+        for part in ("selection", "validation"):
+            for group, wanted in (("no pet", True), ("pets", False)):
+                items = [(path, label) for path, label in split[part] if (label == no_pet) == wanted]
+                if items:
+                    rows += [{"split": part, "group": group, **row} for row in compare(models, reference, items)]
+                print(f"{part}, {group}: done", file=sys.stderr)
+    machine = machine_line(machine_info())
+    rule = models["corrected"].min_probability
+    lines = [
+        "# Bias correction of int8 TFLite",
+        "",
+        f"`python benchmarks/bias_correction.py {shlex.join(map(str, argv or sys.argv[1:]))}` on {machine}.",
+        "",
+        f"| split | photos | int8 TFLite | mean difference | over 0.1 apart | label agreement | right at {rule:g} |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['split']} | {row['group']} ({row['images']}) | {row['model']} | {row['mean_difference']:.3f} "
+            f"| {row['over_0.1']} | {row['label_agreement']:.2%} | {row['right_at_rule']:.2%} |"
+        )
+    lines += [
+        "",
+        "Against fp32 TFLite (the float model): *mean difference*, the mean over the photos of the largest "
+        "difference between the two models' probabilities; *over 0.1 apart*, the photos where that difference "
+        "exceeds 0.1; *right at* the sidecar's decision rule: a pet given its label, a photo with no pet called "
+        "`none`. *plain*: `catdog-export --no-bias-correction`, the same calibration images.",
+    ]
+    write_results(args.out, "bias_correction", "\n".join(lines) + "\n", {"machine": machine, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Bias correction for int8 TFLite: the empirical bias correction of Nagel et al. 2019 ("Data-Free Quantization
+Through Weight Equalization and Bias Correction", section 4.2).
+
+Rounding a convolution's weights to int8 makes its output wrong by (W_int8 - W) x. For one image that error
+looks like noise, but its average over an image, (W_int8 - W) E[x], is a fixed shift per output channel: after a
+network's global average pooling it is all that is left, and it moves every photo's answer the same way. In the
+default MobileNetV2 it moved photos without a pet towards "dogs" (docs/export.md). The TFLite converter folds each
+BatchNormalization into the convolution before it and rounds the folded weights per output channel, symmetric,
+to [-127, 127]; `bias_corrected` works out that rounding, measures E[x] on the calibration images and subtracts
+the shift from the BatchNormalization's offset (beta) while the converter runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+INT8_WEIGHT_LEVELS = 127  # TFLite: symmetric per-channel weights in [-127, 127]
+
+
+def conv_batchnorm_pairs(model) -> list[tuple[object, object, object]]:
+    """(model, convolution, batch normalization) for every ungrouped Conv2D whose output goes straight into a
+    BatchNormalization with an offset, in `model` and the models nested in it."""
+    import keras
+
+    pairs = []
+    for owner in [model, *(layer for layer in model.layers if isinstance(layer, keras.Model))]:
+        for layer in owner.layers:
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.center and layer.axis in (-1, 3):
+                conv = layer.input._keras_history.operation
+                if type(conv) is keras.layers.Conv2D and conv.groups == 1:
+                    pairs.append((owner, conv, layer))
+    return pairs
+
+
+def int8_rounding(conv, batchnorm) -> tuple[np.ndarray, np.ndarray]:
+    """The convolution's kernel with the BatchNormalization folded in, and that kernel as the TFLite converter
+    rounds it to int8 (per output channel, symmetric), both in float and height, width, in, out order."""
+    gamma = np.asarray(batchnorm.gamma) if batchnorm.scale else 1.0
+    folded = np.asarray(conv.kernel) * gamma / np.sqrt(np.asarray(batchnorm.moving_variance) + batchnorm.epsilon)
+    scale = np.abs(folded).max(axis=(0, 1, 2)) / INT8_WEIGHT_LEVELS
+    scale = np.where(scale > 0, scale, 1.0)
+    return folded, np.clip(np.round(folded / scale), -INT8_WEIGHT_LEVELS, INT8_WEIGHT_LEVELS) * scale
+
+
+def rounding_shift(conv, batchnorm, input_mean: np.ndarray) -> np.ndarray:
+    """The average output shift per channel, (W_int8 - W) E[x], that int8 rounding of the folded weights causes."""
+    folded, rounded = int8_rounding(conv, batchnorm)
+    return input_mean @ (rounded - folded).sum(axis=(0, 1))
+
+
+def input_means(model, pairs, images: np.ndarray, batch_size: int = 32) -> list[np.ndarray]:
+    """E[x] per input channel of each pair's convolution over `images` (raw model input)."""
+    import keras
+
+    means = []
+    for owner in dict.fromkeys(owner for owner, _, _ in pairs):
+        convs = [conv for model_of, conv, _ in pairs if model_of is owner]
+        if owner is model:
+            inputs = images
+        else:  # what the model feeds the nested one
+            feed = keras.Model(model.inputs, owner._inbound_nodes[0].input_tensors[0])
+            inputs = feed.predict(images, batch_size=batch_size, verbose=0)
+        probe = keras.Model(owner.inputs, [keras.ops.mean(conv.input, axis=(1, 2)) for conv in convs])
+        outputs = probe.predict(inputs, batch_size=batch_size, verbose=0)
+        means += [batch.mean(axis=0) for batch in (outputs if isinstance(outputs, list) else [outputs])]
+    return means
+
+
+@contextlib.contextmanager
+def bias_corrected(model, calibration: list[np.ndarray]):
+    """`model` with its BatchNormalization offsets corrected for int8 weight rounding, measured on the
+    calibration images (prepared RGB); restored on leaving."""
+    pairs = conv_batchnorm_pairs(model)
+    saved = [np.asarray(batchnorm.beta).copy() for _, _, batchnorm in pairs]
+    images = np.stack(calibration).astype(np.float32)
+    try:
+        for (_, conv, batchnorm), mean in zip(pairs, input_means(model, pairs, images)):
+            batchnorm.beta.assign(np.asarray(batchnorm.beta) - rounding_shift(conv, batchnorm, mean))
+        yield model
+    finally:
+        for (_, _, batchnorm), beta in zip(pairs, saved):
+            batchnorm.beta.assign(beta)
