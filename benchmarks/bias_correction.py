@@ -2,9 +2,10 @@
 the float model with and without it, on the photos with no pet and on the pets of the selection split (where the
 choice to correct was made) and of the validation split (reported, chose nothing), and what it does at the
 decision rule. The run's export/ must be made with it (the default); the model without it is exported into a
-temporary folder with the same calibration. Writes OUT/bias_correction.md and .json.
+temporary folder with the same calibration. Writes OUT/NAME.md and NAME.json (NAME: --name, default
+bias_correction).
 
-    python benchmarks/bias_correction.py runs/default [--out DIR (default runs/benchmark)]
+    python benchmarks/bias_correction.py runs/default [--out DIR (default runs/benchmark)] [--name NAME]
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder with export/ (int8 TFLite made with bias correction)")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
+    parser.add_argument("--name", default="bias_correction", help="the results' file name (default bias_correction)")
     args = parser.parse_args(argv)
     if problem := unexported([args.run], "bias_correction.py"):
         print(problem, file=sys.stderr)
@@ -117,7 +119,7 @@ def main(argv=None) -> int:
         "exceeds 0.1; *right at* the sidecar's decision rule: a pet given its label, a photo with no pet called "
         "`none`. *plain*: `catdog-export --no-bias-correction`, the same calibration images.",
     ]
-    write_results(args.out, "bias_correction", "\n".join(lines) + "\n", {"machine": machine, "rows": rows})
+    write_results(args.out, args.name, "\n".join(lines) + "\n", {"machine": machine, "rows": rows})
     return 0
 
 
