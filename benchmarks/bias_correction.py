@@ -1,9 +1,9 @@
 """Bias correction of int8 TFLite (catdog-export's default, docs/export.md): how far the int8 TFLite model is from
 the float model with and without it, on the photos with no pet and on the pets of the selection split (where the
 choice to correct was made) and of the validation split (reported, chose nothing), and what it does at the
-decision rule. The run's export/ must be made with it (the default); the model without it is exported into a
-temporary folder with the same calibration. Writes OUT/NAME.md and NAME.json (NAME: --name, default
-bias_correction).
+decision rule; int8 ONNX (never corrected) beside them where it was exported. The run's export/ must be made
+with it (the default); the model without it is exported into a temporary folder with the same calibration.
+Writes OUT/NAME.md and NAME.json (NAME: --name, default bias_correction).
 
     python benchmarks/bias_correction.py runs/default [--out DIR (default runs/benchmark)] [--name NAME]
 """
@@ -26,7 +26,7 @@ from catdog.runtime.images import read_image
 from catdog.runtime.metadata import Sidecar
 from catdog.runtime.metrics import decide
 
-INT8 = "model_int8.tflite"
+INT8, ONNX_INT8 = "model_int8.tflite", "model_int8.onnx"
 
 
 def plain_export(run: Path, calibration: dict, out: Path) -> Path:
@@ -87,9 +87,11 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as temp:
         models = {
-            "corrected": Classifier(args.run / "export" / INT8),
-            "plain": Classifier(plain_export(args.run, calibration, Path(temp) / "export")),
+            "TFLite, corrected": Classifier(args.run / "export" / INT8),
+            "TFLite, plain": Classifier(plain_export(args.run, calibration, Path(temp) / "export")),
         }
+        if (args.run / "export" / ONNX_INT8).is_file():
+            models["ONNX"] = Classifier(args.run / "export" / ONNX_INT8)
         reference = Classifier(args.run / "export" / "model_fp32.tflite")
         for part in ("selection", "validation"):
             for group, wanted in (("no pet", True), ("pets", False)):
@@ -98,13 +100,13 @@ def main(argv=None) -> int:
                     rows += [{"split": part, "group": group, **row} for row in compare(models, reference, items)]
                 print(f"{part}, {group}: done", file=sys.stderr)
     machine = machine_line(machine_info())
-    rule = models["corrected"].min_probability
+    rule = models["TFLite, corrected"].min_probability
     lines = [
         "# Bias correction of int8 TFLite",
         "",
         f"`python benchmarks/bias_correction.py {shlex.join(map(str, argv or sys.argv[1:]))}` on {machine}.",
         "",
-        f"| split | photos | int8 TFLite | mean difference | over 0.1 apart | label agreement | right at {rule:g} |",
+        f"| split | photos | int8 model | mean difference | over 0.1 apart | label agreement | right at {rule:g} |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -117,7 +119,8 @@ def main(argv=None) -> int:
         "Against fp32 TFLite (the float model): *mean difference*, the mean over the photos of the largest "
         "difference between the two models' probabilities; *over 0.1 apart*, the photos where that difference "
         "exceeds 0.1; *right at* the sidecar's decision rule: a pet given its label, a photo with no pet called "
-        "`none`. *plain*: `catdog-export --no-bias-correction`, the same calibration images.",
+        "`none`. *plain*: `catdog-export --no-bias-correction`, the same calibration images; ONNX: the run's int8 "
+        "ONNX, never bias-corrected.",
     ]
     write_results(args.out, args.name, "\n".join(lines) + "\n", {"machine": machine, "rows": rows})
     return 0

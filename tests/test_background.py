@@ -457,13 +457,12 @@ def test_bias_correction_benchmark_compares_the_corrected_and_plain_int8_tflite_
     for part in ("selection", "validation"):
         no_pet = sum(label == split["labels"].index("none") for _, label in split[part])
         cells = {(row["group"], row["model"]): row for row in rows if row["split"] == part}
-        assert set(cells) == {(group, model) for group in ("no pet", "pets") for model in ("corrected", "plain")}
-        assert (
-            cells["no pet", "plain"]["images"] == no_pet
-            and cells["pets", "plain"]["images"] == len(split[part]) - no_pet
-        )
+        models = ("TFLite, corrected", "TFLite, plain", "ONNX")
+        assert set(cells) == {(group, model) for group in ("no pet", "pets") for model in models}
+        plain = ("no pet", "TFLite, plain"), ("pets", "TFLite, plain")
+        assert [cells[key]["images"] for key in plain] == [no_pet, len(split[part]) - no_pet]
         assert all(0 <= row["mean_difference"] <= 1 and 0 <= row["label_agreement"] <= 1 for row in cells.values())
-    assert cells["pets", "plain"]["mean_difference"] != cells["pets", "corrected"]["mean_difference"]
+    assert cells["pets", "TFLite, plain"]["mean_difference"] != cells["pets", "TFLite, corrected"]["mean_difference"]
     assert "| validation | pets (" in (tmp_path / "bias_correction.md").read_text()
 
     plain = tmp_path / "plain"
