@@ -50,11 +50,11 @@ def rounding_shift(conv, batchnorm, input_mean: np.ndarray) -> np.ndarray:
     return input_mean @ (rounded - folded).sum(axis=(0, 1))
 
 
-def input_means(model, pairs, images: np.ndarray, batch_size: int = 32) -> list[np.ndarray]:
-    """E[x] per input channel of each pair's convolution over `images` (raw model input)."""
+def input_means(model, pairs, images: np.ndarray, batch_size: int = 32) -> dict:
+    """E[x] per input channel of each pair's convolution over `images` (raw model input), by convolution."""
     import keras
 
-    means = []
+    means = {}
     for owner in dict.fromkeys(owner for owner, _, _ in pairs):
         convs = [conv for model_of, conv, _ in pairs if model_of is owner]
         if owner is model:
@@ -64,7 +64,8 @@ def input_means(model, pairs, images: np.ndarray, batch_size: int = 32) -> list[
             inputs = feed.predict(images, batch_size=batch_size, verbose=0)
         probe = keras.Model(owner.inputs, [keras.ops.mean(conv.input, axis=(1, 2)) for conv in convs])
         outputs = probe.predict(inputs, batch_size=batch_size, verbose=0)
-        means += [batch.mean(axis=0) for batch in (outputs if isinstance(outputs, list) else [outputs])]
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        means.update({conv: batch.mean(axis=0) for conv, batch in zip(convs, outputs)})
     return means
 
 
@@ -76,8 +77,9 @@ def bias_corrected(model, calibration: list[np.ndarray]):
     saved = [np.asarray(batchnorm.beta).copy() for _, _, batchnorm in pairs]
     images = np.stack(calibration).astype(np.float32)
     try:
-        for (_, conv, batchnorm), mean in zip(pairs, input_means(model, pairs, images)):
-            batchnorm.beta.assign(np.asarray(batchnorm.beta) - rounding_shift(conv, batchnorm, mean))
+        means = input_means(model, pairs, images)
+        for _, conv, batchnorm in pairs:
+            batchnorm.beta.assign(np.asarray(batchnorm.beta) - rounding_shift(conv, batchnorm, means[conv]))
         yield model
     finally:
         for (_, _, batchnorm), beta in zip(pairs, saved):
