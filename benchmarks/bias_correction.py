@@ -1,9 +1,9 @@
-"""Bias correction of int8 TFLite (catdog-export's default, docs/export.md): how far the int8 TFLite model is from
-the float model with and without it, on the photos with no pet and on the pets of the selection split (where the
-choice to correct was made) and of the validation split (reported, chose nothing), and what it does at the
-decision rule; int8 ONNX (never corrected) beside them where it was exported. The run's export/ must be made
-with it (the default); the model without it is exported into a temporary folder with the same calibration.
-Writes OUT/NAME.md and NAME.json (NAME: --name, default bias_correction).
+"""Bias correction of int8 TFLite and ONNX (catdog-export's default, docs/export.md): how far each int8 model is
+from the float model with and without it, on the photos with no pet and on the pets of the selection split (where
+the choice to correct was made) and of the validation split (reported, chose nothing), and what it does at the
+decision rule. The run's int8 artifacts must be made with it (the default); the same kinds without it are
+exported into a temporary folder with the same calibration. Writes OUT/NAME.md and NAME.json (NAME: --name,
+default bias_correction).
 
     python benchmarks/bias_correction.py runs/default [--out DIR (default runs/benchmark)] [--name NAME]
 """
@@ -26,21 +26,21 @@ from catdog.runtime.images import read_image
 from catdog.runtime.metadata import Sidecar
 from catdog.runtime.metrics import decide
 
-INT8, ONNX_INT8 = "model_int8.tflite", "model_int8.onnx"
+INT8 = {"TFLite": "model_int8.tflite", "ONNX": "model_int8.onnx"}
 
 
-def plain_export(run: Path, calibration: dict, out: Path) -> Path:
-    """The run's int8 TFLite exported without bias correction, with the same calibration, into `out`."""
+def plain_export(run: Path, kinds: list[str], calibration: dict, out: Path) -> None:
+    """The run's int8 artifacts of `kinds` (keys of INT8) exported without bias correction, with the same
+    calibration, into `out`."""
     command = [
         *command_of("catdog-export", "catdog.export.cli"),
-        *(str(run), "--int8", "--formats", "tflite", "--no-bias-correction"),
+        *(str(run), "--int8", "--formats", ",".join(kind.lower() for kind in kinds), "--no-bias-correction"),
         *("--calibration-size", str(calibration["images"]), "--seed", str(calibration["seed"])),
         *("--max-drop", "100", "--min-agreement", "0", "--out", str(out)),
     ]
     if calibration["source"] != "training split":
         command += ["--calibration-data", calibration["source"]]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return out / INT8
 
 
 def compare(models: dict[str, Classifier], reference: Classifier, items: list[tuple[str, int]]) -> list[dict]:
@@ -70,28 +70,30 @@ def compare(models: dict[str, Classifier], reference: Classifier, items: list[tu
 @one_line_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder with export/ (int8 TFLite made with bias correction)")
+    parser.add_argument("run", type=Path, help="a run folder with export/ (int8 made with bias correction)")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     parser.add_argument("--name", default="bias_correction", help="the results' file name (default bias_correction)")
     args = parser.parse_args(argv)
     if problem := unexported([args.run], "bias_correction.py"):
         print(problem, file=sys.stderr)
         return 2
-    calibration = Sidecar.read(args.run / "export" / INT8).calibration or {}
-    if not calibration.get("bias_correction"):
-        print(f"bias_correction.py: {args.run}/export/{INT8} was made without bias correction", file=sys.stderr)
+    export = args.run / "export"
+    kinds = [kind for kind, artifact in INT8.items() if (export / artifact).is_file()]
+    calibrations = {kind: Sidecar.read(export / INT8[kind]).calibration or {} for kind in kinds}
+    if uncorrected := [INT8[kind] for kind in kinds if not calibrations[kind].get("bias_correction")]:
+        print(f"bias_correction.py: {export}/{uncorrected[0]} was made without bias correction", file=sys.stderr)
         return 2
     split = read_json(args.run / "split.json")
-    background = Classifier(args.run / "export" / INT8).background
+    background = Classifier(export / INT8[kinds[0]]).background
     no_pet = split["labels"].index(background) if background else None
     rows = []
     with tempfile.TemporaryDirectory() as temp:
-        models = {
-            "TFLite, corrected": Classifier(args.run / "export" / INT8),
-            "TFLite, plain": Classifier(plain_export(args.run, calibration, Path(temp) / "export")),
-        }
-        if (args.run / "export" / ONNX_INT8).is_file():
-            models["ONNX"] = Classifier(args.run / "export" / ONNX_INT8)
+        plain = Path(temp) / "export"
+        plain_export(args.run, kinds, calibrations[kinds[0]], plain)
+        models = {}
+        for kind in kinds:
+            models[f"{kind}, corrected"] = Classifier(export / INT8[kind])
+            models[f"{kind}, plain"] = Classifier(plain / INT8[kind])
         reference = Classifier(args.run / "export" / "model_fp32.tflite")
         for part in ("selection", "validation"):
             for group, wanted in (("no pet", True), ("pets", False)):
@@ -100,9 +102,9 @@ def main(argv=None) -> int:
                     rows += [{"split": part, "group": group, **row} for row in compare(models, reference, items)]
                 print(f"{part}, {group}: done", file=sys.stderr)
     machine = machine_line(machine_info())
-    rule = models["TFLite, corrected"].min_probability
+    rule = next(iter(models.values())).min_probability
     lines = [
-        "# Bias correction of int8 TFLite",
+        "# Bias correction of int8 TFLite and ONNX",
         "",
         f"`python benchmarks/bias_correction.py {shlex.join(map(str, argv or sys.argv[1:]))}` on {machine}.",
         "",
@@ -119,8 +121,7 @@ def main(argv=None) -> int:
         "Against fp32 TFLite (the float model): *mean difference*, the mean over the photos of the largest "
         "difference between the two models' probabilities; *over 0.1 apart*, the photos where that difference "
         "exceeds 0.1; *right at* the sidecar's decision rule: a pet given its label, a photo with no pet called "
-        "`none`. *plain*: `catdog-export --no-bias-correction`, the same calibration images; ONNX: the run's int8 "
-        "ONNX, never bias-corrected.",
+        "`none`. *plain*: `catdog-export --no-bias-correction`, the same calibration images.",
     ]
     write_results(args.out, args.name, "\n".join(lines) + "\n", {"machine": machine, "rows": rows})
     return 0

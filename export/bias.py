@@ -1,13 +1,14 @@
-"""Bias correction for int8 TFLite: the empirical bias correction of Nagel et al. 2019 ("Data-Free Quantization
+"""Bias correction for int8 TFLite and ONNX: the empirical bias correction of Nagel et al. 2019 ("Data-Free Quantization
 Through Weight Equalization and Bias Correction", section 4.2).
 
 Rounding a convolution's weights to int8 makes its output wrong by (W_int8 - W) x. For one image that error
 looks like noise, but its average over an image, (W_int8 - W) E[x], is a fixed shift per output channel: after a
 network's global average pooling it is all that is left, and it moves every photo's answer the same way. In the
-default MobileNetV2 it moved photos without a pet towards "dogs" (docs/export.md). The TFLite converter folds each
-BatchNormalization into the convolution before it and rounds the folded weights per output channel, symmetric,
-to [-127, 127]; `bias_corrected` works out that rounding, measures E[x] on the calibration images and subtracts
-the shift from the BatchNormalization's offset (beta) while the converter runs.
+default MobileNetV2 it moved photos without a pet towards "dogs" (docs/export.md). Both converters fold each
+BatchNormalization into the convolution before it and round the folded weights per output channel, symmetric, to
+[-levels, levels]: 127 in TFLite, 64 in onnxruntime's 7-bit weights (`--reduce-range`). `bias_corrected` works
+out that rounding, measures E[x] on the calibration images and subtracts the shift from the BatchNormalization's
+offset (beta) while the converter runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import contextlib
 
 import numpy as np
 
-INT8_WEIGHT_LEVELS = 127  # TFLite: symmetric per-channel weights in [-127, 127]
+WEIGHT_LEVELS = 127  # symmetric per-channel int8 weights in [-127, 127]: TFLite, onnxruntime's 8-bit weights
+REDUCED_WEIGHT_LEVELS = 64  # onnxruntime's 7-bit weights (reduce_range): [-64, 64]
 
 
 def conv_batchnorm_pairs(model) -> list[tuple[object, object, object]]:
@@ -34,19 +36,19 @@ def conv_batchnorm_pairs(model) -> list[tuple[object, object, object]]:
     return pairs
 
 
-def int8_rounding(conv, batchnorm) -> tuple[np.ndarray, np.ndarray]:
-    """The convolution's kernel with the BatchNormalization folded in, and that kernel as the TFLite converter
-    rounds it to int8 (per output channel, symmetric), both in float and height, width, in, out order."""
+def int8_rounding(conv, batchnorm, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The convolution's kernel with the BatchNormalization folded in, and that kernel as a converter rounds it to
+    [-levels, levels] (per output channel, symmetric), both in float and height, width, in, out order."""
     gamma = np.asarray(batchnorm.gamma) if batchnorm.scale else 1.0
     folded = np.asarray(conv.kernel) * gamma / np.sqrt(np.asarray(batchnorm.moving_variance) + batchnorm.epsilon)
-    scale = np.abs(folded).max(axis=(0, 1, 2)) / INT8_WEIGHT_LEVELS
+    scale = np.abs(folded).max(axis=(0, 1, 2)) / levels
     scale = np.where(scale > 0, scale, 1.0)
-    return folded, np.clip(np.round(folded / scale), -INT8_WEIGHT_LEVELS, INT8_WEIGHT_LEVELS) * scale
+    return folded, np.clip(np.round(folded / scale), -levels, levels) * scale
 
 
-def rounding_shift(conv, batchnorm, input_mean: np.ndarray) -> np.ndarray:
+def rounding_shift(conv, batchnorm, input_mean: np.ndarray, levels: int) -> np.ndarray:
     """The average output shift per channel, (W_int8 - W) E[x], that int8 rounding of the folded weights causes."""
-    folded, rounded = int8_rounding(conv, batchnorm)
+    folded, rounded = int8_rounding(conv, batchnorm, levels)
     return input_mean @ (rounded - folded).sum(axis=(0, 1))
 
 
@@ -70,16 +72,16 @@ def input_means(model, pairs, images: np.ndarray, batch_size: int = 32) -> dict:
 
 
 @contextlib.contextmanager
-def bias_corrected(model, calibration: list[np.ndarray]):
-    """`model` with its BatchNormalization offsets corrected for int8 weight rounding, measured on the
-    calibration images (prepared RGB); restored on leaving."""
+def bias_corrected(model, calibration: list[np.ndarray], levels: int):
+    """`model` with its BatchNormalization offsets corrected for rounding the weights to [-levels, levels],
+    measured on the calibration images (prepared RGB); restored on leaving."""
     pairs = conv_batchnorm_pairs(model)
     saved = [np.asarray(batchnorm.beta).copy() for _, _, batchnorm in pairs]
     images = np.stack(calibration).astype(np.float32)
     try:
         means = input_means(model, pairs, images)
         for _, conv, batchnorm in pairs:
-            batchnorm.beta.assign(np.asarray(batchnorm.beta) - rounding_shift(conv, batchnorm, means[conv]))
+            batchnorm.beta.assign(np.asarray(batchnorm.beta) - rounding_shift(conv, batchnorm, means[conv], levels))
         yield model
     finally:
         for (_, _, batchnorm), beta in zip(pairs, saved):

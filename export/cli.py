@@ -98,7 +98,8 @@ def parse_args(argv=None):
         "--bias-correction",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="TFLite int8: correct the offsets for the average shift that rounding the weights causes (default); "
+        help="int8 TFLite and ONNX: correct the offsets for the average shift that rounding the weights causes "
+        "(default); "
         "--no-bias-correction: the converter's plain rounding (docs/export.md)",
     )
     add("--seed", type=int, default=42)
@@ -398,11 +399,8 @@ def export_one(fmt, model, size, calibration, out: Path, common: dict, check: Pa
                     "images": len(calibration),
                     "source": args.calibration_data or "training split",
                     "seed": args.seed,
-                    **(
-                        {"reduce_range": args.reduce_range}
-                        if fmt.format == "onnx"
-                        else {"bias_correction": args.bias_correction}
-                    ),
+                    "bias_correction": args.bias_correction,
+                    **({"reduce_range": args.reduce_range} if fmt.format == "onnx" else {}),
                 }
                 if fmt.precision == "int8"
                 else None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.export.bias import bias_corrected
+from catdog.export.bias import REDUCED_WEIGHT_LEVELS, WEIGHT_LEVELS, bias_corrected
 from catdog.runtime.kinds import KINDS, ArtifactKind
 
 
@@ -40,6 +40,14 @@ def _tflite_converter(model, size: int):
     return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
 
 
+def _corrected(model, calibration, options, levels: int):
+    """`model` bias-corrected for weights rounded to [-levels, levels] (catdog.export.bias) while in the `with`
+    block, unless options["bias_correction"] is False."""
+    if options.get("bias_correction", True):
+        return bias_corrected(model, calibration, levels)
+    return contextlib.nullcontext(model)
+
+
 def _write_bytes(data: bytes, path: Path) -> None:
     path.write_bytes(data)
 
@@ -64,8 +72,7 @@ def tflite_int8(model, size, calibration, path, options):
     options["bias_correction"] is False, the offsets are corrected for int8 weight rounding (catdog.export.bias)."""
     import tensorflow as tf
 
-    correct = options.get("bias_correction", True)
-    with bias_corrected(model, calibration) if correct else contextlib.nullcontext(model) as converted:
+    with _corrected(model, calibration, options, WEIGHT_LEVELS) as converted:
         converter = _tflite_converter(converted, size)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[np.newaxis].astype(np.float32)] for image in calibration)
@@ -89,7 +96,8 @@ def onnx_int8(model, size, calibration, path, options):
     classifier get 7 bits: onnxruntime's u8s8 GEMM kernels on x86 without VNNI sum pairs of products in
     saturating 16 bits, so 8-bit weights there give other labels than on ARM. Depthwise convolutions keep
     8 bits: their kernel accumulates in 32 bits, and 7 bits on their 9 weights per channel cost accuracy
-    (measured, docs/export.md)."""
+    (measured, docs/export.md). Unless options["bias_correction"] is False, the offsets are corrected for that
+    rounding (catdog.export.bias)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -103,10 +111,11 @@ def onnx_int8(model, size, calibration, path, options):
 
     float_path = path.with_name(path.stem + ".float.onnx")
     prepared_path = path.with_name(path.stem + ".prep.onnx")
+    reduce_range = options.get("reduce_range", True)
     try:
-        onnx_fp32(model, size, calibration, float_path, options)
+        with _corrected(model, calibration, options, REDUCED_WEIGHT_LEVELS if reduce_range else WEIGHT_LEVELS) as ready:
+            onnx_fp32(ready, size, calibration, float_path, options)
         quant_pre_process(str(float_path), str(prepared_path), skip_symbolic_shape=True)
-        reduce_range = options.get("reduce_range", True)
         eight_bit = (
             {weight: [{"axis": 0, "reduce_range": False}] for weight in depthwise_weights(prepared_path)}
             if reduce_range

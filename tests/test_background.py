@@ -446,7 +446,7 @@ def test_catdog_train_without_its_default_data_set_says_so_in_one_line_and_leave
     assert not runs.exists() or not any(runs.iterdir())
 
 
-def test_bias_correction_benchmark_compares_the_corrected_and_plain_int8_tflite_on_both_splits(
+def test_bias_correction_benchmark_compares_the_corrected_and_plain_int8_models_on_both_splits(
     tmp_path, tiny_background_run, tiny_background_export
 ):
     three = run_folder(tmp_path, tiny_background_run, tiny_background_export)
@@ -457,17 +457,19 @@ def test_bias_correction_benchmark_compares_the_corrected_and_plain_int8_tflite_
     for part in ("selection", "validation"):
         no_pet = sum(label == split["labels"].index("none") for _, label in split[part])
         cells = {(row["group"], row["model"]): row for row in rows if row["split"] == part}
-        models = ("TFLite, corrected", "TFLite, plain", "ONNX")
+        models = ("TFLite, corrected", "TFLite, plain", "ONNX, corrected", "ONNX, plain")
         assert set(cells) == {(group, model) for group in ("no pet", "pets") for model in models}
         plain = ("no pet", "TFLite, plain"), ("pets", "TFLite, plain")
         assert [cells[key]["images"] for key in plain] == [no_pet, len(split[part]) - no_pet]
         assert all(0 <= row["mean_difference"] <= 1 and 0 <= row["label_agreement"] <= 1 for row in cells.values())
-    assert cells["pets", "TFLite, plain"]["mean_difference"] != cells["pets", "TFLite, corrected"]["mean_difference"]
+    for kind in ("TFLite", "ONNX"):
+        uncorrected, corrected = (cells["pets", f"{kind}, {way}"]["mean_difference"] for way in ("plain", "corrected"))
+        assert uncorrected != corrected, kind
     assert "| validation | pets (" in (tmp_path / "bias_correction.md").read_text()
 
     plain = tmp_path / "plain"
     shutil.copytree(tiny_background_export, plain / "export")
-    sidecar = plain / "export" / "model_int8.tflite.json"
+    sidecar = plain / "export" / "model_int8.onnx.json"
     record = json.loads(sidecar.read_text())
     record["calibration"]["bias_correction"] = False
     sidecar.write_text(json.dumps(record))
@@ -476,5 +478,5 @@ def test_bias_correction_benchmark_compares_the_corrected_and_plain_int8_tflite_
     result = run_cli(*command[:2], plain, "--out", tmp_path)
     assert (result.returncode, result.stderr.strip()) == (
         2,
-        f"bias_correction.py: {plain}/export/model_int8.tflite was made without bias correction",
+        f"bias_correction.py: {plain}/export/model_int8.onnx was made without bias correction",
     )

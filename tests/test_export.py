@@ -103,31 +103,59 @@ def test_int8_onnx_weights_are_7_bit_except_depthwise(tiny_export):
     assert max(others) <= 64 and min(depthwise) == 127
 
 
-def test_bias_correction_rounds_the_weights_as_the_tflite_converter_does(tiny_export, tiny_run):
-    """catdog.export.bias works out the converter's int8 rounding of each BatchNorm-folded kernel: it must be what
-    the converter wrote (but for ties, which numpy rounds to even), or its corrections would be wrong."""
+def tflite_int8_kernels(artifact) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The int8 TFLite's convolution kernels (int8, height, width, in, out) and their scales, by tensor name."""
+    interpreter = make_interpreter(artifact).interpreter
+    return {
+        detail["name"]: (
+            interpreter.get_tensor(detail["index"]).transpose(1, 2, 3, 0),  # out, h, w, in -> h, w, in, out
+            detail["quantization_parameters"]["scales"],
+        )
+        for detail in interpreter.get_tensor_details()
+        if detail["name"].endswith("/convolution")
+    }
+
+
+def onnx_int8_kernels(artifact) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The int8 ONNX's quantized weights (height, width, in, out for kernels) and their scales, by name."""
+    import onnx
+    from onnx import numpy_helper
+
+    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(artifact)).graph.initializer}
+    return {
+        name: (weight.transpose(2, 3, 1, 0), weights[name.removesuffix("_quantized") + "_scale"])
+        for name, weight in weights.items()
+        if name.endswith("_quantized") and weight.ndim == 4
+    }
+
+
+@pytest.mark.parametrize(
+    ("artifact", "kernels", "levels"),
+    [("model_int8.tflite", tflite_int8_kernels, 127), ("model_int8.onnx", onnx_int8_kernels, 64)],
+)
+def test_bias_correction_rounds_the_weights_as_the_converter_does(tiny_export, tiny_run, artifact, kernels, levels):
+    """catdog.export.bias works out each converter's int8 rounding of each BatchNorm-folded kernel (TFLite's to
+    [-127, 127], onnxruntime's 7-bit one to [-64, 64]): it must be what the converter wrote (but for ties, which
+    numpy rounds to even), or its corrections would be wrong."""
     import keras
 
     from catdog.export.bias import conv_batchnorm_pairs, int8_rounding
 
     model = keras.models.load_model(tiny_run / "model.keras", compile=False)
-    interpreter = make_interpreter(tiny_export / "model_int8.tflite").interpreter
-    tensors = {detail["name"]: detail for detail in interpreter.get_tensor_details()}
+    stored = kernels(tiny_export / artifact)
     pairs = conv_batchnorm_pairs(model)
     assert len(pairs) == 35  # MobileNetV2: the first convolution, 17 projections, 16 expansions, the last one
     differing = total = 0
     for _, conv, batchnorm in pairs:
-        name = next(name for name in tensors if name.endswith(f"/{conv.name}_1/convolution"))
-        stored = interpreter.get_tensor(tensors[name]["index"]).transpose(1, 2, 3, 0)  # out, h, w, in -> h, w, in, out
-        scale = tensors[name]["quantization_parameters"]["scales"]
-        _, rounded = int8_rounding(conv, batchnorm)
-        differing += int((np.abs(rounded - stored * scale) > scale / 2).sum())
-        total += stored.size
+        weights, scale = next(found for name, found in stored.items() if f"/{conv.name}_1/convolution" in name)
+        _, rounded = int8_rounding(conv, batchnorm, levels)
+        differing += int((np.abs(rounded - weights * scale) > scale / 2).sum())
+        total += weights.size
     assert total > 10_000 and differing <= total * 1e-4
 
 
-def test_bias_correction_brings_int8_tflite_closer_to_the_float_model(tiny_export, tiny_run, tmp_path):
-    options = ["--int8", "--formats", "tflite", "--calibration-size", "32", "--max-drop", "100", "--min-agreement", "0"]
+def test_bias_correction_brings_int8_closer_to_the_float_model(tiny_export, tiny_run, tmp_path):
+    options = ["--int8", "--calibration-size", "32", "--max-drop", "100", "--min-agreement", "0"]
     run_cli("catdog-export", tiny_run, *options, "--no-bias-correction", "--out", tmp_path, check=True)
     parity = json.loads((tiny_export / "parity.json").read_text())
     images = [load_prepared(path, 96) for path in parity["images"]]
@@ -138,13 +166,11 @@ def test_bias_correction_brings_int8_tflite_closer_to_the_float_model(tiny_expor
         classifier = Classifier(artifact)
         return np.abs(np.array([classifier.probabilities(image) for image in images]) - reference).mean()
 
-    corrected, uncorrected = (
-        mean_difference(tiny_export / "model_int8.tflite"),
-        mean_difference(tmp_path / "model_int8.tflite"),
-    )
-    assert corrected < uncorrected * 0.9, (corrected, uncorrected)
-    assert Sidecar.read(tiny_export / "model_int8.tflite").calibration["bias_correction"] is True
-    assert Sidecar.read(tmp_path / "model_int8.tflite").calibration["bias_correction"] is False
+    for artifact in ("model_int8.tflite", "model_int8.onnx"):
+        corrected, uncorrected = mean_difference(tiny_export / artifact), mean_difference(tmp_path / artifact)
+        assert corrected < uncorrected * 0.9, (artifact, corrected, uncorrected)
+        assert Sidecar.read(tiny_export / artifact).calibration["bias_correction"] is True
+        assert Sidecar.read(tmp_path / artifact).calibration["bias_correction"] is False
     # the Keras model's offsets are put back: the ONNX converted after int8 TFLite is the float model
     assert parity["results"]["model_fp32.onnx"]["max_probability_difference"] < 1e-4
 
