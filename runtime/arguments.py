@@ -43,6 +43,14 @@ clip_margin = bounded(float, 0, 0.5, exclusive="high")
 smoothing = bounded(float, 0, 1, exclusive="low")
 
 
+def names(text: str) -> list[str]:
+    """A comma-separated list of names, at least one ('cats,dogs')."""
+    found = [name.strip() for name in text.split(",") if name.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names such as cats,dogs, not {text!r}")
+    return found
+
+
 def frame_size(text: str) -> tuple[int, int]:
     """'WxH' as (width, height), each at least 16."""
     width, _, height = text.lower().partition("x")

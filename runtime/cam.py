@@ -40,13 +40,14 @@ from catdog.runtime.arguments import (
     flag,
     frame_size,
     given,
+    names,
     positive_float,
     refuse_orphans,
     smoothing,
     writable_file,
 )
 from catdog.runtime.auto import LOAD_ERRORS, add_model_arguments, load_model, positive_int
-from catdog.runtime.collect import CollectError, CollectionFull, Collector
+from catdog.runtime.collect import CollectError, CollectionFull, Collector, collect_labels
 from catdog.runtime.files import atomic_path, write_json
 from catdog.runtime.metrics import latency_stats
 from catdog.runtime.monitor import NEEDS as MONITOR_NEEDS
@@ -232,7 +233,7 @@ def run_loop(
                 "age_ms": round(age_ms, 3),
                 "fps": round(fps, 2),
             }
-            if collector and (saved := collector.offer(frame.image, frame.timestamp)):
+            if collector and (saved := collector.offer(frame.image, frame.timestamp, record["label"])):
                 record["collected"] = str(saved)
             if options.json and not options.events_only:
                 print(json.dumps(record), flush=True)
@@ -340,6 +341,13 @@ def parse_args(argv=None):
         help="--collect: stop the run once this much has been saved (default 500)",
     )
     add(
+        "--collect-labels",
+        type=names,
+        metavar="LABELS",
+        help="--collect: only frames given one of these labels (comma-separated; default every frame). On a scene "
+        "with no pet, cats,dogs saves only the false alarms: sort them into none/",
+    )
+    add(
         "--smooth",
         type=smoothing,
         default=1.0,
@@ -348,7 +356,11 @@ def parse_args(argv=None):
     )
     add_monitor_arguments(parser)
     args = parser.parse_args(argv)
-    needs = {"serve_secret_file": "serve", "collect_every": "collect", "collect_max_mb": "collect", **MONITOR_NEEDS}
+    needs = {
+        "serve_secret_file": "serve",
+        **dict.fromkeys(("collect_every", "collect_max_mb", "collect_labels"), "collect"),
+        **MONITOR_NEEDS,
+    }
     refuse_orphans(parser, args, needs)
     for dest in ("capture_size", "capture_format"):
         if given(parser, args, dest) and picam.camera_number(args.source) is None:
@@ -396,7 +408,14 @@ def start(args) -> int:
             served = LiveView(*args.serve, annotate_record, secret=secret, secret_from=origin) if args.serve else None
             view = stack.enter_context(served) if served else None
             collector = (
-                Collector(args.collect, args.collect_every, int(args.collect_max_mb * 1e6)) if args.collect else None
+                Collector(
+                    args.collect,
+                    args.collect_every,
+                    int(args.collect_max_mb * 1e6),
+                    collect_labels(args.collect_labels, classifier.labels),
+                )
+                if args.collect
+                else None
             )
             monitor = Monitor.from_args(args, classifier, f"catdog {socket.gethostname()}") if wanted(args) else None
             source = open_source(args.source, args.capture_size, args.capture_format)

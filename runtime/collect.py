@@ -1,7 +1,9 @@
 """`catdog-cam --collect DIR`: save frames of the real camera into DIR/unsorted/, to be sorted by hand into class
 folders (cats/, dogs/, none/: an empty hallway is the best background photo there is) and trained on with
 `catdog-train --add DIR`. Frames are saved raw (as captured, no overlay), as JPEG, one every `every` seconds of
-the source's time, each written atomically and named by the wall-clock time it was saved at."""
+the source's time, each written atomically and named by the wall-clock time it was saved at. With `labels`, only
+frames given one of them: on a scene with no pet, `cats,dogs` saves nothing but the false alarms, the photos
+the background class needs most."""
 
 from __future__ import annotations
 
@@ -25,13 +27,23 @@ class CollectionFull(CollectError):
     """The size limit is reached (mid-run: the run ends with its summary, exit 0)."""
 
 
+def collect_labels(chosen: list[str] | None, labels: list[str]) -> frozenset[str]:
+    """--collect-labels, each checked against the model's labels (CollectError naming the others)."""
+    unknown = [name for name in chosen or () if name not in labels]
+    if unknown:
+        raise CollectError(f"--collect-labels: {', '.join(unknown)}: not a label of this model ({', '.join(labels)})")
+    return frozenset(chosen or ())
+
+
 @dataclass
 class Collector:
-    """Saves a frame every `every` seconds into folder/unsorted/ until `max_bytes` have been written."""
+    """Saves a frame every `every` seconds into folder/unsorted/ until `max_bytes` have been written; with
+    `labels`, only frames given one of them."""
 
     folder: Path
     every: float
     max_bytes: int
+    labels: frozenset[str] = frozenset()
     saved: int = 0
     written: int = 0
     last: float | None = None
@@ -48,11 +60,15 @@ class Collector:
 
     def describe(self) -> str:
         """The start line: where, how often, up to how much."""
-        return f"collecting a frame every {self.every:g} s into {self.folder} (up to {self.max_bytes / 1e6:g} MB)"
+        only = f" labelled {' or '.join(sorted(self.labels))}" if self.labels else ""
+        return f"collecting a frame every {self.every:g} s{only} into {self.folder} (up to {self.max_bytes / 1e6:g} MB)"
 
-    def offer(self, image: np.ndarray, timestamp: float) -> Path | None:
-        """Save the frame if `every` seconds have passed since the last one saved; return its path, or None.
-        CollectionFull at the size limit, CollectError if it cannot be written (nothing half-written is left)."""
+    def offer(self, image: np.ndarray, timestamp: float, label: str) -> Path | None:
+        """Save the frame, given `label`, if it is one of `labels` and `every` seconds have passed since the last
+        one saved; return its path, or None. CollectionFull at the size limit, CollectError if it cannot be written
+        (nothing half-written is left)."""
+        if self.labels and label not in self.labels:
+            return None
         if self.last is not None and timestamp - self.last < self.every:
             return None
         try:

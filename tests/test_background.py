@@ -234,6 +234,29 @@ def test_collect_saves_raw_frames_atomically_and_they_train(tiny_background_expo
     assert len(mixed) == 8 and dataset.labels == ["cats", "dogs", "none"]
 
 
+def test_collect_labels_saves_only_the_frames_given_those_labels(tiny_background_export, segment_video, tmp_path):
+    """On a scene with no pet, `--collect-labels cats,dogs` keeps exactly the false alarms."""
+    collect = tmp_path / "alarms"
+    options = ("--collect", collect, "--collect-every", "0.5", "--collect-labels", "cats,dogs")
+    lines, stderr = cam_lines(tiny_background_export, segment_video, *options)
+    pets = [line for line in lines if line["label"] in ("cats", "dogs")]
+    assert pets and len(pets) < len(lines)  # the tiny model calls some frames none: they must not be saved
+    assert [line["frame"] for line in lines if "collected" in line] == [line["frame"] for line in pets]
+    assert sorted((collect / "unsorted").iterdir()) == [Path(line["collected"]) for line in pets]
+    assert f"collecting a frame every 0.5 s labelled cats or dogs into {collect / 'unsorted'}" in stderr
+
+    result = run_cli(
+        "catdog-cam",
+        *("--model", tiny_background_export, "--source", segment_video, "--no-display"),
+        *("--collect", tmp_path / "never", "--collect-labels", "cats,cat"),
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.strip() == (
+        "catdog-cam: error: --collect-labels: cat: not a label of this model (cats, dogs, none)"
+    )
+    assert not (tmp_path / "never").exists()
+
+
 def test_collect_stops_the_run_when_full_and_refuses_an_unwritable_folder(
     tiny_background_export, segment_video, tmp_path
 ):

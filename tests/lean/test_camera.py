@@ -163,6 +163,7 @@ def test_a_recording_under_a_file_is_refused_before_anything_starts(tmp_path):
     [
         (["--collect-every", "3"], "--collect-every needs --collect"),
         (["--collect-max-mb", "5"], "--collect-max-mb needs --collect"),
+        (["--collect-labels", "cats,dogs"], "--collect-labels needs --collect"),
         (["--keep", "3"], "--keep needs --snapshots"),
         (["--snapshot-raw"], "--snapshot-raw needs --snapshots"),
         (["--on-event-timeout", "3"], "--on-event-timeout needs --on-event"),
@@ -177,3 +178,15 @@ def test_an_option_without_the_one_it_works_with_is_refused_not_ignored(options,
     )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines()[-1] == f"catdog-cam: error: {needs}"
+
+
+def test_collect_labels_without_a_label_is_refused(tmp_path):
+    options = ["--collect", str(tmp_path / "home"), "--collect-labels", " , "]
+    result = subprocess.run(
+        [sys.executable, "-m", "catdog.runtime.cam", "--no-display", *options], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "catdog-cam: error: argument --collect-labels: expected comma-separated names such as cats,dogs, not ' , '"
+    )
+    assert not (tmp_path / "home").exists()
