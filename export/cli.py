@@ -99,8 +99,7 @@ def parse_args(argv=None):
         action=argparse.BooleanOptionalAction,
         default=True,
         help="int8 TFLite and ONNX: correct the offsets for the average shift that rounding the weights causes "
-        "(default); "
-        "--no-bias-correction: the converter's plain rounding (docs/export.md)",
+        "(default); --no-bias-correction: the converters' plain rounding (docs/export.md)",
     )
     add("--seed", type=int, default=42)
     add("--out", help="output folder (default: <run>/export)")
