@@ -295,13 +295,14 @@ def machine_line(machine: dict) -> str:
 
 def one_line_errors(main):
     """A benchmark script's main() whose failures a user can cause (a path that cannot be read or written; a data
-    set, a model or a video that cannot be used) end in one line on stderr and exit 2, as catdog's commands do."""
+    set, a model or a video that cannot be used; a BenchError) end in one line on stderr and exit 2, as catdog's
+    commands do."""
 
     @functools.wraps(main)
     def guarded(argv=None) -> int:
         try:
             return main(argv)
-        except (*LOAD_ERRORS, DataError, CamError, OSError) as error:
+        except (*LOAD_ERRORS, DataError, CamError, OSError, BenchError) as error:
             print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
             return 2
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -386,6 +387,69 @@ def test_segments_benchmark_counts_catdog_cam_labels_per_segment_of_its_video(
     assert result.returncode == 1 and result.stderr.strip() == f"segments.py: {two} has only 0 'none' validation photos"
     result = run_cli(sys.executable, "benchmarks/segments.py", three, "--per-segment", "0", "--out", tmp_path)
     assert result.returncode == 2 and result.stderr.strip().endswith("--per-segment must be at least 1, not 0")
+
+
+def test_quiet_benchmark_counts_what_catdog_cam_says_on_videos_without_a_pet(
+    tmp_path, monkeypatch, tiny_background_run, tiny_background_export, tiny_run, tiny_export
+):
+    monkeypatch.syspath_prepend(str(support.ROOT / "benchmarks"))
+    from quiet import OPENCV_PHOTOS
+
+    three = run_folder(tmp_path, tiny_background_run, tiny_background_export)
+    two = run_folder(tmp_path, tiny_run, tiny_export)
+    negatives = sorted(NEGATIVES.iterdir())
+    opencv = tmp_path / "samples-data"  # OpenCV's samples/data as the benchmark reads it, of photos with no pet
+    opencv.mkdir()
+    for name, photo in zip(OPENCV_PHOTOS, negatives[1::7]):
+        (opencv / name).write_bytes(cv2.imencode(Path(name).suffix, cv2.imread(str(photo)))[1].tobytes())
+    walk = tmp_path / "walk.mp4"  # a stand-in for vtest.avi, 10 FPS
+    writer = cv2.VideoWriter(str(walk), cv2.VideoWriter_fourcc(*"mp4v"), 10, VIDEO_SIZE)
+    for photo in negatives[:30]:
+        writer.write(cv2.resize(cv2.imread(str(photo)), VIDEO_SIZE, interpolation=cv2.INTER_AREA))
+    writer.release()
+    shutil.copy(walk, opencv / "vtest.avi")
+    command = ["benchmarks/quiet.py", three, two, "--video", walk, "--opencv-data", opencv, "--out", tmp_path]
+    result = run_cli(sys.executable, *command, check=True)
+    rows = json.loads((tmp_path / "quiet.json").read_text())["rows"]
+    assert result.stdout.startswith("# Quiet with no pet in view")
+    sources = ["walk.mp4", "OpenCV vtest.avi", "OpenCV photos (23)"]
+    assert [(r["source"], r["model"], r["artifact"], r["smooth"]) for r in rows] == [
+        (source, model, artifact, smooth)
+        for source in sources
+        for model in ("tiny-background", "tiny")
+        for artifact in ("model_int8.tflite", "model_int8.onnx")
+        for smooth in (None, 0.3)
+    ]
+    for row in rows:
+        assert row["frames"] == sum(row["labels"].values()) == (23 if row["source"] == sources[2] else 30)
+        pets = sum(n for label, n in row["labels"].items() if label != "none")
+        assert row["pet_frames"] == pets and 0 <= row["highest_pet_probability"] <= 1
+        if row["model"] == "tiny":  # two classes: every frame is a pet, and a pet arrives
+            assert pets == row["frames"] and row["arrived"] >= 1
+        if row["source"] == sources[2]:
+            called = [entry.split(" (")[0] for entry in row["photos_called_pets"]]
+            assert len(called) == pets and set(called) <= set(OPENCV_PHOTOS)
+            if row["model"] == "tiny":  # one frame per photo, in their order
+                assert called == list(OPENCV_PHOTOS)
+        else:
+            assert row["photos_called_pets"] is None
+    # What catdog-cam itself says on the same video, frame by frame.
+    for run, artifact in ((three, "model_int8.tflite"), (two, "model_int8.onnx")):
+        lines, _ = cam_lines(run / "export" / artifact, walk, "--events")
+        frames = [line for line in lines if "event" not in line]
+        key = ("walk.mp4", run.name, artifact, None)
+        row = next(r for r in rows if (r["source"], r["model"], r["artifact"], r["smooth"]) == key)
+        assert row["labels"] == dict(Counter(line["label"] for line in frames))
+        assert row["arrived"] == sum(line.get("event") == "arrived" for line in lines)
+    for bad, says in (  # one line each, exit 2, nothing written
+        (["--video", tmp_path / "gone.mp4"], f"error: no video at {tmp_path / 'gone.mp4'}"),
+        (["--opencv-data", tmp_path], f"error: {tmp_path} is not OpenCV's samples/data: no vtest.avi, aero1.jpg"),
+        (["--video", walk, "--artifacts", "model_int4.tflite"], "error: no artifact"),
+        ([], "error: give --video PATH or --opencv-data DIR"),
+    ):
+        refused = run_cli(sys.executable, "benchmarks/quiet.py", three, *bad, "--out", tmp_path / "bad")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert says in refused.stderr.splitlines()[-1] and not (tmp_path / "bad").exists()
 
 
 def test_a_two_class_model_exported_before_the_background_class_runs_unchanged(
