@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import platform
 import subprocess
@@ -364,6 +365,15 @@ def command_of(script: str, module: str) -> list[str]:
 def cam_command() -> list[str]:
     """How to start catdog-cam."""
     return command_of("catdog-cam", "catdog.runtime.cam")
+
+
+def cam_json_lines(artifact: Path, video: Path, *options: str) -> list[dict]:
+    """catdog-cam --no-display's JSON lines on a video; BenchError with its stderr if it exits non-zero."""
+    args = [*cam_command(), "--model", str(artifact), "--source", str(video), "--no-display", *options]
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BenchError(f"catdog-cam on {artifact} and {video} exited {result.returncode}: {result.stderr.strip()}")
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def run_cam(artifact: Path, video: Path, frames: int, threads: int, timeout: float = 600) -> dict:

@@ -12,16 +12,22 @@ pet, made into a video of one frame each. Writes OUT/NAME.md and NAME.json (NAME
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import subprocess
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 from baselines import INT8
-from bench_core import BenchError, cam_command, machine_info, machine_line, make_video, one_line_errors, write_results
+from bench_core import (
+    BenchError,
+    cam_json_lines,
+    machine_info,
+    machine_line,
+    make_video,
+    one_line_errors,
+    write_results,
+)
 
 from catdog.runtime.events import pet_labels
 from catdog.runtime.folders import EXPORT
@@ -39,11 +45,7 @@ OPENCV_VIDEO = "vtest.avi"
 
 def watch(artifact: Path, video: Path, smooth: float | None) -> tuple[list[dict], list[dict]]:
     """catdog-cam's frame lines and event lines on the video."""
-    args = [*cam_command(), "--model", str(artifact), "--source", str(video), "--no-display", "--events"]
-    result = subprocess.run(args + (["--smooth", str(smooth)] if smooth else []), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise BenchError(f"catdog-cam on {artifact} and {video} exited {result.returncode}: {result.stderr.strip()}")
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = cam_json_lines(artifact, video, "--events", *(["--smooth", str(smooth)] if smooth else []))
     return [line for line in lines if "event" not in line], [line for line in lines if "event" in line]
 
 

@@ -8,16 +8,22 @@ without and with --smooth. Writes OUT/segments.md, segments.json and the video (
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shlex
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 from baselines import INT8
-from bench_core import cam_command, machine_info, machine_line, make_video, one_line_errors, unexported, write_results
+from bench_core import (
+    cam_json_lines,
+    machine_info,
+    machine_line,
+    make_video,
+    one_line_errors,
+    unexported,
+    write_results,
+)
 
 from catdog.runtime.datasets import BACKGROUND
 from catdog.runtime.files import read_json
@@ -38,11 +44,8 @@ def segment_photos(run: Path, per_segment: int) -> list[str]:
 
 def labels_per_segment(artifact: Path, video: Path, per_segment: int, smooth: float | None) -> list[dict]:
     """catdog-cam's labels on the video (one frame per photo), counted per segment."""
-    args = [*cam_command(), "--model", str(artifact), "--source", str(video), "--no-display"]
-    result = subprocess.run(args + (["--smooth", str(smooth)] if smooth else []), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"segments.py: catdog-cam on {artifact.name} exited {result.returncode}: {result.stderr}")
-    labels = [json.loads(line)["label"] for line in result.stdout.splitlines()]
+    lines = cam_json_lines(artifact, video, *(["--smooth", str(smooth)] if smooth else []))
+    labels = [line["label"] for line in lines]
     return [dict(Counter(labels[i : i + per_segment])) for i in range(0, len(labels), per_segment)]
 
 

@@ -6,14 +6,15 @@ looks like noise, but its average over an image, (W_int8 - W) E[x], is a fixed s
 network's global average pooling it is all that is left, and it moves every photo's answer the same way. In the
 default MobileNetV2 it moved photos without a pet towards "dogs" (docs/export.md). Both converters fold each
 BatchNormalization into the convolution before it and round the folded weights per output channel, symmetric, to
-[-levels, levels]: 127 in TFLite, 64 in onnxruntime's 7-bit weights (`--reduce-range`). `bias_corrected` works
-out that rounding, measures E[x] on the calibration images and subtracts the shift from the BatchNormalization's
-offset (beta) while the converter runs.
+[-levels, levels]: 127 in TFLite, 64 in onnxruntime's 7-bit weights (`--reduce-range`). `BiasCorrection` works
+out that rounding, measures E[x] on the calibration images (once per export, for both roundings) and subtracts the
+shift from the BatchNormalization's offset (beta) while the converter runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 
@@ -71,18 +72,29 @@ def input_means(model, pairs, images: np.ndarray, batch_size: int = 32) -> dict:
     return means
 
 
-@contextlib.contextmanager
-def bias_corrected(model, calibration: list[np.ndarray], levels: int):
-    """`model` with its BatchNormalization offsets corrected for rounding the weights to [-levels, levels],
-    measured on the calibration images (prepared RGB); restored on leaving."""
-    pairs = conv_batchnorm_pairs(model)
-    saved = [np.asarray(batchnorm.beta).copy() for _, _, batchnorm in pairs]
-    images = np.stack(calibration).astype(np.float32)
-    try:
-        means = input_means(model, pairs, images)
-        for _, conv, batchnorm in pairs:
-            batchnorm.beta.assign(np.asarray(batchnorm.beta) - rounding_shift(conv, batchnorm, means[conv], levels))
-        yield model
-    finally:
-        for (_, _, batchnorm), beta in zip(pairs, saved):
-            batchnorm.beta.assign(beta)
+class BiasCorrection:
+    """The bias correction of one model for its calibration images (prepared RGB). E[x] is measured on first use
+    and serves every rounding: `applied(levels)` corrects the offsets for weights rounded to [-levels, levels]
+    while in its `with` block, and restores them on leaving."""
+
+    def __init__(self, model, calibration: list[np.ndarray]):
+        self.model, self.calibration = model, calibration
+        self.pairs = conv_batchnorm_pairs(model)
+
+    @functools.cached_property
+    def means(self) -> dict:
+        """E[x] per input channel of each corrected convolution, by convolution (on the uncorrected model)."""
+        return input_means(self.model, self.pairs, np.stack(self.calibration).astype(np.float32))
+
+    @contextlib.contextmanager
+    def applied(self, levels: int):
+        saved = [np.asarray(batchnorm.beta).copy() for _, _, batchnorm in self.pairs]
+        try:
+            means = self.means
+            for _, conv, batchnorm in self.pairs:
+                shift = rounding_shift(conv, batchnorm, means[conv], levels)
+                batchnorm.beta.assign(np.asarray(batchnorm.beta) - shift)
+            yield self.model
+        finally:
+            for (_, _, batchnorm), beta in zip(self.pairs, saved):
+                batchnorm.beta.assign(beta)

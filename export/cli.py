@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from catdog.export.bias import BiasCorrection
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
 from catdog.export.noise import filtered_stderr, quiet_python
 from catdog.runtime.arguments import non_negative_float, percent, positive_int, refuse_orphans
@@ -304,11 +305,15 @@ def export_all(args) -> int:
     }
     failures = []
     check = ParityCheck(labels, images, truth, float_probabilities, args.max_drop, args.min_agreement / 100, rule)
+    options = {  # what the converters are told (catdog.export.formats)
+        "reduce_range": args.reduce_range,
+        "bias_correction": BiasCorrection(model, calibration) if args.bias_correction and calibration else None,
+    }
     with atomic_folder(out) as staging:
         for fmt in formats:
             print(f"{fmt.format} {fmt.precision}: converting...", flush=True)
             try:
-                row, predicted = export_one(fmt, model, size, calibration, staging, common, check, args)
+                row, predicted = export_one(fmt, model, size, calibration, options, staging, common, check, args)
             except Exception as error:  # one exporter failing must not stop the others
                 message = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
                 row, predicted = (
@@ -373,15 +378,13 @@ class ParityCheck:
         ), probabilities
 
 
-def export_one(fmt, model, size, calibration, out: Path, common: dict, check: ParityCheck, args):
+def export_one(fmt, model, size, calibration, options: dict, out: Path, common: dict, check: ParityCheck, args):
     """Convert one format to a temporary file, check it, then put artifact and sidecar in place.
     Returns the table row and the predicted class of every validation image."""
     final = out / fmt.filename
     with atomic_path(final) as temp:
         started = time.time()
-        fmt.convert(
-            model, size, calibration, temp, {"reduce_range": args.reduce_range, "bias_correction": args.bias_correction}
-        )
+        fmt.convert(model, size, calibration, temp, options)
         seconds = time.time() - started
         input_meta, output_meta = io_metadata(temp)
         sidecar = Sidecar(

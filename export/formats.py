@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.export.bias import REDUCED_WEIGHT_LEVELS, WEIGHT_LEVELS, bias_corrected
+from catdog.export.bias import REDUCED_WEIGHT_LEVELS, WEIGHT_LEVELS
 from catdog.runtime.kinds import KINDS, ArtifactKind
 
 
@@ -40,12 +40,11 @@ def _tflite_converter(model, size: int):
     return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
 
 
-def _corrected(model, calibration, options, levels: int):
-    """`model` bias-corrected for weights rounded to [-levels, levels] (catdog.export.bias) while in the `with`
-    block, unless options["bias_correction"] is False."""
-    if options.get("bias_correction", True):
-        return bias_corrected(model, calibration, levels)
-    return contextlib.nullcontext(model)
+def _corrected(model, options, levels: int):
+    """`model` bias-corrected for weights rounded to [-levels, levels] by options["bias_correction"] (a
+    catdog.export.bias.BiasCorrection) while in the `with` block; as it is where that is None."""
+    correction = options.get("bias_correction")
+    return correction.applied(levels) if correction else contextlib.nullcontext(model)
 
 
 def _write_bytes(data: bytes, path: Path) -> None:
@@ -68,11 +67,11 @@ def tflite_fp16(model, size, calibration, path, options):
 
 
 def tflite_int8(model, size, calibration, path, options):
-    """Full-integer TFLite: int8 ops throughout, uint8 raw-pixel input and uint8 output. Unless
-    options["bias_correction"] is False, the offsets are corrected for int8 weight rounding (catdog.export.bias)."""
+    """Full-integer TFLite: int8 ops throughout, uint8 raw-pixel input and uint8 output. With
+    options["bias_correction"], the offsets are corrected for int8 weight rounding (catdog.export.bias)."""
     import tensorflow as tf
 
-    with _corrected(model, calibration, options, WEIGHT_LEVELS) as converted:
+    with _corrected(model, options, WEIGHT_LEVELS) as converted:
         converter = _tflite_converter(converted, size)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[np.newaxis].astype(np.float32)] for image in calibration)
@@ -96,8 +95,8 @@ def onnx_int8(model, size, calibration, path, options):
     classifier get 7 bits: onnxruntime's u8s8 GEMM kernels on x86 without VNNI sum pairs of products in
     saturating 16 bits, so 8-bit weights there give other labels than on ARM. Depthwise convolutions keep
     8 bits: their kernel accumulates in 32 bits, and 7 bits on their 9 weights per channel cost accuracy
-    (measured, docs/export.md). Unless options["bias_correction"] is False, the offsets are corrected for that
-    rounding (catdog.export.bias)."""
+    (measured, docs/export.md). With options["bias_correction"], the offsets are corrected for that rounding
+    (catdog.export.bias)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -113,7 +112,7 @@ def onnx_int8(model, size, calibration, path, options):
     prepared_path = path.with_name(path.stem + ".prep.onnx")
     reduce_range = options.get("reduce_range", True)
     try:
-        with _corrected(model, calibration, options, REDUCED_WEIGHT_LEVELS if reduce_range else WEIGHT_LEVELS) as ready:
+        with _corrected(model, options, REDUCED_WEIGHT_LEVELS if reduce_range else WEIGHT_LEVELS) as ready:
             onnx_fp32(ready, size, calibration, float_path, options)
         quant_pre_process(str(float_path), str(prepared_path), skip_symbolic_shape=True)
         eight_bit = (
