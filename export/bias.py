@@ -79,7 +79,11 @@ class BiasCorrection:
 
     def __init__(self, model, calibration: list[np.ndarray]):
         self.model, self.calibration = model, calibration
-        self.pairs = conv_batchnorm_pairs(model)
+
+    @functools.cached_property
+    def pairs(self) -> list:
+        """The (model, convolution, batch normalization) triples to correct (conv_batchnorm_pairs)."""
+        return conv_batchnorm_pairs(self.model)
 
     @functools.cached_property
     def means(self) -> dict:
