@@ -13,6 +13,8 @@ SHARED="$(cd .. && pwd)/shared"
 [ -z "${CATDOG_NEGATIVES:-}" ] && [ -d "$SHARED/data/negatives" ] && export CATDOG_NEGATIVES="$SHARED/data/negatives"
 [ -z "${CATDOG_OTHER_PETS:-}" ] && [ -d "$SHARED/data/other_source_pets" ] && export CATDOG_OTHER_PETS="$SHARED/data/other_source_pets"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+# Recent pip shows setuptools' "Editable installation" notice for every editable install: a notice, not a problem.
+EDITABLE_QUIET="ignore:Editable installation"
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
@@ -20,7 +22,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 EXTRAS="train,dev"
 [ "${1:-train}" = test ] && EXTRAS="train,dev,docs"  # the tests also build the documentation site
-.venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
+PYTHONWARNINGS="$EDITABLE_QUIET" .venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
 
 case "${1:-train}" in
     test)
@@ -28,7 +30,7 @@ case "${1:-train}" in
         # then everything, with the tiny model trained once.
         [ -x .venv-lean/bin/python ] || python3 -m venv .venv-lean
         .venv-lean/bin/python -m pip install --quiet --upgrade pip
-        .venv-lean/bin/python -m pip install --quiet -e . pytest ruff
+        PYTHONWARNINGS="$EDITABLE_QUIET" .venv-lean/bin/python -m pip install --quiet -e . pytest ruff
         .venv-lean/bin/ruff check . && .venv-lean/bin/ruff format --check .
         .venv/bin/lint-imports --no-cache  # the dependency direction: [tool.importlinter] in pyproject.toml
         .venv-lean/bin/python -m pytest -q tests/lean
