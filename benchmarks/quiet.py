@@ -49,12 +49,10 @@ def watch(artifact: Path, video: Path, smooth: float | None) -> tuple[list[dict]
     return [line for line in lines if "event" not in line], [line for line in lines if "event" in line]
 
 
-def quiet_row(artifact: Path, video: Path, photos: list[str] | None, smooth: float | None) -> dict:
-    """What catdog-cam said on one video: labels counted, the highest pet probability, the "arrived" events, and,
-    for a video of photos, the photos it called a pet."""
+def quiet_row(artifact: Path, pets: list[str], video: Path, photos: list[str] | None, smooth: float | None) -> dict:
+    """What catdog-cam said on one video: labels counted, the highest probability of a label in `pets`, the
+    "arrived" events, and, for a video of photos, the photos it called a pet."""
     frames, events = watch(artifact, video, smooth)
-    sidecar = Sidecar.read(artifact)
-    pets = pet_labels(sidecar.labels, sidecar.background_label)
     called = [f for f in frames if f["label"] in pets]
     return {
         "frames": len(frames),
@@ -103,13 +101,15 @@ def main(argv=None) -> int:
     missing = [str(export / a) for export in exports.values() for a in args.artifacts if not (export / a).is_file()]
     if missing:
         raise BenchError(f"no artifact {', '.join(missing)}: run catdog-export RUN --int8")
+    sidecars = {(run, a): Sidecar.read(export / a) for run, export in exports.items() for a in args.artifacts}
+    pets = {key: pet_labels(sidecar.labels, sidecar.background_label) for key, sidecar in sidecars.items()}
     rows = []
     with tempfile.TemporaryDirectory(prefix="catdog-quiet-") as temp:
         for name, video, photos in sources(args.video, args.opencv_data, Path(temp)):
             for run, export in exports.items():
                 for artifact in args.artifacts:
                     for smooth in (None, args.smooth):
-                        found = quiet_row(export / artifact, video, photos, smooth)
+                        found = quiet_row(export / artifact, pets[run, artifact], video, photos, smooth)
                         rows.append(
                             {"source": name, "model": run.name, "artifact": artifact, "smooth": smooth, **found}
                         )
