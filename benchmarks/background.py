@@ -24,7 +24,7 @@ from catdog.runtime.classifier import Classifier
 from catdog.runtime.datasets import labelled_items
 from catdog.runtime.files import read_json
 from catdog.runtime.images import read_image
-from catdog.runtime.metrics import decide
+from catdog.runtime.metrics import decide, share_interval, shown_share
 
 RULES = (None, 0.5, 0.7, 0.9)  # None: the sidecar's own
 
@@ -64,14 +64,17 @@ def probabilities_of(classifier: Classifier, items) -> np.ndarray:
 
 
 def score(classifier: Classifier, items, probabilities: np.ndarray, rule: float | None) -> dict:
-    """Share right (pets) or share called a pet (negatives) at the rule (None: the classifier's own)."""
+    """Share right (pets) or share called a pet (negatives) at the rule (None: the classifier's own), with its
+    count and 95% interval."""
     rule = classifier.min_probability if rule is None else rule
     decided = [classifier.labels[i] for i in decide(probabilities, classifier.labels, classifier.background, rule)]
     truth = [name for _, name in items]
-    right = float(np.mean([d == t for d, t in zip(decided, truth)]))
-    if all(name == classifier.background for name in truth):
-        return {"rule": rule, "images": len(items), "false_pet_rate": 1 - right}
-    return {"rule": rule, "images": len(items), "accuracy": right}
+    right = sum(d == t for d, t in zip(decided, truth))
+    negatives = all(name == classifier.background for name in truth)
+    count = len(items) - right if negatives else right
+    share = "false_pet_rate" if negatives else "accuracy"
+    interval = share_interval(count, len(items))
+    return {"rule": rule, "images": len(items), share: count / len(items), "count": count, "interval95": interval}
 
 
 def named_folder(text: str) -> tuple[str, Path]:
@@ -129,13 +132,14 @@ def main(argv=None) -> int:
     cells = {(r["model"], r["artifact"], r["rule"], r["group"]): r for r in rows}
     for model, artifact, rule in dict.fromkeys(key[:3] for key in cells):
         found = [cells.get((model, artifact, rule, group)) for group in photos]
-        shown = [f"{r.get('accuracy', r.get('false_pet_rate')):.2%} ({r['images']})" if r else "" for r in found]
+        shown = [shown_share(r["count"], r["images"]) if r else "" for r in found]
         lines.append(f"| {model} | {artifact} | {rule:g} | " + " | ".join(shown) + " |")
     lines += [
         "",
         "Pets: the share given their own label (called `none` is wrong); negatives: the share called a cat or a "
         "dog (false pets). The first rule of each artifact is its sidecar's, chosen on the selection split; the "
-        "validation photos here chose nothing. Images per cell in brackets.",
+        "validation photos here chose nothing. In brackets: the photos, and the 95% interval (Wilson's) of the "
+        "share on photos like them; one photo of 88 is 1.1 points.",
     ]
     write_results(args.out, args.name, "\n".join(lines) + "\n", {"machine": machine, "rows": rows})
     return 0

@@ -122,6 +122,23 @@ def expected_calibration_error(y_true, probabilities, bins: int = ECE_BINS) -> f
     )
 
 
+def share_interval(count: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's score interval (95% at z 1.96) for the share count / total: how far a share measured on a few
+    photos may be from the share on every photo like them. Unlike the share plus or minus z standard errors, it
+    stays inside [0, 1] and is not zero-width at 0 or total (Brown, Cai and DasGupta 2001 recommend it for small
+    samples)."""
+    share, scale = count / total, z * z / total
+    centre = (share + scale / 2) / (1 + scale)
+    half = z * np.sqrt(share * (1 - share) / total + scale / (4 * total)) / (1 + scale)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def shown_share(count: int, total: int, of: str = "") -> str:
+    """A share with its count and 95% interval, as reports print it: 2.27% (2 of 88 photos, 95% 0.6-7.9%)."""
+    low, high = share_interval(count, total)
+    return f"{count / total:.2%} ({count} of {total}{of and ' ' + of}, 95% {100 * low:.1f}-{high:.1%})"
+
+
 def format_metrics(metrics: dict) -> str:
     """Accuracy, log loss and the confusion matrix as a few readable lines."""
     labels = metrics["labels"]
@@ -129,7 +146,7 @@ def format_metrics(metrics: dict) -> str:
     lines = [
         f"accuracy {metrics['accuracy']:.2%}  log loss {metrics['log_loss']:.4f}  ECE {metrics['ece']:.4f}  "
         f"({metrics['images']} images)",
-        *([background_line(metrics)] if metrics.get("background") else []),
+        *([background_lines(metrics)] if metrics.get("background") else []),
         "confusion matrix (rows true, columns predicted):",
         " " * width + "".join(f"{label:>{width}}" for label in labels),
     ]
@@ -138,14 +155,18 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def background_line(metrics: dict) -> str:
-    """Pet accuracy and false-pet rate, with the rule they were measured at."""
-    rate = metrics["false_pet_rate"]
-    pets = metrics["pet_accuracy"]
+def background_lines(metrics: dict) -> str:
+    """Pet accuracy and false-pet rate with their counts and 95% intervals at the rule they were measured at, a
+    line each."""
+
+    def shown(share: float | None, total: int, of: str) -> str:
+        return "-" if share is None else shown_share(round(share * total), total, of)
+
+    rule = f"at min probability {metrics['min_probability']:g}"
+    negatives = f"{metrics['background']!r} images"
     return (
-        f"pet accuracy {'-' if pets is None else f'{pets:.2%}'} ({metrics['pet_images']} pet images), "
-        f"false pets {'-' if rate is None else f'{rate:.2%}'} ({metrics['negative_images']} "
-        f"{metrics['background']!r} images), at min probability {metrics['min_probability']:g}"
+        f"pet accuracy {shown(metrics['pet_accuracy'], metrics['pet_images'], 'pet images')} {rule}\n"
+        f"false pets {shown(metrics['false_pet_rate'], metrics['negative_images'], negatives)} {rule}"
     )
 
 

@@ -349,6 +349,9 @@ def test_background_benchmark_scores_each_rule_and_only_photos_a_run_never_used(
             assert [r["rule"] for r in cells] == [own, 0.5, 0.7, 0.9] and all(r["images"] for r in cells)
             share = [r.get("accuracy", r.get("false_pet_rate")) for r in cells[1:]]
             assert share == sorted(share, reverse=True), "a higher rule calls fewer photos a pet"
+            for row, measured in zip(cells[1:], share):  # the share, its count and its 95% interval agree
+                low, high = row["interval95"]
+                assert row["count"] == round(measured * row["images"]) and low <= measured <= high and low < high
         compared = [r for r in rows if r["model"] == "tiny" and r["artifact"] == artifact]
         assert {r["group"] for r in compared} == {"cats_and_dogs_filtered pets", "unseen pets"}
     assert result.stdout.startswith("# No cat, no dog")

@@ -16,8 +16,19 @@ from catdog.runtime.metrics import (
     choose_min_probability,
     classification_metrics,
     expected_calibration_error,
+    share_interval,
+    shown_share,
 )
 from catdog.runtime.predict import kaggle_id
+
+
+def test_share_interval_is_wilsons_score_interval():
+    assert share_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)  # the textbook worked example
+    assert share_interval(0, 10) == pytest.approx((0.0, 1.96**2 / (10 + 1.96**2)))  # not zero-width at 0
+    assert share_interval(10, 10) == pytest.approx((10 / (10 + 1.96**2), 1.0))
+    low, high = share_interval(2, 88)
+    assert low < 2 / 88 < high and high - low > share_interval(200, 8800)[1] - share_interval(200, 8800)[0]
+    assert shown_share(2, 88, "photos") == "2.27% (2 of 88 photos, 95% 0.6-7.9%)"
 
 
 def test_quantize_rounds_offsets_and_clips_and_dequantize_inverts():
