@@ -1,11 +1,12 @@
 """No cat, no dog: how often a model with a background class calls a photo without a pet a pet, and what it
 costs the pets, at its own decision rule and other --min-probability values, per artifact (default: the int8
 ones), on each run's validation photos grouped by source (and --extra NAME=DIR class folders, e.g. pets from a
-source no run trained on). --compare RUN scores a two-class model on the same pet photos. Writes OUT/NAME.md and
-NAME.json (NAME: --name, default background).
+source no run trained on; --extra-only: those alone). --compare RUN scores a two-class model on the same pet
+photos. Writes OUT/NAME.md and NAME.json (NAME: --name, default background).
 
-    python benchmarks/background.py runs/default [RUN ...] [--compare runs/two-class] [--extra NAME=DIR]
-        [--artifacts FILE ...] [--out DIR (default runs/benchmark)] [--name NAME]
+    python benchmarks/background.py runs/default [RUN ...] [--compare runs/two-class]
+        [--extra NAME=DIR ... [--extra-only]] [--artifacts FILE ...] [--out DIR (default runs/benchmark)]
+        [--name NAME]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bench_core import machine_info, machine_line, one_line_errors, unexported, 
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.datasets import labelled_items
 from catdog.runtime.files import read_json
-from catdog.runtime.images import read_image
+from catdog.runtime.images import read_image, skipped_lines
 from catdog.runtime.metrics import decide, share_interval, shown_share
 
 RULES = (None, 0.5, 0.7, 0.9)  # None: the sidecar's own
@@ -35,13 +36,13 @@ def used(split: dict, folder: Path) -> bool:
     return any(Path(os.path.abspath(path)).is_relative_to(inside) for path, _ in split["train"] + split["selection"])
 
 
-def groups(run: Path, extra: dict[str, Path]) -> dict[str, list[tuple[str, str]]]:
-    """(path, label name) per group of the run's validation split (by the folder the photo came from), plus the
-    extra labelled folders the run did not train or choose on."""
+def groups(run: Path, extra: dict[str, Path], extra_only: bool = False) -> dict[str, list[tuple[str, str]]]:
+    """(path, label name) per group of the run's validation split (by the folder the photo came from; none with
+    `extra_only`), plus the extra labelled folders the run did not train or choose on."""
     split = read_json(run / "split.json")
     config = read_json(run / "config.json")
     found: dict[str, list[tuple[str, str]]] = {}
-    for path, label in split["validation"]:
+    for path, label in [] if extra_only else split["validation"]:
         name = split["labels"][label]
         if name == config.get("background"):
             group = "negatives"
@@ -53,7 +54,9 @@ def groups(run: Path, extra: dict[str, Path]) -> dict[str, list[tuple[str, str]]
     for group, folder in extra.items():
         if used(split, folder):
             continue  # a run is scored only on folders it has no photo from: its cell stays empty
-        labels, items, _ = labelled_items(folder, split["labels"])
+        labels, items, skipped = labelled_items(folder, split["labels"])
+        for line in skipped_lines(skipped):
+            print(f"{group}: {line}", file=sys.stderr)
         found[group] = [(path, labels[label]) for path, label in items]
     return found
 
@@ -93,6 +96,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--extra", action="append", default=[], type=named_folder, metavar="NAME=DIR", help="more labelled photos"
     )
+    parser.add_argument(
+        "--extra-only", action="store_true", help="score the --extra folders alone, not the runs' splits"
+    )
     parser.add_argument("--artifacts", nargs="+", default=list(INT8), metavar="FILE", help="default: the int8 ones")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="default runs/benchmark (untracked)")
     parser.add_argument("--name", default="background", help="the results' file name (default background)")
@@ -100,8 +106,10 @@ def main(argv=None) -> int:
     if problem := unexported(args.runs + ([args.compare] if args.compare else []), "background.py"):
         print(problem, file=sys.stderr)
         return 2
+    if args.extra_only and not args.extra:
+        parser.error("--extra-only needs --extra NAME=DIR")
     extra = dict(args.extra)
-    photos_of = {run: groups(run, extra) for run in args.runs}
+    photos_of = {run: groups(run, extra, args.extra_only) for run in args.runs}
     photos = {group: items for found in photos_of.values() for group, items in found.items()}  # the columns
     compare_split = read_json(args.compare / "split.json") if args.compare else None
     rows = []
@@ -116,8 +124,9 @@ def main(argv=None) -> int:
         if args.compare:
             two = Classifier(args.compare / "export" / artifact)
             for group, items in photos.items():
-                if group != "negatives" and not (group in extra and used(compare_split, extra[group])):
-                    scored = score(two, items, probabilities_of(two, items), None)
+                known = [(path, name) for path, name in items if name in two.labels]  # its pets, not `none`
+                if known and not (group in extra and used(compare_split, extra[group])):
+                    scored = score(two, known, probabilities_of(two, known), None)
                     rows.append({"model": args.compare.name, "artifact": artifact, "group": group, **scored})
         print(f"{artifact}: done", file=sys.stderr)
     machine = machine_line(machine_info())

@@ -359,10 +359,13 @@ def test_background_benchmark_scores_each_rule_and_only_photos_a_run_never_used(
         sys.executable, *command[:2], "--artifacts", "model_fp32.onnx", "--out", tmp_path, "--name", "f", check=True
     )
     assert {row["artifact"] for row in json.loads((tmp_path / "f.json").read_text())["rows"]} == {"model_fp32.onnx"}
+    run_cli(sys.executable, *command[:2], *extra[:2], "--extra-only", "--out", tmp_path, "--name", "x", check=True)
+    assert {row["group"] for row in json.loads((tmp_path / "x.json").read_text())["rows"]} == {"unseen pets"}
     for bad, says in (  # what a user can get wrong: one line each, exit 2, nothing written
         (["--extra", "unseen"], "argument --extra: expected NAME=DIR, not 'unseen'"),
         (["--extra", f"gone={tmp_path / 'gone'}"], f"error: data folder not found: {tmp_path / 'gone'}"),
         (["--artifacts", "model_int4.tflite"], "error: no metadata beside"),
+        (["--extra-only"], "error: --extra-only needs --extra NAME=DIR"),
     ):
         refused = run_cli(sys.executable, *command[:2], *bad, "--out", tmp_path / "bad")
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
