@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.runtime.arguments import comma_separated
 from catdog.runtime.auto import LOAD_ERRORS
 from catdog.runtime.backends import default_threads
 from catdog.runtime.cam import SUMMARY_FILE
@@ -45,7 +46,7 @@ class BenchError(ValueError):
 def parse_threads(text: str | None, cpus: int | None = None) -> list[int]:
     """'1,2,4' -> [1, 2, 4]; default '1,2,<usable CPUs>'; deduplicated, order kept."""
     threads = []
-    for part in filter(None, (p.strip() for p in (text or f"1,2,{cpus or default_threads()}").split(","))):
+    for part in comma_separated(text or f"1,2,{cpus or default_threads()}"):
         if not part.isdigit() or int(part) < 1:
             raise BenchError(f"--threads: {part!r} is not a thread count >= 1 (e.g. --threads 1,2,4)")
         threads += [int(part)] if int(part) not in threads else []

@@ -16,6 +16,8 @@ import bench_report as report
 import measure
 import pytest
 
+from catdog.runtime.arguments import comma_separated
+
 SHARED, DATA = core.SHARED, core.DATA
 # --smoke: a MobileNetV2 (alpha 0.35, 96 px, one epoch per phase) trained in a minute.
 TINY = "--model mobilenetv2 --alpha 0.35 --size 96 --epochs 1 --fine-tune-epochs 1 --batch-size 16 --quiet".split()
@@ -91,7 +93,7 @@ def slots(config) -> list[measure.Slot]:
             raise core.BenchError(f"--smoke needs the real photos in {DATA} (set CATDOG_SHARED)")
         return [measure.Slot("smoke", make=smoke_run)]
     if option.runs:
-        runs = core.find_runs([here / path.strip() for path in option.runs.split(",") if path.strip()])
+        runs = core.find_runs([here / path for path in comma_separated(option.runs)])
         return [measure.Slot(run.name, run) for run in runs]
     newest = core.newest_run(here / "runs")
     if newest:

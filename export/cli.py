@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from catdog.export.bias import BiasCorrection
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
 from catdog.export.noise import filtered_stderr, quiet_python
-from catdog.runtime.arguments import non_negative_float, percent, positive_int, refuse_orphans
+from catdog.runtime.arguments import comma_separated, non_negative_float, percent, positive_int, refuse_orphans
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_json
 from catdog.runtime.folders import RunFolder, validation_items
@@ -53,7 +53,7 @@ class Source:
 
 def families(text: str) -> list[str]:
     """argparse type: a comma-separated list of format families."""
-    chosen = [family.strip() for family in text.split(",") if family.strip()]
+    chosen = comma_separated(text)
     unknown = [family for family in chosen if family not in FAMILIES]
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(

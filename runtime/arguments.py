@@ -43,9 +43,14 @@ clip_margin = bounded(float, 0, 0.5, exclusive="high")
 smoothing = bounded(float, 0, 1, exclusive="low")
 
 
+def comma_separated(text: str) -> list[str]:
+    """The items of a comma-separated list, stripped, blank ones left out."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def names(text: str) -> list[str]:
     """A comma-separated list of names, at least one ('cats,dogs')."""
-    found = [name.strip() for name in text.split(",") if name.strip()]
+    found = comma_separated(text)
     if not found:
         raise argparse.ArgumentTypeError(f"expected comma-separated names such as cats,dogs, not {text!r}")
     return found
