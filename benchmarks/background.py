@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         "Pets: the share given their own label (called `none` is wrong); negatives: the share called a cat or a "
         "dog (false pets). The first rule of each artifact is its sidecar's, chosen on the selection split; the "
         "validation photos here chose nothing. In brackets: the photos, and the 95% interval (Wilson's) of the "
-        "share on photos like them; one photo of 88 is 1.1 points.",
+        "share on photos like them.",
     ]
     write_results(args.out, args.name, "\n".join(lines) + "\n", {"machine": machine, "rows": rows})
     return 0
