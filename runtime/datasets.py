@@ -220,12 +220,35 @@ def load_dataset(
             train_classes[name] = train_classes.get(name, []) + more_train[name]
             val_classes[name] = val_classes.get(name, []) + more_validation[name]
         layout += f"; {', '.join(f'{len(files)} {name}' for name, files in classes.items())} from {folder}"
+    check_each_photo_once(train_classes, val_classes, skipped=skipped)
     labels = sorted(set(labels) | {name for _, classes in mixed_in for name in classes})
 
     def pairs(classes):
         return [(str(p), labels.index(name)) for name in labels for p in classes.get(name, [])]
 
     return Dataset(labels, pairs(train_classes), pairs(val_classes), layout, skipped)
+
+
+def check_each_photo_once(*splits: dict[str, list[Path]], skipped: dict[str, list[Path]]) -> None:
+    """DataError if one file is in the data set twice (a folder mixed in that overlaps the data set or another
+    folder mixed in): it would be learnt under two labels, or trained and validated on both."""
+    seen: dict[Path, str] = {}
+    twice: list[tuple[Path, str, str]] = []
+    for classes in splits:
+        for name, files in classes.items():
+            for path in files:
+                real = Path(path).resolve()
+                if real in seen:
+                    twice.append((path, seen[real], name))
+                seen.setdefault(real, name)
+    if twice:
+        path, first, second = twice[0]
+        labels = first if first == second else f"{first} and as {second}"
+        raise DataError(
+            f"{len(twice)} photo(s) given twice, e.g. {path} (as {labels}): a folder mixed in "
+            "(--negatives, --other-pets, --add) overlaps the data set or another folder mixed in",
+            skipped,
+        )
 
 
 def read_negatives(folder: Path, skipped: dict[str, list[Path]]) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -238,6 +239,23 @@ def test_a_folder_to_mix_in_with_an_unknown_class_is_refused(tiny_data, tmp_path
         f"{tmp_path} has class folders the data set does not have: birds (its classes: cats, dogs, or none for "
         "photos with none of them)"
     )
+
+
+def test_a_photo_given_twice_is_refused_whichever_folder_repeats_it(tiny_data, tmp_path):
+    cats = tiny_data / "train" / "cats"
+    with pytest.raises(DataError) as error:
+        load_dataset(tiny_data, negatives=cats)  # the cats, as photos of no cat
+    photos = len(list(cats.iterdir()))
+    said = re.fullmatch(
+        rf"{photos} photo\(s\) given twice, e.g. (.+) \(as cats and as none\): a folder mixed in \(--negatives, "
+        r"--other-pets, --add\) overlaps the data set or another folder mixed in",
+        str(error.value),
+    )
+    assert said and Path(said[1]).parent == cats
+    (tmp_path / "again" / "dogs").mkdir(parents=True)  # another path to one photo: still the same photo
+    (tmp_path / "again" / "dogs" / "dog.jpg").symlink_to(sorted((tiny_data / "validation" / "dogs").iterdir())[0])
+    with pytest.raises(DataError, match=r"^1 photo\(s\) given twice, e.g. .* \(as dogs\)"):
+        load_dataset(tiny_data, extras=[tmp_path / "again"])
 
 
 def test_the_imagenet_samples_sort_into_negatives_and_other_source_pets(tmp_path):
