@@ -11,7 +11,6 @@ beside DIR and replaces DIR whole at the end, so DIR is always one complete expo
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 
 from catdog.export.bias import BiasCorrection
 from catdog.export.formats import FAMILIES, FORMATS, select_formats
-from catdog.export.noise import filtered_stderr, quiet_python
+from catdog.export.noise import quiet_tensorflow
 from catdog.runtime.arguments import comma_separated, non_negative_float, percent, positive_int, refuse_orphans
 from catdog.runtime.classifier import Classifier
 from catdog.runtime.files import atomic_folder, atomic_path, require_zip, write_json
@@ -472,11 +471,8 @@ def write_report(out: Path, rows, labels, items, predictions) -> None:
 def main(argv=None) -> int:
     """Entry point of catdog-export."""
     args = parse_args(argv)
-    if not args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no info lines
-        quiet_python()
     try:
-        with filtered_stderr(not args.verbose):  # TensorFlow's and the converters' known harmless lines left out
+        with quiet_tensorflow(not args.verbose):  # and the converters' known harmless lines
             return export_all(args)
     except ExportError as error:
         print(f"catdog-export: error: {error}", file=sys.stderr)

@@ -61,6 +61,18 @@ def quiet_python() -> None:
 
 
 @contextlib.contextmanager
+def quiet_tensorflow(enabled: bool = True):
+    """TensorFlow's known harmless output left out while inside, unless not `enabled` (--verbose): its info lines
+    (TF_CPP_MIN_LOG_LEVEL, so enter before TensorFlow is imported), the Python ones (quiet_python) and the C++ ones
+    (filtered_stderr)."""
+    if enabled:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        quiet_python()
+    with filtered_stderr(enabled):
+        yield
+
+
+@contextlib.contextmanager
 def filtered_stderr(enabled: bool = True):
     """File descriptor 2 through `python -m catdog.export.noise` (the lines of NOISE dropped) while inside."""
     if not enabled:

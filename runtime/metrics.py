@@ -160,13 +160,13 @@ def background_lines(metrics: dict) -> str:
     line each."""
 
     def shown(share: float | None, total: int, of: str) -> str:
-        return "-" if share is None else shown_share(round(share * total), total, of)
+        return f"- (no {of})" if share is None else f"{shown_share(round(share * total), total, of)} {rule}"
 
     rule = f"at min probability {metrics['min_probability']:g}"
     negatives = f"{metrics['background']!r} images"
     return (
-        f"pet accuracy {shown(metrics['pet_accuracy'], metrics['pet_images'], 'pet images')} {rule}\n"
-        f"false pets {shown(metrics['false_pet_rate'], metrics['negative_images'], negatives)} {rule}"
+        f"pet accuracy {shown(metrics['pet_accuracy'], metrics['pet_images'], 'pet images')}\n"
+        f"false pets {shown(metrics['false_pet_rate'], metrics['negative_images'], negatives)}"
     )
 
 

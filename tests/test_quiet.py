@@ -1,5 +1,5 @@
-"""catdog-train, catdog-export and catdog-predict as a user runs them print none of TensorFlow's known harmless messages
-(catdog.export.noise); the tiny run's own commands are checked, so this costs no extra run."""
+"""catdog-train, catdog-export, catdog-eval and catdog-predict as a user runs them print none of TensorFlow's known
+harmless messages (catdog.export.noise); the tiny run's own train and export commands are checked, at no extra run."""
 
 import re
 
@@ -33,3 +33,9 @@ def test_the_board_commands_print_no_interpreter_chatter(tiny_export, shared_dat
     result = run_cli("catdog-predict", "--model", tiny_export / "model_int8.tflite", photo, check=True)
     assert [pattern for pattern in NOISE if re.search(pattern, result.stderr)] == []
     assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["catdog-predict"] * 2  # using, summary
+
+
+def test_catdog_eval_prints_its_metrics_and_no_tensorflow_noise(tiny_run):
+    result = run_cli("catdog-eval", tiny_run, check=True)
+    assert [pattern for pattern in NOISE if re.search(pattern, result.stdout + result.stderr)] == []
+    assert result.stdout.startswith("accuracy ") and "confusion matrix" in result.stdout

@@ -70,14 +70,11 @@ def recover_killed_run(run: Path) -> None:
 def main(argv=None) -> int:
     """Entry point of catdog-train: parse, then train; clear one-line errors, non-zero exit."""
     config = parse_args(argv)
-    from catdog.export.noise import filtered_stderr, quiet_python
+    from catdog.export.noise import quiet_tensorflow
     from catdog.runtime.datasets import DataError
     from catdog.runtime.images import skipped_lines
 
-    if not config.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no info lines
-        quiet_python()
-    with filtered_stderr(not config.verbose):  # TensorFlow's known harmless C++ lines left out (export/noise.py)
+    with quiet_tensorflow(not config.verbose):
         from catdog.train.models import ModelError  # imports TensorFlow
         from catdog.train.run import train
 

@@ -79,6 +79,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own log lines")
     args = parser.parse_args(argv)
     from catdog.runtime.datasets import DataError, labelled_items
 
@@ -105,19 +106,22 @@ def main(argv=None) -> int:
     except (DataError, OSError, ValueError) as error:
         print(f"catdog-eval: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
-    try:
-        require_zip(model_path, ".keras model")
-        import keras
+    from catdog.export.noise import quiet_tensorflow
 
-        model = keras.models.load_model(model_path, compile=False)
-    except Exception as error:  # a truncated or foreign file fails in many different ways
-        print(
-            f"catdog-eval: error: cannot load model {model_path}: {str(error).splitlines()[0][:200]}", file=sys.stderr
-        )
-        return 2
-    size = model.input_shape[1]
-    rule = {key: config[key] for key in ("background", "min_probability") if config.get(key) is not None}
-    metrics = evaluate_model(model, items, labels, size, args.batch_size, **rule)
+    with quiet_tensorflow(not args.verbose):
+        try:
+            require_zip(model_path, ".keras model")
+            import keras
+
+            model = keras.models.load_model(model_path, compile=False)
+        except Exception as error:  # a truncated or foreign file fails in many different ways
+            print(
+                f"catdog-eval: error: cannot load model {model_path}: {str(error).splitlines()[0][:200]}",
+                file=sys.stderr,
+            )
+            return 2
+        rule = {key: config[key] for key in ("background", "min_probability") if config.get(key) is not None}
+        metrics = evaluate_model(model, items, labels, model.input_shape[1], args.batch_size, **rule)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0
 

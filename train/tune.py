@@ -337,19 +337,15 @@ def main(argv=None) -> int:
     """Entry point of catdog-tune: one-line errors, non-zero exit."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    if not args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no info lines
     try:
         check_out(Path(args.out))  # before TensorFlow is imported: its start-up lines would come first
     except OSError as error:
         print(f"catdog-tune: error: {error}", file=sys.stderr)
         return 2
-    from catdog.export.noise import filtered_stderr, quiet_python
+    from catdog.export.noise import quiet_tensorflow
     from catdog.runtime.datasets import DataError
 
-    if not args.verbose:
-        quiet_python()
-    with filtered_stderr(not args.verbose):  # TensorFlow's known harmless C++ lines left out (export/noise.py)
+    with quiet_tensorflow(not args.verbose):
         from catdog.train.models import ModelError  # imports TensorFlow
 
         try:

@@ -12,6 +12,7 @@ from catdog.runtime.classifier import dequantize, quantize
 from catdog.runtime.files import atomic_path
 from catdog.runtime.images import prepare
 from catdog.runtime.metrics import (
+    background_lines,
     check_parity,
     choose_min_probability,
     classification_metrics,
@@ -69,6 +70,16 @@ def test_the_rule_never_costs_the_pets_more_than_a_point():
     y = [0] * 100 + [2] * 35
     assert choose_min_probability(probabilities, y, 2) == 0.0, "no threshold within a point gets under 1%"
     assert choose_min_probability(probabilities, y, 2, pet_cost=1.0) == 0.98, "without the budget: above 0.97"
+
+
+def test_the_background_lines_say_which_share_had_no_photo():
+    # 3 negatives, one called a cat at 0.9, and no pet: there is no pet accuracy to give
+    probabilities = np.array(sure_of(2, 0.9, 2) + sure_of(0, 0.9, 1))
+    metrics = classification_metrics(["cats", "dogs", "none"], [2, 2, 2], probabilities, "none", 0.64)
+    assert background_lines(metrics).splitlines() == [
+        "pet accuracy - (no pet images)",
+        "false pets 33.33% (1 of 3 'none' images, 95% 6.1-79.2%) at min probability 0.64",
+    ]
 
 
 def test_expected_calibration_error_of_a_confident_mistake():
