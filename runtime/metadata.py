@@ -129,6 +129,8 @@ class Sidecar:
             raise MetadataError(f"metadata {path}: input shape {shape!r} is not [batch, height, width, channels]")
         if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)):
             raise MetadataError(f"metadata {path}: labels {labels!r} is not a list of names")
+        if len(set(labels)) < len(labels):
+            raise MetadataError(f"metadata {path}: labels {labels!r} names a label twice")
         if self.background_label is not None and self.background_label not in labels:
             raise MetadataError(f"metadata {path}: background_label {self.background_label!r} is not one of the labels")
         rule = self.min_probability

@@ -166,6 +166,7 @@ def test_a_sidecar_lacking_a_field_is_one_clear_error(tmp_path, left_out, says):
         ({"source": "model.keras"}, "source 'model.keras' is not a JSON object"),
         ({"labels": "cats,dogs"}, "labels 'cats,dogs' is not a list of names"),
         ({"labels": []}, "labels [] is not a list of names"),
+        ({"labels": ["cats", "cats"]}, "labels ['cats', 'cats'] names a label twice"),
         ({"format": ["tflite"]}, "format ['tflite'] is not a string"),
         ({"background_label": "birds"}, "background_label 'birds' is not one of the labels"),
         ({"labels": ["cats", "dogs", "none"], "min_probability": 1.5}, "min_probability 1.5 is not a number in [0, 1)"),
