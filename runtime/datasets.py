@@ -240,7 +240,8 @@ def check_each_photo_once(*splits: dict[str, list[Path]], skipped: dict[str, lis
                 real = Path(path).resolve()
                 if real in seen:
                     twice.append((path, seen[real], name))
-                seen.setdefault(real, name)
+                else:
+                    seen[real] = name
     if twice:
         path, first, second = twice[0]
         labels = first if first == second else f"{first} and as {second}"
