@@ -76,7 +76,10 @@ class Collector:
         except ValueError as error:
             raise CollectError(str(error)) from None
         if self.written + len(jpeg) > self.max_bytes:
-            raise CollectionFull(f"collection full: {self.max_bytes / 1e6:g} MB (--collect-max-mb)")
+            reached = f"collection full: {self.max_bytes / 1e6:g} MB (--collect-max-mb)"
+            if not self.written:
+                reached = f"{reached}: one frame alone takes {len(jpeg) / 1e6:.2g} MB"
+            raise CollectionFull(reached)
         try:
             path = write_timestamped(self.folder, jpeg)
         except OSError as error:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -279,6 +280,12 @@ def test_collect_stops_the_run_when_full_and_refuses_an_unwritable_folder(
     assert result.returncode == 0 and 0 < len(saved) < 4 * SEGMENT
     assert sum(p.stat().st_size for p in saved) <= 100_000
     assert result.stderr.splitlines()[-1] == "catdog-cam: collection full: 0.1 MB (--collect-max-mb)"
+    result = collect(tmp_path / "tiny", "--collect-max-mb", "0.001")  # under one frame: it says so
+    assert result.returncode == 0 and list((tmp_path / "tiny" / "unsorted").iterdir()) == []
+    assert re.fullmatch(
+        r"catdog-cam: collection full: 0\.001 MB \(--collect-max-mb\): one frame alone takes 0\.\d+ MB",
+        result.stderr.splitlines()[-1],
+    )
     (tmp_path / "a-file").write_text("not a folder")
     result = collect(tmp_path / "a-file")
     assert result.returncode == 2 and result.stdout == ""
